@@ -1,0 +1,36 @@
+/**
+ * The one error type users see. Every failure that comes from input (a recipe,
+ * variants.yaml, the workspace) is a ForgeError naming the file and, where it is
+ * known, the line, so the CLI and the Nx plugin can print one line instead of a
+ * stack trace.
+ */
+export class ForgeError extends Error {
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+
+  constructor(message: string, where: { file?: string | undefined; line?: number | undefined } = {}) {
+    super(message);
+    this.name = 'ForgeError';
+    this.file = where.file;
+    this.line = where.line;
+  }
+
+  /** `file:line: message`, the shape compilers and linters print. */
+  format(): string {
+    if (!this.file) return this.message;
+    return `${this.file}${this.line ? `:${this.line}` : ''}: ${this.message}`;
+  }
+}
+
+export function isForgeError(error: unknown): error is ForgeError {
+  return error instanceof ForgeError;
+}
+
+/** Attach a file (and line) to an error raised without knowing where it came from. */
+export function inFile(error: unknown, file: string, line?: number): ForgeError {
+  if (isForgeError(error)) {
+    return error.file ? error : new ForgeError(error.message, { file, line: error.line ?? line });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ForgeError(message, { file, line });
+}

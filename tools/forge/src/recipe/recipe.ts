@@ -1,0 +1,97 @@
+import { dirname } from 'node:path';
+import { ForgeError } from '../errors.js';
+import { readYamlFile, type YamlFile } from './yaml-file.js';
+
+type Mapping = Record<string, unknown>;
+
+/** One package a recipe produces, before evaluation. */
+export interface OutputSource {
+  /** Where in the YAML this output's own fields live (`[]` or `['outputs', i]`). */
+  readonly path: ReadonlyArray<string | number>;
+  readonly fields: Mapping;
+}
+
+/**
+ * A recipe v1 file, parsed but not evaluated (rattler-build's stage 0):
+ * its context, the top-level sections shared by all outputs, and the outputs.
+ */
+export interface Recipe {
+  readonly file: string;
+  readonly dir: string;
+  readonly yaml: YamlFile;
+  readonly context: Mapping;
+  /** Top-level sections: package or recipe, source, build, about, extra. */
+  readonly top: Mapping;
+  readonly outputs: readonly OutputSource[];
+  readonly multiOutput: boolean;
+}
+
+const SINGLE_KEYS = new Set(['schema_version', 'context', 'package', 'source', 'build', 'requirements', 'tests', 'about', 'extra']);
+const MULTI_KEYS = new Set(['schema_version', 'context', 'recipe', 'source', 'build', 'outputs', 'about', 'extra', 'tests']);
+
+export function loadRecipe(file: string, text?: string): Recipe {
+  return parseRecipe(readYamlFile(file, text));
+}
+
+export function parseRecipe(yaml: YamlFile): Recipe {
+  const file = yaml.path;
+  const root = yaml.value;
+  if (typeof root !== 'object' || root === null || Array.isArray(root)) {
+    throw new ForgeError('a recipe must be a YAML mapping', { file, line: 1 });
+  }
+  const top = root as Mapping;
+  const multiOutput = 'outputs' in top;
+  const allowed = multiOutput ? MULTI_KEYS : SINGLE_KEYS;
+  for (const key of Object.keys(top)) {
+    if (!allowed.has(key)) {
+      const hint = key === 'requirements' && multiOutput ? ' (a multi-output recipe puts requirements in each output)' : '';
+      throw new ForgeError(`unknown top-level key \`${key}\`${hint}`, { file, line: yaml.lineOf([key]) });
+    }
+  }
+  const context = mapping(top.context ?? {}, yaml, ['context']);
+  if (!multiOutput) {
+    if (!('package' in top)) throw new ForgeError('a recipe needs a `package` section (or `recipe` with `outputs`)', { file, line: 1 });
+    mapping(top.package, yaml, ['package']);
+    return { file, dir: dirname(file), yaml, context, top, outputs: [{ path: [], fields: top }], multiOutput };
+  }
+  if (!Array.isArray(top.outputs) || top.outputs.length === 0) {
+    throw new ForgeError('`outputs` must be a non-empty list', { file, line: yaml.lineOf(['outputs']) });
+  }
+  const outputs = top.outputs.map((output, index) => ({ path: ['outputs', index], fields: mapping(output, yaml, ['outputs', index]) }));
+  return { file, dir: dirname(file), yaml, context, top, outputs, multiOutput };
+}
+
+function mapping(value: unknown, yaml: YamlFile, path: ReadonlyArray<string | number>): Mapping {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ForgeError(`\`${path.join('.')}\` must be a mapping`, { file: yaml.path, line: yaml.lineOf(path) });
+  }
+  return value as Mapping;
+}
+
+/** Patch files a recipe names in its sources (in every branch), with the YAML path of each. */
+export function namedPatches(recipe: Recipe): Array<{ patch: string; path: ReadonlyArray<string | number> }> {
+  const found: Array<{ patch: string; path: ReadonlyArray<string | number> }> = [];
+  const strings = (node: unknown, path: ReadonlyArray<string | number>): void => {
+    if (typeof node === 'string') found.push({ patch: node, path });
+    else if (Array.isArray(node)) node.forEach((item, i) => strings(item, [...path, i]));
+    else if (typeof node === 'object' && node !== null) {
+      const entry = node as Mapping;
+      if ('then' in entry) strings(entry.then, [...path, 'then']);
+      if ('else' in entry) strings(entry.else, [...path, 'else']);
+    }
+  };
+  const sources = (node: unknown, path: ReadonlyArray<string | number>): void => {
+    if (Array.isArray(node)) node.forEach((item, i) => sources(item, [...path, i]));
+    else if (typeof node === 'object' && node !== null) {
+      const entry = node as Mapping;
+      if ('then' in entry) sources(entry.then, [...path, 'then']);
+      if ('else' in entry) sources(entry.else, [...path, 'else']);
+      if ('patches' in entry) strings(entry.patches, [...path, 'patches']);
+    }
+  };
+  sources(recipe.top.source, ['source']);
+  for (const output of recipe.outputs) {
+    if (output.path.length) sources(output.fields.source, [...output.path, 'source']);
+  }
+  return found;
+}

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, isMap, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { ForgeError } from '../errors.js';
+
+/** A parsed YAML file that can still tell on which line a value stood. */
+export interface YamlFile {
+  readonly path: string;
+  readonly text: string;
+  readonly value: unknown;
+  /** Line (1-based) of the node at a path of keys and indices, or of its nearest ancestor. */
+  lineOf(path: ReadonlyArray<string | number>): number | undefined;
+}
+
+export function readYamlFile(path: string, text?: string): YamlFile {
+  let source: string;
+  try {
+    source = text ?? readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ForgeError(code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(error)})`, { file: path });
+  }
+  return parseYamlText(path, source);
+}
+
+export function parseYamlText(path: string, source: string): YamlFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const first = doc.errors[0];
+  if (first) {
+    const line = first.linePos?.[0]?.line;
+    throw new ForgeError(`YAML syntax error: ${firstLine(first.message)}`, { file: path, line });
+  }
+  const lineOf = (keys: ReadonlyArray<string | number>): number | undefined => {
+    const node = nearestNode(doc, keys);
+    const offset = node?.range?.[0];
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
+  return { path, text: source, value: doc.toJS({ maxAliasCount: 1000 }), lineOf };
+}
+
+function nearestNode(doc: Document, keys: ReadonlyArray<string | number>): Node | undefined {
+  let node: unknown = doc.contents;
+  let found = node as Node | undefined;
+  for (const key of keys) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => (item.key as { value?: unknown } | null)?.value === key);
+      if (!pair) break;
+      node = pair.value;
+      // A key with an empty value has no node of its own: point at the key.
+      found = (pair.value as Node | null) ?? (pair.key as Node);
+    } else if (isSeq(node) && typeof key === 'number') {
+      node = node.items[key];
+      if (!node) break;
+      found = node as Node;
+    } else {
+      break;
+    }
+  }
+  return found;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}

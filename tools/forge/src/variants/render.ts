@@ -1,0 +1,318 @@
+import { ForgeError } from '../errors.js';
+import { isPin, renderTemplate, type JinjaScope, type Pin } from '../recipe/jinja.js';
+import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
+import type { Recipe } from '../recipe/recipe.js';
+import { ALWAYS_INCLUDED, normalizeKey, type Variant } from './keys.js';
+import { defaultBuildString, hashInfo, type NoArch } from './hash.js';
+import { platformVariables } from './platform.js';
+import { combinations, withPlatform, type VariantConfig } from './variant-config.js';
+
+export type Section = 'build' | 'host' | 'run' | 'run_constraints';
+export const SECTIONS: readonly Section[] = ['build', 'host', 'run', 'run_constraints'];
+
+/** One evaluated requirement: the package it names and how. */
+export interface Requirement {
+  readonly name: string;
+  /** The match spec text, or the pin call for pins. */
+  readonly spec: string;
+  readonly pin?: Pin['kind'];
+}
+
+/** One package file a recipe produces for one variant. */
+export interface RenderedVariant {
+  readonly recipeFile: string;
+  readonly name: string;
+  readonly version: string;
+  readonly buildNumber: number;
+  readonly buildString: string;
+  readonly hash: string;
+  readonly hashPrefix: string;
+  readonly noarch: NoArch;
+  readonly subdir: string;
+  /** The keys that went into the hash, with their values (rattler-build's `used_variant`). */
+  readonly variant: Variant;
+  /** The whole combination the recipe was evaluated with. */
+  readonly combination: Variant;
+  readonly skipped: boolean;
+  readonly requirements: Readonly<Record<Section, readonly Requirement[]>>;
+  /** `subdir/name-version-build.conda` */
+  readonly file: string;
+}
+
+export interface RenderOptions {
+  readonly targetPlatform: string;
+}
+
+type Mapping = Record<string, unknown>;
+
+interface Evaluated {
+  readonly name: string;
+  readonly version: string;
+  readonly buildNumber: number;
+  readonly noarch: NoArch;
+  readonly skipped: boolean;
+  readonly stringTemplate: string | undefined;
+  readonly requirements: Record<Section, Requirement[]>;
+  readonly pins: readonly string[];
+  readonly variant: Record<string, string>;
+  readonly combination: Variant;
+  readonly context: Mapping;
+}
+
+/**
+ * Expands a recipe over a variant config the way rattler-build renders it:
+ * which keys it uses, the combinations, each output's used variant, hash,
+ * build string and file name.
+ */
+export function renderRecipe(recipe: Recipe, baseConfig: VariantConfig, options: RenderOptions): RenderedVariant[] {
+  const config = withPlatform(baseConfig, options.targetPlatform);
+  const candidates = candidateKeys(recipe);
+  const used = new Set([...candidates].filter((key) => config.values.has(key)));
+  const evaluated: Evaluated[] = [];
+  let pending = combinations(config, used);
+  // New keys can appear only after evaluation (a requirement named by an
+  // expression); rattler-build re-expands such combinations, up to 10 rounds.
+  for (let round = 0; round < 10 && pending.length; round++) {
+    const next: Record<string, string>[] = [];
+    for (const combination of pending) {
+      const outputs = evaluateCombination(recipe, combination, options);
+      const discovered = new Set<string>();
+      for (const output of outputs) {
+        for (const section of ['build', 'host'] as const) {
+          for (const req of output.requirements[section]) {
+            const key = normalizeKey(req.name);
+            if (!req.pin && req.spec.trim() === req.name && config.values.has(key) && !(key in combination)) discovered.add(key);
+          }
+        }
+      }
+      if (discovered.size === 0) {
+        evaluated.push(...outputs);
+        continue;
+      }
+      let expanded: Record<string, string>[] = [combination];
+      for (const key of discovered) expanded = expanded.flatMap((c) => config.values.get(key)!.map((value) => ({ ...c, [key]: value })));
+      next.push(...expanded);
+    }
+    pending = next;
+  }
+  return finalize(recipe, evaluated);
+}
+
+function candidateKeys(recipe: Recipe): Set<string> {
+  const names = new Set<string>();
+  collectNames(recipe.yaml.value, names);
+  for (const output of recipe.outputs) {
+    const requirements = (output.fields.requirements ?? {}) as Mapping;
+    const specs: string[] = [];
+    collectSpecs(requirements.build, specs);
+    collectSpecs(requirements.host, specs);
+    for (const spec of specs) if (isFreeSpec(spec)) names.add(spec.trim());
+  }
+  for (const build of [recipe.top.build, ...recipe.outputs.map((o) => o.fields.build)]) {
+    const useKeys = ((build as Mapping | undefined)?.variant as Mapping | undefined)?.use_keys;
+    if (Array.isArray(useKeys)) for (const key of useKeys) names.add(String(key));
+  }
+  for (const key of ALWAYS_INCLUDED) names.add(key);
+  return new Set([...names].map(normalizeKey));
+}
+
+function evaluateCombination(recipe: Recipe, combination: Variant, options: RenderOptions): Evaluated[] {
+  const accessed = new Set<string>();
+  const variables: Record<string, unknown> = { ...platformVariables(options.targetPlatform), ...combination };
+  const scope: JinjaScope = { variables, targetPlatform: options.targetPlatform, onAccess: (name) => accessed.add(name) };
+  const deferred = new Set(['build.string', ...recipe.outputs.map((o) => [...o.path, 'build', 'string'].join('.'))]);
+  const evaluator = new NodeEvaluator(recipe.yaml, scope, deferred);
+
+  const context: Mapping = {};
+  for (const [key, node] of Object.entries(recipe.context)) {
+    const value = evaluator.evaluate(node, ['context', key]);
+    context[key] = value;
+    variables[key] = value;
+  }
+  const accessedInContext = new Set(accessed);
+
+  const shared: Mapping = {};
+  for (const key of ['source', 'build', 'about', 'extra', 'package', 'recipe']) {
+    if (key in recipe.top && (recipe.multiOutput || key !== 'package')) shared[key] = evaluator.evaluate(recipe.top[key], [key]);
+  }
+  const sharedAccess = new Set(accessed);
+
+  return recipe.outputs.map((output) => {
+    accessed.clear();
+    for (const name of sharedAccess) accessed.add(name);
+    const fields: Mapping = {};
+    for (const key of ['package', 'source', 'build', 'requirements', 'tests', 'about', 'extra']) {
+      if (key in output.fields) fields[key] = evaluator.evaluate(output.fields[key], [...output.path, key]);
+    }
+    const build = { ...((recipe.multiOutput ? shared.build : undefined) as Mapping | undefined), ...((fields.build ?? {}) as Mapping) };
+    const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
+    const ownSkip = (output.fields.build as Mapping | undefined)?.skip !== undefined;
+    const buildPath = ownSkip ? [...output.path, 'build'] : ['build'];
+    const skipped = skipList(build.skip).some((item, i) => evaluator.condition(item, [...buildPath, 'skip', i]));
+
+    const pkg = (fields.package ?? {}) as Mapping;
+    const recipeMeta = (shared.recipe ?? {}) as Mapping;
+    const name = pkg.name ?? recipeMeta.name;
+    const version = pkg.version ?? recipeMeta.version;
+    if (typeof name !== 'string' || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    if (version === undefined || version === null) throw new ForgeError(`package \`${name}\` has no version`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    const noarch = build.noarch === undefined || build.noarch === null ? null : build.noarch;
+    if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
+      throw new ForgeError(`\`build.noarch\` must be \`python\` or \`generic\`, got \`${String(noarch)}\``, where('noarch'));
+    }
+    const buildNumber = Number(build.number ?? 0);
+    if (!Number.isInteger(buildNumber) || buildNumber < 0) throw new ForgeError(`\`build.number\` must be a whole number, got \`${String(build.number)}\``, where('number'));
+
+    const requirements = parseRequirements((fields.requirements ?? {}) as Mapping, recipe, output.path);
+    const free = new Set<string>();
+    for (const req of [...requirements.build, ...requirements.host]) if (!req.pin && isFreeSpec(req.spec)) free.add(normalizeKey(req.name));
+
+    const variant: Record<string, string> = {};
+    for (const [key, value] of Object.entries(combination)) {
+      if (key in context && !accessedInContext.has(key)) continue;
+      if (noarch === 'python' && key === 'python') continue;
+      if (accessed.has(key) || free.has(key) || (ALWAYS_INCLUDED as readonly string[]).includes(key)) variant[key] = value;
+    }
+    if (noarch) variant.target_platform = 'noarch';
+    for (const req of requirements.run) if (req.name.startsWith('__')) variant[normalizeKey(req.name)] = req.spec;
+    const variantKeys = (build.variant ?? {}) as Mapping;
+    for (const key of stringList(variantKeys.use_keys)) {
+      const k = normalizeKey(key);
+      if (combination[k] !== undefined) variant[k] = combination[k]!;
+    }
+    for (const key of stringList(variantKeys.ignore_keys)) delete variant[normalizeKey(key)];
+
+    const pins = SECTIONS.flatMap((s) => requirements[s]).filter((r) => r.pin === 'pin_subpackage' && r.name !== name).map((r) => r.name);
+    const stringTemplate = stringField(recipe, output.path);
+    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, requirements, pins, variant, combination, context };
+  });
+}
+
+function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
+  const done = new Map<Evaluated, RenderedVariant>();
+  // pin_subpackage puts the pinned sibling's "version build" into the variant,
+  // so siblings resolve first; rattler-build orders them the same way.
+  while (done.size < evaluated.length) {
+    let progressed = false;
+    for (const item of evaluated) {
+      if (done.has(item)) continue;
+      const siblings = item.pins.map((pin) => pickSibling(evaluated, pin, item.combination));
+      if (siblings.some((s) => s === undefined)) {
+        const missing = item.pins[siblings.indexOf(undefined)];
+        throw new ForgeError(`pin_subpackage('${missing}') names no output of this recipe`, { file: recipe.file });
+      }
+      if (siblings.some((s) => !done.has(s!))) continue;
+      const variant = { ...item.variant };
+      siblings.forEach((sibling, i) => {
+        const rendered = done.get(sibling!)!;
+        variant[normalizeKey(item.pins[i]!)] = `${rendered.version} ${rendered.buildString}`;
+      });
+      done.set(item, resolve(recipe, item, variant));
+      progressed = true;
+    }
+    if (!progressed) throw new ForgeError('pin_subpackage cycle between the outputs of this recipe', { file: recipe.file });
+  }
+  const seen = new Set<string>();
+  const result: RenderedVariant[] = [];
+  for (const item of evaluated) {
+    const rendered = done.get(item)!;
+    // Combinations that differ only in keys an output ignores give the same package once.
+    if (seen.has(rendered.file)) continue;
+    seen.add(rendered.file);
+    result.push(rendered);
+  }
+  return result;
+}
+
+function pickSibling(all: readonly Evaluated[], name: string, combination: Variant): Evaluated | undefined {
+  const candidates = all.filter((e) => e.name === name);
+  let best: Evaluated | undefined;
+  let bestScore = -1;
+  for (const candidate of candidates) {
+    const score = Object.entries(combination).filter(([k, v]) => candidate.combination[k] === v).length;
+    if (score > bestScore) {
+      best = candidate;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVariant {
+  const info = hashInfo(variant, item.noarch);
+  const display = `${info.prefix}h${info.hash}`;
+  let buildString = defaultBuildString(info, item.buildNumber);
+  if (item.stringTemplate !== undefined) {
+    const scope: JinjaScope = {
+      variables: { ...variant, ...item.context, hash: display, build_number: item.buildNumber },
+      targetPlatform: item.combination.target_platform ?? 'noarch',
+      onAccess: () => undefined,
+    };
+    try {
+      buildString = String(renderTemplate(item.stringTemplate, scope));
+    } catch (error) {
+      throw new ForgeError(`build.string: ${error instanceof Error ? error.message : String(error)}`, { file: recipe.file });
+    }
+  }
+  const subdir = item.noarch ? 'noarch' : (item.combination.target_platform ?? 'noarch');
+  return {
+    recipeFile: recipe.file,
+    name: item.name,
+    version: item.version,
+    buildNumber: item.buildNumber,
+    buildString,
+    hash: info.hash,
+    hashPrefix: info.prefix,
+    noarch: item.noarch,
+    subdir,
+    variant,
+    combination: item.combination,
+    skipped: item.skipped,
+    requirements: item.requirements,
+    file: `${subdir}/${item.name}-${item.version}-${buildString}.conda`,
+  };
+}
+
+function stringField(recipe: Recipe, outputPath: ReadonlyArray<string | number>): string | undefined {
+  const own = ((recipe.outputs.find((o) => o.path === outputPath)?.fields.build ?? {}) as Mapping).string;
+  const inherited = recipe.multiOutput ? ((recipe.top.build ?? {}) as Mapping).string : undefined;
+  const value = own ?? inherited;
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyArray<string | number>): Record<Section, Requirement[]> {
+  const result = { build: [], host: [], run: [], run_constraints: [] } as Record<Section, Requirement[]>;
+  for (const section of SECTIONS) {
+    const items = node[section];
+    if (items === undefined || items === null) continue;
+    if (!Array.isArray(items)) {
+      throw new ForgeError(`\`requirements.${section}\` must be a list`, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section]) });
+    }
+    items.forEach((item, index) => {
+      if (isPin(item)) {
+        result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind });
+      } else if (typeof item === 'string' && item.trim() !== '') {
+        const name = /^\s*([^\s<>=!~^*\[]+)/.exec(item)?.[1];
+        if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) });
+        result[section].push({ name, spec: item.trim().replace(/\s+/g, ' ') });
+      } else {
+        throw new ForgeError(`a requirement must be a match spec or a pin, got ${JSON.stringify(item)}`, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section]) });
+      }
+    });
+  }
+  return result;
+}
+
+/** A spec that is only a package name: rattler-build treats it as a variant key. */
+export function isFreeSpec(spec: string): boolean {
+  return /^\s*[A-Za-z0-9_][A-Za-z0-9_.\-]*\s*$/.test(spec) && !spec.includes('${{');
+}
+
+function skipList(value: unknown): unknown[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}
