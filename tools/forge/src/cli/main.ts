@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { isForgeError } from '../errors.js';
+import { registerLevels } from './commands/levels.js';
+import { registerLint } from './commands/lint.js';
+import { registerVariants } from './commands/variants.js';
+
+const program = new Command()
+  .name('forge')
+  .description('wv-forge: build CUDA conda packages for every Python x CUDA variant, in dependency order')
+  .exitOverride()
+  .showHelpAfterError();
+registerVariants(program);
+registerLevels(program);
+registerLint(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  // Input problems are one line naming the file; anything else is a bug and keeps its stack.
+  if (isForgeError(error)) {
+    process.stderr.write(`forge: error: ${error.format()}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

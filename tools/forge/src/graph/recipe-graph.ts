@@ -1,0 +1,158 @@
+import { ForgeError } from '../errors.js';
+import { normalizeKey, sortedKeys, type Variant } from '../variants/keys.js';
+import type { RenderedVariant } from '../variants/render.js';
+import { buildable, type RecipeProject } from './workspace.js';
+
+/** One unit of work: the outputs of one recipe for one variant. */
+export interface VariantTask {
+  readonly project: string;
+  /** Readable and unique within the project: `py3.12-cuda12.6`, `noarch`, `linux-64`. */
+  readonly id: string;
+  /** The variant values that tell this task from its siblings (no platform keys). */
+  readonly values: Variant;
+  readonly outputs: readonly RenderedVariant[];
+  /** Tasks that must finish first: the matching variants of the packages it needs. */
+  readonly needs: ReadonlyArray<{ readonly project: string; readonly id: string }>;
+}
+
+export interface RecipeGraph {
+  readonly projects: ReadonlyMap<string, RecipeProject>;
+  /** Project -> projects it depends on (build, host or run). */
+  readonly dependencies: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly tasks: ReadonlyMap<string, readonly VariantTask[]>;
+}
+
+const ALIASES: Record<string, string> = { python: 'py', cuda_version: 'cuda', numpy: 'np' };
+const PLATFORM_KEYS = new Set(['target_platform', 'build_platform']);
+
+export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
+  const byProject = new Map(projects.map((p) => [p.name, p]));
+  const producer = new Map<string, string>();
+  for (const project of projects) {
+    for (const variant of project.rendered) {
+      const other = producer.get(variant.name);
+      if (other && other !== project.name) {
+        throw new ForgeError(`package \`${variant.name}\` is produced by two recipes: ${byProject.get(other)!.recipeFile} and ${project.recipeFile}`, { file: project.recipeFile });
+      }
+      producer.set(variant.name, project.name);
+    }
+  }
+
+  const tasks = new Map<string, VariantTask[]>();
+  const dependencies = new Map<string, Set<string>>();
+  const draft = new Map<string, Array<{ id: string; values: Variant; outputs: RenderedVariant[] }>>();
+  for (const project of projects) {
+    const ownNames = new Set(project.rendered.map((v) => normalizeKey(v.name)));
+    const groups = new Map<string, { id: string; values: Variant; outputs: RenderedVariant[] }>();
+    for (const variant of buildable(project)) {
+      const values = taskValues(variant.variant, ownNames);
+      const base = taskId(values, variant.subdir);
+      const signature = JSON.stringify(values) + variant.subdir;
+      const existing = [...groups.values()].find((g) => JSON.stringify(g.values) + g.outputs[0]!.subdir === signature);
+      if (existing) existing.outputs.push(variant);
+      else {
+        const id = groups.has(base) ? `${base}-h${variant.hash}` : base;
+        groups.set(id, { id, values, outputs: [variant] });
+      }
+    }
+    draft.set(project.name, [...groups.values()]);
+    const deps = new Set<string>();
+    for (const variant of project.rendered) {
+      for (const section of ['build', 'host', 'run'] as const) {
+        for (const req of variant.requirements[section]) {
+          const target = producer.get(req.name);
+          if (target && target !== project.name) deps.add(target);
+        }
+      }
+    }
+    dependencies.set(project.name, deps);
+  }
+
+  for (const project of projects) {
+    const own = draft.get(project.name)!;
+    tasks.set(
+      project.name,
+      own.map((task) => {
+        const needs: Array<{ project: string; id: string }> = [];
+        const seen = new Set<string>();
+        for (const output of task.outputs) {
+          for (const section of ['build', 'host', 'run'] as const) {
+            for (const req of output.requirements[section]) {
+              const target = producer.get(req.name);
+              if (!target) continue;
+              for (const candidate of draft.get(target)!) {
+                if (candidate === task || !candidate.outputs.some((o) => o.name === req.name)) continue;
+                if (!agree(task.values, candidate.values)) continue;
+                const key = `${target}\0${candidate.id}`;
+                if (!seen.has(key)) {
+                  seen.add(key);
+                  needs.push({ project: target, id: candidate.id });
+                }
+              }
+            }
+          }
+        }
+        return { project: project.name, id: task.id, values: task.values, outputs: task.outputs, needs };
+      }),
+    );
+  }
+  assertAcyclic(byProject, dependencies);
+  return { projects: byProject, dependencies, tasks };
+}
+
+/** Two variants fit together when they agree on every key both have. */
+function agree(a: Variant, b: Variant): boolean {
+  return Object.keys(a).every((key) => b[key] === undefined || b[key] === a[key]);
+}
+
+function taskValues(variant: Variant, ownNames: ReadonlySet<string>): Variant {
+  const values: Record<string, string> = {};
+  for (const key of sortedKeys(variant)) {
+    if (PLATFORM_KEYS.has(key) || key.startsWith('__') || ownNames.has(key)) continue;
+    values[key] = variant[key]!;
+  }
+  return values;
+}
+
+function taskId(values: Variant, subdir: string): string {
+  const parts = subdir === 'noarch' ? ['noarch'] : [];
+  for (const key of Object.keys(values)) parts.push(`${ALIASES[key] ?? key}${values[key]}`);
+  if (parts.length === 0) parts.push(subdir);
+  return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+function assertAcyclic(projects: ReadonlyMap<string, RecipeProject>, dependencies: ReadonlyMap<string, ReadonlySet<string>>): void {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...stack.slice(stack.indexOf(name)), name];
+      const files = cycle.slice(0, -1).map((p) => projects.get(p)!.recipeFile);
+      throw new ForgeError(`dependency cycle: ${cycle.join(' -> ')} (${files.join(', ')})`, { file: files[0] });
+    }
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const dep of [...(dependencies.get(name) ?? [])].sort()) visit(dep);
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of [...projects.keys()].sort()) visit(name);
+}
+
+/** Packages in topological levels: each level needs only packages of earlier levels. */
+export function levels(graph: RecipeGraph): string[][] {
+  const remaining = new Set(graph.projects.keys());
+  const placed = new Set<string>();
+  const result: string[][] = [];
+  while (remaining.size) {
+    const level = [...remaining].filter((name) => [...(graph.dependencies.get(name) ?? [])].every((dep) => placed.has(dep))).sort();
+    if (level.length === 0) throw new ForgeError(`dependency cycle among: ${[...remaining].sort().join(', ')}`);
+    for (const name of level) {
+      remaining.delete(name);
+      placed.add(name);
+    }
+    result.push(level);
+  }
+  return result;
+}

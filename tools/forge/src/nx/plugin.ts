@@ -1,0 +1,95 @@
+import type { CreateDependencies, DependencyType, CreateNodesResult, CreateNodesV2, ProjectConfiguration, RawProjectGraphDependency, TargetConfiguration } from '@nx/devkit';
+import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
+import { isForgeError } from '../errors.js';
+import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
+import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+
+/** What the plugin records on each project for createDependencies and for tools reading the graph. */
+export interface ForgeProjectMetadata {
+  readonly recipe: string;
+  readonly dependencies: readonly string[];
+  readonly variants: ReadonlyArray<{ id: string; values: Record<string, string>; files: string[] }>;
+}
+
+export const BUILD_TARGET = 'build';
+export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
+
+/**
+ * One Nx project per recipe, one task per variant and an aggregate `build`.
+ * All recipes are rendered in one batch (from the content-keyed render cache)
+ * because a variant task names the exact variant tasks of its upstream
+ * packages, which only the whole set of recipes can tell.
+ */
+export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
+  `**/${RECIPE_GLOB_SUFFIX}`,
+  (files, rawOptions, context) => {
+    try {
+      const options = normalizeOptions(rawOptions);
+      const recipeFiles = files.filter((file) => file.startsWith(`${options.recipesDir}/`) && file.split('/').length === options.recipesDir.split('/').length + 3);
+      const graph = buildGraph(loadProjects(context.workspaceRoot, options, recipeFiles));
+      return recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
+    } catch (error) {
+      // Nx prints the message; a ForgeError already names the file and line.
+      throw isForgeError(error) ? new Error(error.format()) : error;
+    }
+  },
+];
+
+function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, options: ForgeOptions): CreateNodesResult {
+  const { name, root } = projectOf(recipeFile);
+  const targets: Record<string, TargetConfiguration> = {};
+  for (const task of tasks) {
+    targets[variantTarget(task.id)] = {
+      executor: '@wv-forge/forge:build',
+      options: { variant: task.id },
+      cache: true,
+      inputs: [`{projectRoot}/recipe/**/*`, `{workspaceRoot}/${options.variantConfig}`],
+      outputs: [`{workspaceRoot}/output/{projectName}/${task.id}`],
+      dependsOn: task.needs.map((need) => ({ projects: [need.project], target: variantTarget(need.id) })),
+      metadata: {
+        technologies: ['conda'],
+        description: `${describe(task)}: ${task.outputs.map((o) => o.file).join(', ')}`,
+      },
+    };
+  }
+  targets[BUILD_TARGET] = {
+    executor: 'nx:noop',
+    dependsOn: tasks.map((task) => variantTarget(task.id)),
+    metadata: { technologies: ['conda'], description: `All ${tasks.length} variant build(s) of ${name}` },
+  };
+  const metadata: ForgeProjectMetadata = {
+    recipe: recipeFile,
+    dependencies: [...dependencies].sort(),
+    variants: tasks.map((task) => ({ id: task.id, values: { ...task.values }, files: task.outputs.map((o) => o.file) })),
+  };
+  const project: Omit<ProjectConfiguration, 'root'> & { root: string } = {
+    root,
+    name,
+    projectType: 'library',
+    tags: ['recipe'],
+    targets,
+    metadata: { forge: metadata } as ProjectConfiguration['metadata'],
+  };
+  return { projects: { [root]: project } };
+}
+
+function describe(task: VariantTask): string {
+  const values = Object.entries(task.values).map(([k, v]) => `${k} ${v}`);
+  return values.length ? `Build for ${values.join(', ')}` : `Build (${task.id})`;
+}
+
+/** Project edges from the requirements each recipe names (build, host and run). */
+export const createDependencies: CreateDependencies<Partial<ForgeOptions>> = (_options, context) => {
+  const edges: RawProjectGraphDependency[] = [];
+  for (const [source, project] of Object.entries(context.projects)) {
+    const forge = (project.metadata as { forge?: ForgeProjectMetadata } | undefined)?.forge;
+    if (!forge) continue;
+    for (const target of forge.dependencies) {
+      if (!context.projects[target]) continue;
+      edges.push({ source, target, type: 'static' as DependencyType.static, sourceFile: forge.recipe });
+    }
+  }
+  return edges;
+};
+
+export const name = '@wv-forge/forge/plugin';
