@@ -105,13 +105,22 @@ function agree(a: Variant, b: Variant): boolean {
   return Object.keys(a).every((key) => b[key] === undefined || b[key] === a[key]);
 }
 
+/** Python first, then NumPy, then the rest by name: `py3.12-cuda12.6` reads as people say it. */
+const ID_ORDER = ['python', 'numpy'];
+
 function taskValues(variant: Variant, ownNames: ReadonlySet<string>): Variant {
   const values: Record<string, string> = {};
-  for (const key of sortedKeys(variant)) {
+  const keys = sortedKeys(variant).sort((a, b) => rank(a) - rank(b));
+  for (const key of keys) {
     if (PLATFORM_KEYS.has(key) || key.startsWith('__') || ownNames.has(key)) continue;
     values[key] = variant[key]!;
   }
   return values;
+}
+
+function rank(key: string): number {
+  const index = ID_ORDER.indexOf(key);
+  return index === -1 ? ID_ORDER.length : index;
 }
 
 function taskId(values: Variant, subdir: string): string {

@@ -24,7 +24,7 @@ export function readYamlFile(path: string, text?: string): YamlFile {
 
 export function parseYamlText(path: string, source: string): YamlFile {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(source, { lineCounter, uniqueKeys: true, prettyErrors: true });
   const first = doc.errors[0];
   if (first) {
     const line = first.linePos?.[0]?.line;
@@ -41,13 +41,13 @@ export function parseYamlText(path: string, source: string): YamlFile {
 function nearestNode(doc: Document, keys: ReadonlyArray<string | number>): Node | undefined {
   let node: unknown = doc.contents;
   let found = node as Node | undefined;
-  for (const key of keys) {
+  for (const [index, key] of keys.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((item) => (item.key as { value?: unknown } | null)?.value === key);
       if (!pair) break;
       node = pair.value;
-      // A key with an empty value has no node of its own: point at the key.
-      found = (pair.value as Node | null) ?? (pair.key as Node);
+      // The last step points at the key: a block value starts a line later.
+      found = index === keys.length - 1 || !pair.value ? (pair.key as Node) : (pair.value as Node);
     } else if (isSeq(node) && typeof key === 'number') {
       node = node.items[key];
       if (!node) break;
