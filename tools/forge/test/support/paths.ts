@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const fixturesDir = join(repoRoot, 'tools/forge/test/fixtures');
 export const forgeBin = join(repoRoot, 'tools/forge/dist/cli/main.js');
-export const nxBin = join(repoRoot, 'node_modules/nx/bin/nx.js');
+export const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 /** The Python that has py-rattler-build: FORGE_PYTHON, else the repo's .venv (made by `npm run setup:engine`). */
 export function enginePython(): string {

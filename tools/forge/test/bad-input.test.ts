@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TempWorkspace, type RunResult } from './support/workspace.js';
+
+const VARIANTS = 'python: ["3.12", "3.13"]\ncuda_version: ["12.6", "12.8", "12.9"]\n';
+const GOOD = 'package: {name: good, version: "1.0"}\nrequirements:\n  host: [python]\n';
+
+let workspace: TempWorkspace | undefined;
+afterEach(() => workspace?.dispose());
+
+function setup(files: Record<string, string>): TempWorkspace {
+  workspace = new TempWorkspace({ 'variants.yaml': VARIANTS, 'pkgs/good/recipe/recipe.yaml': GOOD, ...files });
+  return workspace;
+}
+
+/** One line on stderr naming the file, a non-zero exit, and no stack trace, from forge and from Nx. */
+function expectCleanError(result: RunResult, pattern: RegExp): void {
+  expect(result.code).not.toBe(0);
+  const lines = result.stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('npm warn'));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+}
+
+describe('bad input gives one line naming the file', () => {
+  it('a YAML syntax error', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package:\n  name: bad\n  version: [1.0\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:\d+: YAML syntax error/);
+  });
+
+  it('an undefined Jinja variable', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package:\n  name: bad\n  version: ${{ version }}\n' });
+    expectCleanError(ws.forge('variants', '--json'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: undefined variable `version`/);
+  });
+
+  it('a requirement cycle between two recipes', () => {
+    const ws = setup({
+      'pkgs/a/recipe/recipe.yaml': 'package: {name: a, version: "1"}\nrequirements:\n  host: [b]\n',
+      'pkgs/b/recipe/recipe.yaml': 'package: {name: b, version: "1"}\nrequirements:\n  run: [a]\n',
+    });
+    expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/a\/recipe\/recipe\.yaml: dependency cycle: a -> b -> a/);
+  });
+
+  it('a zip_keys length mismatch', () => {
+    const ws = setup({ 'variants.yaml': `${VARIANTS}zip_keys:\n  - [python, cuda_version]\n` });
+    expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:3: zip_keys \[python, cuda_version\] must have lists of the same length: `python` has 2, `cuda_version` has 3$/);
+  });
+
+  it('a patch file that does not exist', () => {
+    const ws = setup({
+      'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  url: https://example.invalid/x.tgz\n  sha256: abc\n  patches:\n    - patches/missing.patch\n',
+    });
+    expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: patch `patches\/missing\.patch` does not exist/);
+  });
+
+  it('a variants.yaml that is not a mapping of lists', () => {
+    const ws = setup({ 'variants.yaml': 'python: "3.12"\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:1: `python` must be a list of values/);
+  });
+
+  it('Nx reports the same problem with the file named', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package:\n  name: bad\n  version: ${{ version }}\n' });
+    const result = ws.nx('show', 'projects');
+    expect(result.code).not.toBe(0);
+    expect(result.stderr + result.stdout).toContain('pkgs/bad/recipe/recipe.yaml:3: undefined variable `version`');
+  });
+});
