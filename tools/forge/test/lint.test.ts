@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { TempWorkspace } from './support/workspace.js';
+
+describe('forge lint', () => {
+  it('names file:line for each broken convention and exits 1', () => {
+    const bad = new TempWorkspace({
+      'variants.yaml': 'python: ["3.12"]\ncuda_version: ["12.6"]\n',
+      'pkgs/bad/recipe/recipe.yaml': [
+        'package: {name: bad, version: "1"}',
+        'source:',
+        '  git: https://example.invalid/bad.git',
+        'requirements:',
+        '  host:',
+        '    - python 3.12.*',
+        '    - cuda-version >=12.6',
+        '    - cuda-cudart-dev',
+        '  run:',
+        "    - ${{ pin_compatible('cuda-version', lower_bound='x.x', upper_bound='x') }}",
+        '',
+      ].join('\n'),
+    });
+    try {
+      const result = bad.forge('lint');
+      expect(result.code).toBe(1);
+      const lines = result.stdout.split('\n').filter((l) => l.startsWith('pkgs/'));
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^pkgs\/bad\/recipe\/recipe\.yaml:6: `python 3\.12\.\*` pins a variant key in host/),
+          expect.stringMatching(/^pkgs\/bad\/recipe\/recipe\.yaml:7: `cuda-version >=12\.6` pins a variant key in host/),
+          expect.stringMatching(/^pkgs\/bad\/recipe\/recipe\.yaml:\d+: a CUDA package needs `build\.variant\.use_keys/),
+          expect.stringMatching(/^pkgs\/bad\/recipe\/recipe\.yaml:4: `ignore_run_exports\.from_package` must list the -dev packages \(cuda-cudart-dev\)/),
+          expect.stringMatching(/\[maintainers\]$/),
+          expect.stringMatching(/\[license-file\]$/),
+          expect.stringMatching(/^pkgs\/bad\/recipe\/recipe\.yaml:2: a `git` source needs a `tag` or a `rev`/),
+        ]),
+      );
+    } finally {
+      bad.dispose();
+    }
+  });
+});
