@@ -8,18 +8,41 @@ export const PLUGIN_NAME = '@wv-forge/forge/plugin';
 export interface ForgeOptions {
   /** Variant config, relative to the workspace root. */
   readonly variantConfig: string;
-  /** Platform the CUDA variants are built for. */
+  /** Platform the variant packages are built for. */
   readonly targetPlatform: string;
-  /** Glob-free folder pattern of recipes: `<recipesDir>/<name>/recipe/recipe.yaml`. */
+  /** Recipes live at `<recipesDir>/<name>/recipe/recipe.yaml`. */
   readonly recipesDir: string;
+  /** Local outputs: one conda channel per variant task, with its manifest. */
+  readonly outputDir: string;
+  /** Channels builds resolve dependencies from, after the outputs of upstream tasks. */
+  readonly channels: readonly string[];
+  /**
+   * Channels whose index is searched for an already published artifact before
+   * building. Not all of `channels`: conda-forge's index is hundreds of MB and
+   * never holds our packages.
+   */
+  readonly artifactChannels: readonly string[];
+  /** Where `upload` publishes: a prefix.dev channel URL or a file:// folder. */
+  readonly uploadChannel: string;
+  /** Engine command (else RATTLER_BUILD, rattler-build on PATH, the embedded front). */
+  readonly engine: string | undefined;
+  /** Extra arguments for every engine build. */
+  readonly engineArgs: readonly string[];
 }
 
 export const DEFAULT_OPTIONS: ForgeOptions = {
   variantConfig: 'variants.yaml',
   targetPlatform: 'linux-64',
   recipesDir: 'pkgs',
+  outputDir: 'output',
+  channels: ['https://prefix.dev/wv-forge', 'conda-forge', 'nvidia'],
+  artifactChannels: ['https://prefix.dev/wv-forge'],
+  uploadChannel: 'https://prefix.dev/wv-forge',
+  engine: undefined,
+  engineArgs: [],
 };
 
+const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);
 const KNOWN = new Set(Object.keys(DEFAULT_OPTIONS));
 
 export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
@@ -28,7 +51,13 @@ export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
   const options = { ...DEFAULT_OPTIONS } as Record<string, unknown>;
   for (const [key, value] of Object.entries(raw)) {
     if (!KNOWN.has(key)) throw new ForgeError(`unknown option \`${key}\` for ${PLUGIN_NAME} (known: ${[...KNOWN].join(', ')})`, { file });
-    if (typeof value !== 'string' || value === '') throw new ForgeError(`option \`${key}\` must be a non-empty string`, { file });
+    if (LISTS.has(key)) {
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) {
+        throw new ForgeError(`option \`${key}\` must be a list of non-empty strings`, { file });
+      }
+    } else if (typeof value !== 'string' || value === '') {
+      throw new ForgeError(`option \`${key}\` must be a non-empty string`, { file });
+    }
     options[key] = value;
   }
   return options as unknown as ForgeOptions;
