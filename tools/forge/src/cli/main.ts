@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isForgeError } from '../errors.js';
+import { registerExplain } from './commands/explain.js';
 import { registerLevels } from './commands/levels.js';
 import { registerLint } from './commands/lint.js';
+import { registerPlan } from './commands/plan.js';
 import { registerVariants } from './commands/variants.js';
 
 const program = new Command()
@@ -13,6 +15,8 @@ const program = new Command()
 registerVariants(program);
 registerLevels(program);
 registerLint(program);
+registerPlan(program);
+registerExplain(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -13,6 +13,8 @@ export interface VariantTask {
   readonly outputs: readonly RenderedVariant[];
   /** Tasks that must finish first: the matching variants of the packages it needs. */
   readonly needs: ReadonlyArray<{ readonly project: string; readonly id: string }>;
+  /** Local packages it needs that have no variant matching this one (it cannot build). */
+  readonly unmet: readonly string[];
 }
 
 export interface RecipeGraph {
@@ -38,6 +40,7 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
     }
   }
 
+  const varying = varyingKeys(projects);
   const tasks = new Map<string, VariantTask[]>();
   const dependencies = new Map<string, Set<string>>();
   const draft = new Map<string, Array<{ id: string; values: Variant; outputs: RenderedVariant[] }>>();
@@ -45,7 +48,7 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
     const ownNames = new Set(project.rendered.map((v) => normalizeKey(v.name)));
     const groups = new Map<string, { id: string; values: Variant; outputs: RenderedVariant[] }>();
     for (const variant of buildable(project)) {
-      const values = taskValues(variant.variant, ownNames);
+      const values = taskValues(variant.variant, ownNames, varying);
       const base = taskId(values, variant.subdir);
       const signature = JSON.stringify(values) + variant.subdir;
       const existing = [...groups.values()].find((g) => JSON.stringify(g.values) + g.outputs[0]!.subdir === signature);
@@ -74,25 +77,29 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
       project.name,
       own.map((task) => {
         const needs: Array<{ project: string; id: string }> = [];
+        const unmet = new Set<string>();
         const seen = new Set<string>();
         for (const output of task.outputs) {
           for (const section of ['build', 'host', 'run'] as const) {
             for (const req of output.requirements[section]) {
               const target = producer.get(req.name);
               if (!target) continue;
+              let matched = false;
               for (const candidate of draft.get(target)!) {
                 if (candidate === task || !candidate.outputs.some((o) => o.name === req.name)) continue;
                 if (!agree(task.values, candidate.values)) continue;
+                matched = true;
                 const key = `${target}\0${candidate.id}`;
                 if (!seen.has(key)) {
                   seen.add(key);
                   needs.push({ project: target, id: candidate.id });
                 }
               }
+              if (!matched && target !== project.name) unmet.add(req.name);
             }
           }
         }
-        return { project: project.name, id: task.id, values: task.values, outputs: task.outputs, needs };
+        return { project: project.name, id: task.id, values: task.values, outputs: task.outputs, needs, unmet: [...unmet].sort() };
       }),
     );
   }
@@ -108,11 +115,29 @@ function agree(a: Variant, b: Variant): boolean {
 /** Python first, then NumPy, then the rest by name: `py3.12-cuda12.6` reads as people say it. */
 const ID_ORDER = ['python', 'numpy'];
 
-function taskValues(variant: Variant, ownNames: ReadonlySet<string>): Variant {
+/**
+ * Keys that take more than one value across the workspace. Only these name a
+ * task, so a key with one value (a compiler version, say) can change without
+ * renaming every task, and `forge explain` can show the value that changed.
+ */
+function varyingKeys(projects: readonly RecipeProject[]): Set<string> {
+  const seen = new Map<string, Set<string>>();
+  for (const project of projects) {
+    for (const variant of project.rendered) {
+      for (const [key, value] of Object.entries(variant.variant)) {
+        if (!seen.has(key)) seen.set(key, new Set());
+        seen.get(key)!.add(value);
+      }
+    }
+  }
+  return new Set([...seen].filter(([, values]) => values.size > 1).map(([key]) => key));
+}
+
+function taskValues(variant: Variant, ownNames: ReadonlySet<string>, varying: ReadonlySet<string>): Variant {
   const values: Record<string, string> = {};
   const keys = sortedKeys(variant).sort((a, b) => rank(a) - rank(b));
   for (const key of keys) {
-    if (PLATFORM_KEYS.has(key) || key.startsWith('__') || ownNames.has(key)) continue;
+    if (PLATFORM_KEYS.has(key) || key.startsWith('__') || ownNames.has(key) || !varying.has(key)) continue;
     values[key] = variant[key]!;
   }
   return values;

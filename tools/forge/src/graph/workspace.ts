@@ -46,8 +46,7 @@ export interface LoadedVariantConfig {
   readonly text: string;
 }
 
-export function readVariantConfig(root: string, options: ForgeOptions): LoadedVariantConfig {
-  const file = options.variantConfig;
+export function readVariantConfig(root: string, file: string): LoadedVariantConfig {
   let text: string;
   try {
     text = readFileSync(join(root, file), 'utf8');
@@ -67,7 +66,7 @@ export function loadProjects(
   recipeFiles: readonly string[] = discoverRecipes(root, options),
   cache: RenderCache = RenderCache.forWorkspace(root),
 ): RecipeProject[] {
-  const variants = readVariantConfig(root, options);
+  const variants = readVariantConfig(root, options.variantConfig);
   const keys = new Set<string>();
   const projects = recipeFiles.map((recipeFile) => {
     let text: string;

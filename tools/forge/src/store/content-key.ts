@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
-import { hashInput } from '../variants/hash.js';
+import { sortedKeys } from '../variants/keys.js';
 
 /** Everything a variant's build depends on, named so `forge explain` can say which one changed. */
 export interface KeyInputs {
   /** Recipe folder files (recipe.yaml, patches, scripts): relative path -> sha256. */
   readonly files: Readonly<Record<string, string>>;
-  /** Each output's file name and variant hash input. */
-  readonly variant: Readonly<Record<string, string>>;
+  /** Each output package's variant: the key/values that go into its build hash. */
+  readonly variant: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Upstream variant tasks (`project/id`) -> their content keys. */
   readonly upstream: Readonly<Record<string, string>>;
   readonly engine: string;
@@ -44,8 +44,8 @@ export class ContentKeys {
       const upstreamTask = this.graph.tasks.get(need.project)!.find((t) => t.id === need.id)!;
       upstream[`${need.project}/${need.id}`] = this.of(upstreamTask).key;
     }
-    const variant: Record<string, string> = {};
-    for (const output of task.outputs) variant[output.file] = hashInput(output.variant);
+    const variant: Record<string, Record<string, string>> = {};
+    for (const output of task.outputs) variant[output.name] = Object.fromEntries(sortedKeys(output.variant).map((k) => [k, output.variant[k]!]));
     const inputs: KeyInputs = { files: this.recipeFiles(posix.dirname(project.recipeFile)), variant, upstream, engine: this.engine };
     const key = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
     const result = { key, inputs };
@@ -89,7 +89,13 @@ export function explainChange(before: KeyInputs, after: KeyInputs): string[] {
     }
   };
   diff('recipe file', before.files, after.files);
-  diff('variant', before.variant, after.variant);
+  for (const name of new Set([...Object.keys(before.variant), ...Object.keys(after.variant)])) {
+    const a = before.variant[name] ?? {};
+    const b = after.variant[name] ?? {};
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      if (a[key] !== b[key]) changes.push(`variant value changed: ${name} ${key} ${a[key] ?? '(unset)'} -> ${b[key] ?? '(unset)'}`);
+    }
+  }
   diff('upstream', before.upstream, after.upstream);
   if (before.engine !== after.engine) changes.push(`engine changed: ${before.engine} -> ${after.engine}`);
   return changes;

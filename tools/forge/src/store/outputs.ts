@@ -50,6 +50,27 @@ export class OutputStore {
     return manifest;
   }
 
+  /** A failed attempt, kept so `forge plan` can tell that the same inputs will fail again. */
+  recordFailure(project: string, id: string, key: string, tail: readonly string[]): void {
+    const dir = join(this.dir, '.failed', project);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${id}.json`);
+    writeFileSync(`${file}.${process.pid}.tmp`, JSON.stringify({ key, at: new Date().toISOString(), tail }));
+    renameSync(`${file}.${process.pid}.tmp`, file);
+  }
+
+  failure(project: string, id: string): { key: string; at: string; tail: string[] } | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, '.failed', project, `${id}.json`), 'utf8')) as { key: string; at: string; tail: string[] };
+    } catch {
+      return undefined;
+    }
+  }
+
+  clearFailure(project: string, id: string): void {
+    rmSync(join(this.dir, '.failed', project, `${id}.json`), { force: true });
+  }
+
   /** A private folder for one build attempt, inside the store so the final rename stays on one file system. */
   stagingDir(project: string, id: string): string {
     const dir = join(this.dir, '.staging', `${project}-${id}-${process.pid}-${Date.now()}`);

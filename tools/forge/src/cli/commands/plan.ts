@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { engineVersion, locateEngine } from '../../engine/engine.js';
+import { tasksInOrder } from '../../graph/task-order.js';
+import { variantTarget } from '../../nx/plugin.js';
+import { channelUrl, findOnChannels } from '../../store/channels.js';
+import { ContentKeys, explainChange } from '../../store/content-key.js';
+import { OutputStore } from '../../store/outputs.js';
+import { loadWorkspace } from '../load.js';
+import { printTable } from '../table.js';
+
+export type PlanStatus = 'build' | 'cached' | 'channel' | 'blocked';
+
+export interface PlanEntry {
+  readonly project: string;
+  readonly variant: string;
+  readonly target: string;
+  readonly status: PlanStatus;
+  readonly reason: string;
+  readonly key: string;
+  readonly files: string[];
+}
+
+/** What `nx run-many -t build` would do for every variant task, without doing it. */
+export async function makePlan(): Promise<PlanEntry[]> {
+  const { root, options, graph } = loadWorkspace();
+  const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
+  const store = new OutputStore(join(root, options.outputDir));
+  const channels = options.artifactChannels.map((c) => channelUrl(c, root));
+  const status = new Map<string, PlanEntry>();
+  const plan: PlanEntry[] = [];
+  for (const task of tasksInOrder(graph)) {
+    const { key, inputs } = keys.of(task);
+    const files = task.outputs.map((o) => o.file);
+    const entry = (s: PlanStatus, reason: string): PlanEntry => ({ project: task.project, variant: task.id, target: `${task.project}:${variantTarget(task.id)}`, status: s, reason, key, files });
+    let result: PlanEntry;
+    const blockers = task.needs
+      .map((n) => status.get(`${n.project}/${n.id}`)!)
+      .filter((up) => up.status === 'blocked' || (up.status === 'build' && up.reason.startsWith('the last build')));
+    if (task.unmet.length) {
+      result = entry('blocked', `needs ${task.unmet.join(', ')}, which has no variant matching ${JSON.stringify(task.values)}`);
+    } else if (blockers.length) {
+      result = entry('blocked', `upstream ${blockers.map((b) => `${b.project}:${b.variant}`).join(', ')} ${blockers[0]!.status === 'blocked' ? 'is blocked' : 'failed'}`);
+    } else if (store.valid(task.project, task.id, key)) {
+      result = entry('cached', `built locally in ${options.outputDir}/${task.project}/${task.id}`);
+    } else {
+      const lookups = await Promise.all(files.map((f) => findOnChannels(f, channels)));
+      const failure = store.failure(task.project, task.id);
+      if (lookups.length && lookups.every((l) => l.found)) {
+        result = entry('channel', `on ${[...new Set(lookups.map((l) => (l.found ? l.channel : '')))].join(', ')}`);
+      } else if (failure?.key === key) {
+        result = entry('build', `the last build with these inputs failed (${failure.at})`);
+      } else {
+        const previous = store.readManifest(task.project, task.id);
+        result = entry('build', previous ? `inputs changed: ${explainChange(previous.inputs, inputs).join('; ')}` : 'never built');
+      }
+    }
+    status.set(`${task.project}/${task.id}`, result);
+    plan.push(result);
+  }
+  return plan;
+}
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .description('show, in build order, what each variant task would do: build, cached, channel or blocked, and why')
+    .option('--json', 'print the plan as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const plan = await makePlan();
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+        return;
+      }
+      printTable(['task', 'status', 'key', 'reason'], plan.map((p) => [`${p.project}:${p.variant}`, p.status, p.key.slice(0, 12), p.reason]));
+      const counts = new Map<string, number>();
+      for (const p of plan) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
+      process.stdout.write(`\n${plan.length} task(s): ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}\n`);
+    });
+}

@@ -1,0 +1,160 @@
+import type { ExecutorContext } from '@nx/devkit';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { readForgeOptions } from '../config/forge-config.js';
+import { engineVersion, locateEngine } from '../engine/engine.js';
+import { isForgeError } from '../errors.js';
+import { buildGraph, type RecipeGraph, type VariantTask } from '../graph/recipe-graph.js';
+import { loadProjects, readVariantConfig } from '../graph/workspace.js';
+import { channelUrl, findOnChannels } from '../store/channels.js';
+import { ContentKeys } from '../store/content-key.js';
+import { KEY_FILE, MANIFEST, OutputStore, sha256File, type Manifest } from '../store/outputs.js';
+import { collectChannel, runEngineBuild } from './engine-build.js';
+
+export interface BuildExecutorOptions {
+  /** The variant id, e.g. `py3.12-cuda12.6`. */
+  readonly variant: string;
+}
+
+/**
+ * Builds one variant of one recipe, unless an artifact with the same content
+ * key is already in the local outputs or on a channel.
+ */
+export default async function buildExecutor(options: BuildExecutorOptions, context: ExecutorContext): Promise<{ success: boolean }> {
+  const project = context.projectName!;
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const root = context.root;
+    const forge = readForgeOptions(root);
+    const graph = buildGraph(loadProjects(root, forge));
+    const task = findTask(graph, project, options.variant);
+    const engine = locateEngine(root, forge.engine);
+    const keys = new ContentKeys(root, graph, engineVersion(engine));
+    const { key, inputs } = keys.of(task);
+    const store = new OutputStore(join(root, forge.outputDir));
+    const label = `${project}:${task.id}`;
+
+    return await store.lock(project, task.id, async () => {
+      const local = store.valid(project, task.id, key);
+      if (local) {
+        log(`${label}: cached in ${posix.join(forge.outputDir, project, task.id)} (key ${key.slice(0, 12)})`);
+        return { success: true };
+      }
+      const artifactChannels = forge.artifactChannels.map((c) => channelUrl(c, root));
+      const lookups = await Promise.all(task.outputs.map((o) => findOnChannels(o.file, artifactChannels)));
+      if (lookups.length && lookups.every((l) => l.found)) {
+        const where = [...new Set(lookups.map((l) => (l.found ? l.channel : '')))].join(', ');
+        log(`${label}: already on ${where}, not building`);
+        const staged = store.stagingDir(project, task.id);
+        writeManifest(staged, { project, id: task.id, key, inputs, files: [], builtAt: new Date().toISOString(), seconds: 0 }, where);
+        store.publish(staged, project, task.id);
+        return { success: true };
+      }
+      for (const lookup of lookups) if (!lookup.found && lookup.problem) log(`${label}: could not check a channel (${lookup.problem})`);
+
+      const upstream = closure(graph, task).map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
+      const staged = store.stagingDir(project, task.id);
+      const engineOutput = join(staged, '.engine');
+      const started = Date.now();
+      log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
+      const result = await runEngineBuild(
+        engine,
+        {
+          recipeDir: join(root, posix.dirname(graph.projects.get(project)!.recipeFile)),
+          variantConfig: join(root, forge.variantConfig),
+          targetPlatform: forge.targetPlatform,
+          overrides: overrides(root, forge.variantConfig, task),
+          channels: [...upstream, ...forge.channels.map((c) => channelUrl(c, root))],
+          outputDir: engineOutput,
+          extraArgs: forge.engineArgs,
+          label,
+        },
+        log,
+      );
+      if (!result.ok) {
+        rmSync(staged, { recursive: true, force: true });
+        store.recordFailure(project, task.id, key, result.tail);
+        log(`${label}: FAILED (engine exit ${result.exitCode}). Last lines of its log:`);
+        for (const line of result.tail.slice(-25)) log(`  | ${line}`);
+        return { success: false };
+      }
+      const files = collectChannel(engineOutput, staged, [forge.targetPlatform]);
+      rmSync(engineOutput, { recursive: true, force: true });
+      const expected = task.outputs.map((o) => o.file).sort();
+      const missing = expected.filter((file) => !files.includes(file));
+      if (missing.length) {
+        rmSync(staged, { recursive: true, force: true });
+        log(`${label}: FAILED: the engine did not produce ${missing.join(', ')} (it produced ${files.join(', ') || 'nothing'}); the variant engine and rattler-build disagree, please report it`);
+        return { success: false };
+      }
+      const manifest: Manifest = {
+        project,
+        id: task.id,
+        key,
+        inputs,
+        files: expected.map((file) => ({ file, sha256: sha256File(join(staged, file)), size: statSync(join(staged, file)).size })),
+        builtAt: new Date().toISOString(),
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+      };
+      writeManifest(staged, manifest);
+      store.publish(staged, project, task.id);
+      store.clearFailure(project, task.id);
+      log(`${label}: built ${expected.join(', ')} in ${manifest.seconds}s`);
+      return { success: true };
+    }, () => log(`${label}: waiting for another build of the same variant to finish`));
+  } catch (error) {
+    log(`${project}:${options.variant}: error: ${isForgeError(error) ? error.format() : (error as Error).message}`);
+    return { success: false };
+  }
+}
+
+function findTask(graph: RecipeGraph, project: string, id: string): VariantTask {
+  const task = graph.tasks.get(project)?.find((t) => t.id === id);
+  if (!task) throw new Error(`project ${project} has no variant \`${id}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);
+  return task;
+}
+
+/** Every task this one builds against, directly or through its upstream tasks. */
+export function closure(graph: RecipeGraph, task: VariantTask): VariantTask[] {
+  const seen = new Map<string, VariantTask>();
+  const visit = (t: VariantTask) => {
+    for (const need of t.needs) {
+      const id = `${need.project}/${need.id}`;
+      if (seen.has(id)) continue;
+      const upstream = graph.tasks.get(need.project)!.find((u) => u.id === need.id)!;
+      seen.set(id, upstream);
+      visit(upstream);
+    }
+  };
+  visit(task);
+  return [...seen.values()];
+}
+
+/**
+ * `--variant key=value` for every key the combination fixed, so the engine
+ * renders exactly this variant; zipped partners get the value at the same
+ * position, or the engine would see zip_keys of different lengths.
+ */
+function overrides(root: string, variantConfig: string, task: VariantTask): Record<string, string> {
+  const { config } = readVariantConfig(root, variantConfig);
+  const combination = task.outputs[0]!.combination;
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(combination)) {
+    if (key === 'target_platform' || key === 'build_platform' || !config.values.has(key)) continue;
+    result[key] = value;
+    for (const group of config.zipKeys.filter((g) => g.includes(key))) {
+      const index = config.values.get(key)!.indexOf(value);
+      for (const partner of group) {
+        const values = config.values.get(partner);
+        if (values && result[partner] === undefined) result[partner] = values[index]!;
+      }
+    }
+  }
+  return result;
+}
+
+function writeManifest(dir: string, manifest: Manifest, channel?: string): void {
+  writeFileSync(join(dir, MANIFEST), `${JSON.stringify(channel ? { ...manifest, channel } : manifest, null, 2)}\n`);
+  writeFileSync(join(dir, KEY_FILE), `${manifest.key}\n`);
+}

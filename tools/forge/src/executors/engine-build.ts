@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Engine } from '../engine/engine.js';
+
+export interface EngineBuildRequest {
+  readonly recipeDir: string;
+  readonly variantConfig: string;
+  readonly targetPlatform: string;
+  readonly overrides: Readonly<Record<string, string>>;
+  readonly channels: readonly string[];
+  readonly outputDir: string;
+  readonly extraArgs: readonly string[];
+  /** Prefix for every streamed log line, e.g. `spconv:py3.12-cuda12.6`. */
+  readonly label: string;
+}
+
+export interface EngineBuildResult {
+  readonly ok: boolean;
+  readonly exitCode: number;
+  /** The last lines the engine printed, for the failure message. */
+  readonly tail: readonly string[];
+}
+
+/** The rattler-build command line for exactly one variant (the embedded front takes the same flags). */
+export function buildArgs(request: EngineBuildRequest): string[] {
+  const args = ['build', '--recipe', request.recipeDir, '-m', request.variantConfig, '--target-platform', request.targetPlatform, '--output-dir', request.outputDir];
+  for (const [key, value] of Object.entries(request.overrides)) args.push('--variant', `${key}=${value}`);
+  for (const channel of request.channels) args.push('-c', channel);
+  return [...args, ...request.extraArgs];
+}
+
+/** Runs the engine, streaming its output line by line with the task's label in front. */
+export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<EngineBuildResult> {
+  const tail: string[] = [];
+  return new Promise((resolve) => {
+    const child = spawn(engine.command, [...engine.prefix, ...buildArgs(request)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const pipe = (stream: NodeJS.ReadableStream) => {
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) emit(line);
+      });
+      stream.on('end', () => partial && emit(partial));
+    };
+    const emit = (line: string) => {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      write(`[${request.label}] ${line}`);
+    };
+    pipe(child.stdout);
+    pipe(child.stderr);
+    child.on('error', (error) => {
+      emit(`cannot start the engine: ${error.message}`);
+      resolve({ ok: false, exitCode: -1, tail });
+    });
+    child.on('close', (code) => resolve({ ok: code === 0, exitCode: code ?? -1, tail }));
+  });
+}
+
+const EMPTY_INDEX = (subdir: string) => JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': {}, repodata_version: 1 });
+
+/**
+ * Keeps only the channel part of an engine output folder (`<subdir>/*.conda`
+ * and their repodata) in `into`, and gives every subdir an index so the folder
+ * works as a channel for downstream builds whatever it holds.
+ */
+export function collectChannel(engineOutput: string, into: string, subdirs: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const subdir of new Set([...subdirs, 'noarch'])) {
+    const from = join(engineOutput, subdir);
+    const to = join(into, subdir);
+    if (existsSync(from)) {
+      renameSync(from, to);
+      for (const name of readdirSync(to)) if (name.endsWith('.conda') || name.endsWith('.tar.bz2')) files.push(`${subdir}/${name}`);
+    } else {
+      mkdirSync(to, { recursive: true });
+    }
+    if (!existsSync(join(to, 'repodata.json'))) writeFileSync(join(to, 'repodata.json'), EMPTY_INDEX(subdir));
+  }
+  return files.sort();
+}
