@@ -65,6 +65,9 @@ try {
   t0 = Date.now();
   const third = nx('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
   console.log(`\nrebuilt: ${summary(builtSince(t0))} in ${third.toFixed(1)} s (demo-core untouched)`);
+} catch (error) {
+  console.error(`demo: ${typeof error?.format === 'function' ? error.format() : error.message}`);
+  process.exitCode = 1;
 } finally {
   if (keep) console.log(`\nworkspace kept at ${ws}`);
   else rmSync(ws, { recursive: true, force: true });

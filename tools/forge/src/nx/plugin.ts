@@ -3,6 +3,7 @@ import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import { KEY_FILE } from '../store/outputs.js';
 
 /** What the plugin records on each project for createDependencies and for tools reading the graph. */
 export interface ForgeProjectMetadata {
@@ -43,7 +44,14 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
       executor: '@wv-forge/forge:build',
       options: { variant: task.id },
       cache: true,
-      inputs: [`{projectRoot}/recipe/**/*`, `{workspaceRoot}/${options.variantConfig}`],
+      // Upstream content keys, not upstream sources: a downstream variant rebuilds
+      // exactly when a package it builds against changed.
+      inputs: [
+        `{projectRoot}/recipe/**/*`,
+        `{workspaceRoot}/${options.variantConfig}`,
+        { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
+        { env: 'RATTLER_BUILD' },
+      ],
       outputs: [`{workspaceRoot}/output/{projectName}/${task.id}`],
       dependsOn: task.needs.map((need) => ({ projects: [need.project], target: variantTarget(need.id) })),
       metadata: {
