@@ -46,7 +46,7 @@ const summary = (built) => {
 };
 
 try {
-  step('bootstrap: stand-in python 3.12/3.13 and cuda-version 12.6/12.8/12.9, built by the engine');
+  step('bootstrap: stand-in python 3.12/3.13 and cuda-version 12.6 to 13.0, built by the engine');
   await buildBootstrapChannel(join(ws, 'bootstrap'), join(ws, '.bootstrap'), repo);
 
   step('1. nx run-many -t build: every variant once');
@@ -59,7 +59,7 @@ try {
   const second = nx('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
   console.log(`\nbuilt: ${summary(builtSince(t0))} in ${second.toFixed(1)} s`);
 
-  step('3. edit the patch of demo-cuda, then nx affected -t build');
+  step('3. edit the patch of demo-cuda, then the same command: only demo-cuda and its dependents rebuild');
   const patch = join(ws, 'pkgs/demo-cuda/recipe/patches/cuda-home.patch');
   writeFileSync(patch, readFileSync(patch, 'utf8').replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX} (patched)"'));
   t0 = Date.now();

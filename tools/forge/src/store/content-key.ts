@@ -40,9 +40,17 @@ export class ContentKeys {
     if (cached) return cached;
     const project = this.graph.projects.get(task.project)!;
     const upstream: Record<string, string> = {};
-    for (const need of [...task.needs].sort((a, b) => `${a.project}/${a.id}`.localeCompare(`${b.project}/${b.id}`))) {
-      const upstreamTask = this.graph.tasks.get(need.project)!.find((t) => t.id === need.id)!;
-      upstream[`${need.project}/${need.id}`] = this.of(upstreamTask).key;
+    const byProject = new Map<string, string[]>();
+    for (const need of task.needs) byProject.set(need.project, [...(byProject.get(need.project) ?? []), need.id]);
+    for (const [dependency, ids] of [...byProject].sort(([a], [b]) => a.localeCompare(b))) {
+      if (ids.length === 1) {
+        upstream[`${dependency}/${ids[0]}`] = this.of(this.graph.tasks.get(dependency)!.find((t) => t.id === ids[0])!).key;
+      } else {
+        // Several upstream variants fit (a noarch package on a CUDA one): the
+        // solver picks one, so what counts is the upstream recipe, not how many
+        // variants it has; adding a CUDA version must not rebuild this.
+        upstream[`${dependency}/*`] = this.recipeKey(dependency);
+      }
     }
     const variant: Record<string, Record<string, string>> = {};
     for (const output of task.outputs) variant[output.name] = Object.fromEntries(sortedKeys(output.variant).map((k) => [k, output.variant[k]!]));
@@ -51,6 +59,23 @@ export class ContentKeys {
     const result = { key, inputs };
     this.memo.set(id, result);
     return result;
+  }
+
+  /** A recipe's key apart from its variants: its files and its dependencies' recipe keys. */
+  private recipeKey(project: string): string {
+    const id = `${project}/*`;
+    const cached = this.memo.get(id);
+    if (cached) return cached.key;
+    const dependencies = [...(this.graph.dependencies.get(project) ?? [])].sort();
+    const inputs: KeyInputs = {
+      files: this.recipeFiles(posix.dirname(this.graph.projects.get(project)!.recipeFile)),
+      variant: {},
+      upstream: Object.fromEntries(dependencies.map((d) => [`${d}/*`, this.recipeKey(d)])),
+      engine: this.engine,
+    };
+    const key = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
+    this.memo.set(id, { key, inputs });
+    return key;
   }
 
   private recipeFiles(dir: string): Record<string, string> {

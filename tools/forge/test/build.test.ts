@@ -1,0 +1,81 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlanEntry } from '../src/cli/commands/plan.js';
+import { serveOutputsAsChannel } from './support/channel-server.js';
+import { demoWorkspace, manifests, rebuilt, sharedBootstrap } from './support/demo.js';
+import type { TempWorkspace } from './support/workspace.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'forge-build-test-'));
+let bootstrap: string;
+beforeAll(async () => {
+  bootstrap = await sharedBootstrap(scratch);
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const CUDA_TASKS = ['py3.12-cuda12.6', 'py3.12-cuda12.8', 'py3.12-cuda12.9', 'py3.13-cuda12.6', 'py3.13-cuda12.8', 'py3.13-cuda12.9'];
+const ALL = ['demo-app:noarch', 'demo-core:noarch', ...CUDA_TASKS.map((t) => `demo-cuda:${t}`), ...CUDA_TASKS.map((t) => `demo-ext:${t}`)].sort();
+
+function build(ws: TempWorkspace, ...extra: string[]) {
+  const result = ws.nx('run-many', '-t', 'build', '--parallel=2', '--output-style=stream', ...extra);
+  return { ...result, out: result.stdout + result.stderr };
+}
+
+function edit(ws: TempWorkspace, path: string, change: (text: string) => string): void {
+  ws.write(path, change(readFileSync(join(ws.root, path), 'utf8')));
+}
+
+describe('building the demo workspace with the real engine', () => {
+  let ws: TempWorkspace;
+  beforeAll(() => {
+    ws = demoWorkspace(bootstrap);
+  });
+  afterAll(() => ws.dispose());
+
+  it('builds every variant once', () => {
+    const result = build(ws);
+    expect(result.code, result.out).toBe(0);
+    const built = manifests(ws);
+    expect([...built.keys()].sort()).toEqual(ALL);
+    for (const manifest of built.values()) expect(manifest.files).toHaveLength(1);
+  });
+
+  it('builds nothing the second time', () => {
+    const before = manifests(ws);
+    const result = build(ws);
+    expect(result.code, result.out).toBe(0);
+    expect(rebuilt(before, manifests(ws))).toEqual([]);
+  });
+
+  it('after a patch edit, rebuilds that package and the matching variants of its dependents only', () => {
+    const before = manifests(ws);
+    edit(ws, 'pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX}/cuda"'));
+    const result = build(ws);
+    expect(result.code, result.out).toBe(0);
+    expect(rebuilt(before, manifests(ws))).toEqual(ALL.filter((t) => !t.startsWith('demo-core')));
+  });
+
+  it('says which input changed in forge explain: a patch, an upstream key', () => {
+    edit(ws, 'pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('${PREFIX}/cuda"', '${PREFIX}/cuda-again"'));
+    const cuda = ws.forge('explain', 'demo-cuda', 'py3.12-cuda12.6');
+    expect(cuda.code, cuda.stderr).toBe(0);
+    expect(cuda.stdout).toContain('recipe file changed: patches/cuda-home.patch');
+    const ext = ws.forge('explain', 'demo-ext', 'py3.12-cuda12.6');
+    expect(ext.stdout).toContain('upstream changed: demo-cuda/py3.12-cuda12.6');
+    expect(ext.stdout).not.toContain('recipe file changed');
+  });
+
+  it('builds only the new variants when a CUDA version is added', () => {
+    expect(build(ws).code).toBe(0);
+    const before = manifests(ws);
+    edit(ws, 'variants.yaml', (t) => t.replace('  - "12.9"', '  - "12.9"\n  - "13.0"'));
+    const fresh = ['demo-cuda:py3.12-cuda13.0', 'demo-cuda:py3.13-cuda13.0', 'demo-ext:py3.12-cuda13.0', 'demo-ext:py3.13-cuda13.0'];
+    const plan = JSON.parse(ws.forge('plan', '--json').stdout) as PlanEntry[];
+    expect(plan.filter((p) => p.status === 'build').map((p) => `${p.project}:${p.variant}`).sort()).toEqual(fresh);
+    expect(plan.filter((p) => p.status === 'cached')).toHaveLength(ALL.length);
+    const result = build(ws);
+    expect(result.code, result.out).toBe(0);
+    expect(rebuilt(before, manifests(ws))).toEqual(fresh);
+  });
+});
