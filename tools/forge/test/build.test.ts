@@ -79,3 +79,68 @@ describe('building the demo workspace with the real engine', () => {
     expect(rebuilt(before, manifests(ws))).toEqual(fresh);
   });
 });
+
+describe('artifacts already on a channel', () => {
+  it('are not built again when local outputs and the Nx cache are gone', async () => {
+    const ws = demoWorkspace(bootstrap);
+    const published = mkdtempSync(join(scratch, 'published-'));
+    try {
+      expect(build(ws).code).toBe(0);
+      cpSync(join(ws.root, 'output'), published, { recursive: true, filter: (src) => !src.includes('.staging') && !src.includes('.locks') });
+      rmSync(join(ws.root, 'output'), { recursive: true, force: true });
+      rmSync(join(ws.root, '.nx'), { recursive: true, force: true });
+      const channel = await serveOutputsAsChannel(published);
+      try {
+        edit(ws, 'nx.json', (t) => t.replace('"artifactChannels": []', `"artifactChannels": ["${channel.url}"]`));
+        const plan = JSON.parse((await ws.forgeAsync('plan', '--json')).stdout) as PlanEntry[];
+        expect(plan).toHaveLength(ALL.length);
+        for (const entry of plan) expect(entry.status, `${entry.project}:${entry.variant}`).toBe('channel');
+        expect(plan[0]!.reason).toContain(channel.url);
+        const run = await ws.nxAsync('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
+        const result = { ...run, out: run.stdout + run.stderr };
+        expect(result.code, result.out).toBe(0);
+        expect(result.out).not.toMatch(/: building /);
+        expect(result.out.match(/already on http:\/\/127\.0\.0\.1/g)).toHaveLength(ALL.length);
+        expect(channel.requests).toContain('/linux-64/repodata.json');
+      } finally {
+        channel.server.close();
+      }
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
+describe('a variant whose build fails', () => {
+  it('fails with the log tail, lets its siblings finish, blocks its dependents, and is all that rebuilds next time', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // The failure depends on a file outside the recipe, so fixing it leaves every content key as it was.
+      const marker = join(ws.root, 'fail-cuda-12.8');
+      writeFileSync(marker, '');
+      edit(ws, 'pkgs/demo-cuda/recipe/recipe.yaml', (t) =>
+        t.replace('      mkdir -p $PREFIX/share/demo-cuda', `      if [ "$DEMO_CUDA_VERSION" = "12.8" ] && [ -f ${marker} ]; then echo "nvcc: simulated failure for 12.8" >&2; exit 3; fi\n      mkdir -p $PREFIX/share/demo-cuda`),
+      );
+      const first = build(ws);
+      expect(first.code).not.toBe(0);
+      expect(first.out).toContain('demo-cuda:py3.12-cuda12.8: FAILED');
+      expect(first.out).toContain('nvcc: simulated failure for 12.8');
+      const built = [...manifests(ws).keys()].sort();
+      expect(built).toEqual(ALL.filter((t) => !t.includes('12.8') && t !== 'demo-app:noarch'));
+      const plan = JSON.parse(ws.forge('plan', '--json').stdout) as PlanEntry[];
+      const status = Object.fromEntries(plan.map((p) => [`${p.project}:${p.variant}`, p.status]));
+      expect(status['demo-cuda:py3.12-cuda12.8']).toBe('build');
+      expect(status['demo-ext:py3.12-cuda12.8']).toBe('blocked');
+      expect(status['demo-app:noarch']).toBe('blocked');
+      expect(status['demo-cuda:py3.12-cuda12.6']).toBe('cached');
+
+      const before = manifests(ws);
+      rmSync(marker);
+      const second = build(ws);
+      expect(second.code, second.out).toBe(0);
+      expect(rebuilt(before, manifests(ws))).toEqual(['demo-app:noarch', 'demo-cuda:py3.12-cuda12.8', 'demo-cuda:py3.13-cuda12.8', 'demo-ext:py3.12-cuda12.8', 'demo-ext:py3.13-cuda12.8']);
+    } finally {
+      ws.dispose();
+    }
+  });
+});

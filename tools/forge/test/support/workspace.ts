@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,12 +43,32 @@ export class TempWorkspace {
   }
 
   run(command: string, args: string[]): RunResult {
-    const result = spawnSync(command, args, {
-      cwd: this.root,
-      encoding: 'utf8',
-      env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' },
-    });
+    const result = spawnSync(command, args, { cwd: this.root, encoding: 'utf8', env: this.env() });
     return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  /** Like `forge`/`nx` but without blocking this process, for tests that serve HTTP to the child. */
+  forgeAsync(...args: string[]): Promise<RunResult> {
+    return this.runAsync(process.execPath, [forgeBin, ...args]);
+  }
+
+  nxAsync(...args: string[]): Promise<RunResult> {
+    return this.runAsync(process.execPath, [nxBin, ...args]);
+  }
+
+  runAsync(command: string, args: string[]): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const child = spawn(command, args, { cwd: this.root, env: this.env() });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' };
   }
 
   dispose(): void {
