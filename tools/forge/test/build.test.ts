@@ -144,3 +144,50 @@ describe('a variant whose build fails', () => {
     }
   });
 });
+
+describe('two builds of the same workspace at once', () => {
+  it('both finish and leave every output and index consistent', async () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      const [a, b] = await Promise.all([
+        ws.nxAsync('run-many', '-t', 'build', '--parallel=2', '--output-style=stream', '--skip-nx-cache'),
+        ws.nxAsync('run-many', '-t', 'build', '--parallel=2', '--output-style=stream', '--skip-nx-cache'),
+      ]);
+      expect(a.code, a.stdout + a.stderr).toBe(0);
+      expect(b.code, b.stdout + b.stderr).toBe(0);
+      const built = manifests(ws);
+      expect([...built.keys()].sort()).toEqual(ALL);
+      for (const [task, manifest] of built) {
+        const [project, id] = task.split(':') as [string, string];
+        for (const entry of manifest.files as Array<{ file: string; sha256: string }>) {
+          const [subdir, name] = entry.file.split('/') as [string, string];
+          const index = JSON.parse(readFileSync(join(ws.root, 'output', project, id, subdir, 'repodata.json'), 'utf8')) as { 'packages.conda': Record<string, { sha256: string }> };
+          expect(index['packages.conda'][name]?.sha256, task).toBe(entry.sha256);
+        }
+      }
+      expect(ws.run('ls', ['-A', 'output/.staging']).stdout.trim()).toBe('');
+      expect(ws.run('ls', ['-A', 'output/.locks']).stdout.trim()).toBe('');
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
+describe('forge explain', () => {
+  it('names a changed variant value', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // A key with a single value does not name tasks, so changing it keeps the task and changes its key.
+      edit(ws, 'variants.yaml', (t) => `${t}\nblas_impl:\n  - openblas\n`);
+      edit(ws, 'pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('    - cp core.txt $PREFIX/share/demo-core/', '    - cp core.txt $PREFIX/share/demo-core/\n    - echo "${{ blas_impl }}" > $PREFIX/share/demo-core/blas.txt'));
+      expect(ws.nx('run', 'demo-core:build-noarch').code).toBe(0);
+      expect(ws.forge('explain', 'demo-core', 'noarch').stdout).toContain('unchanged since the build');
+      edit(ws, 'variants.yaml', (t) => t.replace('  - openblas', '  - mkl'));
+      const result = ws.forge('explain', 'demo-core', 'noarch');
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('variant value changed: demo-core blas_impl openblas -> mkl');
+    } finally {
+      ws.dispose();
+    }
+  });
+});
