@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""wv-forge's embedded engine: a thin rattler-build command line over py-rattler-build.
+
+py-rattler-build is the official Python binding of rattler-build's Rust engine, so
+rendering and building here are rattler-build's own. This front accepts the subset
+of the rattler-build CLI that wv-forge calls (same flag names), so the build
+executor runs either one the same way:
+
+    forge_engine.py build --recipe DIR -m variants.yaml --target-platform linux-64 \
+        --output-dir OUT [--variant KEY=VALUE ...] [-c CHANNEL ...] [--test native|skip]
+    forge_engine.py render --recipe DIR [-m variants.yaml] [--target-platform P]
+    forge_engine.py --version
+
+Errors are one line on stderr, `error: <file>: <message>`, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+
+def fail(where: str, message: Any) -> NoReturn:
+    text = " ".join(str(message).split())
+    print(f"error: {where}: {text}", file=sys.stderr)
+    sys.exit(2)
+
+
+try:
+    import rattler_build
+    from rattler_build import Stage0Recipe, VariantConfig
+    from rattler_build.render import RenderConfig
+    from rattler_build.tool_config import PlatformConfig, ToolConfiguration
+except ImportError as error:  # the venv is missing or broken: say how to fix it
+    fail("py-rattler-build", f"{error}; run `npm run setup:engine`")
+
+
+class LogLines:
+    """Progress callback that prints the engine's log lines to stderr as they come."""
+
+    def on_download_start(self, event: Any) -> None:
+        print(f"downloading {event.url}", file=sys.stderr, flush=True)
+
+    def on_download_progress(self, event: Any) -> None:
+        pass
+
+    def on_download_complete(self, event: Any) -> None:
+        pass
+
+    def on_build_step(self, event: Any) -> None:
+        print(f"== {event.step_name}: {event.message}", file=sys.stderr, flush=True)
+
+    def on_log(self, event: Any) -> None:
+        print(event.message, file=sys.stderr, flush=True)
+
+
+def recipe_file(path: str) -> Path:
+    recipe = Path(path)
+    if recipe.is_dir():
+        recipe = recipe / "recipe.yaml"
+    if not recipe.is_file():
+        fail(str(recipe), "recipe file not found")
+    return recipe
+
+
+def variant_config(files: list[str], overrides: list[str], recipe: Path, ignore_recipe_variants: bool) -> VariantConfig:
+    """Like the CLI: the -m files, then a variants.yaml beside the recipe, then --variant overrides."""
+    paths = list(files)
+    beside = recipe.parent / "variants.yaml"
+    if not ignore_recipe_variants and beside.is_file():
+        paths.append(str(beside))
+    for path in paths:
+        if not Path(path).is_file():
+            fail(path, "variant config not found")
+    try:
+        config = VariantConfig.from_files(paths) if paths else VariantConfig()
+    except Exception as error:  # noqa: BLE001 - the engine raises its own error types
+        fail(paths[-1] if paths else "variant config", error)
+    values = {key: config.get_values(key) for key in config.keys()}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            fail("--variant", f"expected KEY=VALUE, got {override!r}")
+        values[key] = [value]
+    return VariantConfig(values, zip_keys=config.zip_keys or None)
+
+
+def render(args: argparse.Namespace) -> list[Any]:
+    recipe = recipe_file(args.recipe)
+    config = variant_config(args.m, args.variant, recipe, args.ignore_recipe_variants)
+    try:
+        stage0 = Stage0Recipe.from_file(str(recipe))
+        return stage0.render(config, RenderConfig(platform=PlatformConfig(target_platform=args.target_platform)))
+    except Exception as error:  # noqa: BLE001
+        fail(str(recipe), error)
+
+
+def not_skipped(args: argparse.Namespace, recipe: Path) -> set[tuple[str, str]]:
+    """(name, build string) of the outputs rattler-build's own CLI render keeps.
+
+    The Stage-1 recipes of the Python API do not expose `build.skip`; the CLI
+    path (`build_recipes(render_only=True)`) drops skipped outputs and prints
+    the rest as JSON on stdout, which is captured at the file-descriptor level
+    because the Rust side writes to it directly.
+    """
+    import tempfile
+    import warnings
+
+    overrides: dict[str, list[str]] = {}
+    for override in args.variant:
+        key, _, value = override.partition("=")
+        overrides[key] = [value]
+    with tempfile.TemporaryFile() as capture:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(capture.fileno(), 1)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                rattler_build.build_recipes(
+                    [str(recipe)],
+                    variant_config=list(args.m) or None,
+                    variant_overrides=overrides or None,
+                    ignore_recipe_variants=args.ignore_recipe_variants,
+                    render_only=True,
+                    target_platform=args.target_platform,
+                )
+        except Exception as error:  # noqa: BLE001
+            os.dup2(saved, 1)
+            fail(str(recipe), error)
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode()
+    kept = json.loads(text[text.index("[") :]) if "[" in text else []
+    return {(str(o["recipe"]["package"]["name"]), str(o["recipe"]["build"]["string"])) for o in kept}
+
+
+def describe(variant: Any, target_platform: str, kept: set[tuple[str, str]]) -> dict[str, Any]:
+    recipe = variant.recipe
+    build = recipe.build
+    noarch = build.noarch
+    noarch = None if noarch in (None, "", "none") else str(noarch)
+    subdir = "noarch" if noarch else target_platform
+    name = str(recipe.package.name)
+    version = str(recipe.package.version)
+    string = str(build.string)
+    info = variant.hash_info
+    return {
+        "name": name,
+        "version": version,
+        "buildString": string,
+        "hash": info.hash if info else None,
+        "hashPrefix": info.prefix if info else None,
+        "buildNumber": build.number,
+        "noarch": noarch,
+        "subdir": subdir,
+        "variant": {str(k): str(v) for k, v in variant.variant.items()},
+        "skipped": (name, string) not in kept,
+        "file": f"{subdir}/{name}-{version}-{string}.conda",
+    }
+
+
+def described(args: argparse.Namespace) -> list[tuple[Any, dict[str, Any]]]:
+    variants = render(args)
+    kept = not_skipped(args, recipe_file(args.recipe))
+    return [(v, describe(v, args.target_platform, kept)) for v in variants]
+
+
+def command_render(args: argparse.Namespace) -> None:
+    print(json.dumps([info for _, info in described(args)], indent=2))
+
+
+def command_build(args: argparse.Namespace) -> None:
+    variants = [v for v, info in described(args) if not info["skipped"]]
+    if not variants:
+        fail(args.recipe, "no variant to build (all skipped, or --variant values match none)")
+    config = ToolConfiguration(test_strategy=args.test)
+    produced: list[str] = []
+    for variant in variants:
+        try:
+            result = variant.run_build(
+                tool_config=config,
+                output_dir=args.output_dir,
+                channels=args.c,
+                progress_callback=LogLines(),
+                no_build_id=True,
+            )
+        except Exception as error:  # noqa: BLE001
+            fail(args.recipe, error)
+        produced.extend(str(path) for path in result.packages)
+    print(json.dumps(produced))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="forge_engine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true", help="print the engine version")
+    commands = parser.add_subparsers(dest="command")
+    for name in ("build", "render"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--recipe", "-r", required=True, help="recipe.yaml or its folder")
+        sub.add_argument("-m", "--variant-config", dest="m", action="append", default=[], help="variant config file")
+        sub.add_argument("--variant", action="append", default=[], help="KEY=VALUE: use only this value of a key")
+        sub.add_argument("--target-platform", default=os.environ.get("TARGET_PLATFORM", "linux-64"))
+        sub.add_argument("--ignore-recipe-variants", action="store_true")
+        if name == "build":
+            sub.add_argument("--output-dir", required=True)
+            sub.add_argument("-c", "--channel", dest="c", action="append", default=[], help="channel to resolve from")
+            sub.add_argument("--test", choices=["native", "skip"], default="native", help="run the recipe's tests (default, as rattler-build)")
+    args = parser.parse_args()
+    if args.version:
+        print(f"py-rattler-build {rattler_build.rattler_build_version()}")
+        return
+    if args.command == "render":
+        command_render(args)
+    elif args.command == "build":
+        command_build(args)
+    else:
+        parser.print_help()
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
