@@ -168,9 +168,18 @@ def describe(variant: Any, target_platform: str, kept: set[tuple[str, str]]) -> 
 
 
 def described(args: argparse.Namespace) -> list[tuple[Any, dict[str, Any]]]:
-    variants = render(args)
+    """Rendered variants, once per package file: the Python API returns a variant
+    for every combination, even those that differ only in keys an output does not
+    use; the CLI builds each file once, and so does this front."""
     kept = not_skipped(args, recipe_file(args.recipe))
-    return [(v, describe(v, args.target_platform, kept)) for v in variants]
+    seen: set[str] = set()
+    result = []
+    for variant in render(args):
+        info = describe(variant, args.target_platform, kept)
+        if info["file"] not in seen:
+            seen.add(info["file"])
+            result.append((variant, info))
+    return result
 
 
 def command_render(args: argparse.Namespace) -> None:

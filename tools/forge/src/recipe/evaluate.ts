@@ -1,5 +1,5 @@
 import { ForgeError } from '../errors.js';
-import { evaluateExpression, expressionNames, renderTemplate, templateNames, type JinjaScope } from './jinja.js';
+import { evaluateExpression, expressionNames, renderScriptTemplate, renderTemplate, templateNames, trackTemplate, type JinjaScope } from './jinja.js';
 import type { YamlFile } from './yaml-file.js';
 
 export type Path = ReadonlyArray<string | number>;
@@ -28,8 +28,14 @@ export class NodeEvaluator {
   ) {}
 
   evaluate(node: unknown, path: Path): unknown {
-    if (this.deferred.has(path.join('.'))) return node;
-    if (typeof node === 'string') return this.guard(path, () => renderTemplate(node, this.scope));
+    if (this.deferred.has(path.join('.'))) {
+      if (typeof node === 'string') trackTemplate(node, this.scope);
+      return node;
+    }
+    if (typeof node === 'string') {
+      const render = isScriptText(path) ? renderScriptTemplate : renderTemplate;
+      return this.guard(path, () => render(node, this.scope));
+    }
     if (Array.isArray(node)) return this.evaluateList(node, path);
     if (typeof node === 'object' && node !== null) {
       const out: Record<string, unknown> = {};
@@ -79,6 +85,18 @@ export class NodeEvaluator {
   private where(path: Path): { file: string; line: number | undefined } {
     return { file: this.yaml.path, line: this.yaml.lineOf(path) };
   }
+}
+
+/**
+ * Script text (`script: …`, its list items, `script.content`): evaluated
+ * leniently, as rattler-build defers it to build time. Script `env`,
+ * `interpreter` and `cwd` are evaluated strictly.
+ */
+function isScriptText(path: Path): boolean {
+  const at = path.lastIndexOf('script');
+  if (at === -1) return false;
+  const rest = path.slice(at + 1);
+  return rest.every((segment) => typeof segment === 'number' || segment === 'content' || segment === 'then' || segment === 'else');
 }
 
 /**

@@ -196,6 +196,25 @@ export function renderTemplate(text: string, scope: JinjaScope): unknown {
   });
 }
 
+/**
+ * Build-script text: rattler-build evaluates it only where every variable is
+ * known and keeps it as written otherwise, because `${{ PYTHON }}` or
+ * `${{ PREFIX }}` exist only at build time. The variables it names still count
+ * as used.
+ */
+export function renderScriptTemplate(text: string, scope: JinjaScope): unknown {
+  if (!hasTemplate(text)) return text;
+  const names = templateNames(text);
+  if (names.every((name) => name in scope.variables)) return renderTemplate(text, scope);
+  for (const name of names) if (name in scope.variables) scope.onAccess(name);
+  return text;
+}
+
+/** Records the variables a template names without evaluating it (rattler-build's tracking of build.string). */
+export function trackTemplate(text: string, scope: JinjaScope): void {
+  for (const name of templateNames(text)) if (name in scope.variables) scope.onAccess(name);
+}
+
 /** Names a template reads, without evaluating it (used to find candidate variant keys). */
 export function templateNames(text: string): string[] {
   const names: string[] = [];

@@ -240,11 +240,10 @@ function pickSibling(all: readonly Evaluated[], name: string, combination: Varia
 
 function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVariant {
   const info = hashInfo(variant, item.noarch);
-  const display = `${info.prefix}h${info.hash}`;
   let buildString = defaultBuildString(info, item.buildNumber);
   if (item.stringTemplate !== undefined) {
     const scope: JinjaScope = {
-      variables: { ...variant, ...item.context, hash: display, build_number: item.buildNumber },
+      variables: { ...variant, ...item.context, hash: info.hash, build_number: item.buildNumber },
       targetPlatform: item.combination.target_platform ?? 'noarch',
       onAccess: () => undefined,
     };
