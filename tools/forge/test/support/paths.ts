@@ -9,7 +9,7 @@ export const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 /** The Python that has py-rattler-build: FORGE_PYTHON, else the repo's .venv (made by `npm run setup:engine`). */
 export function enginePython(): string {
-  const candidate = process.env.FORGE_PYTHON ?? join(repoRoot, '.venv/bin/python');
+  const candidate = process.env.FORGE_PYTHON || join(repoRoot, '.venv/bin/python');
   if (!existsSync(candidate)) {
     throw new Error(`no Python with py-rattler-build at ${candidate}: run \`npm run setup:engine\` (or set FORGE_PYTHON)`);
   }
