@@ -102,6 +102,15 @@ describe('artifacts already on a channel', () => {
         expect(result.out).not.toMatch(/: building /);
         expect(result.out.match(/already on http:\/\/127\.0\.0\.1/g)).toHaveLength(ALL.length);
         expect(channel.requests).toContain('/linux-64/repodata.json');
+
+        // A new build number downstream builds against the upstream packages from that channel.
+        // (demo-app's file name does not change with it, so the channel's copy still serves.)
+        edit(ws, 'pkgs/demo-ext/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1'));
+        const again = await ws.nxAsync('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
+        expect(again.code, again.stdout + again.stderr).toBe(0);
+        expect([...manifests(ws)].filter(([, m]) => m.files.length > 0).map(([task]) => task).sort()).toEqual(CUDA_TASKS.map((t) => `demo-ext:${t}`));
+        // The engine's host table names the channel each package came from.
+        expect(again.stdout).toMatch(/demo-cuda\s.*127\.0\.0\.1/);
       } finally {
         channel.server.close();
       }

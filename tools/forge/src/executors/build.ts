@@ -47,13 +47,17 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
         const where = [...new Set(lookups.map((l) => (l.found ? l.channel : '')))].join(', ');
         log(`${label}: already on ${where}, not building`);
         const staged = store.stagingDir(project, task.id);
-        writeManifest(staged, { project, id: task.id, key, inputs, files: [], builtAt: new Date().toISOString(), seconds: 0 }, where);
+        // An empty channel folder, so downstream builds can list it like any upstream output.
+        collectChannel(join(staged, '.none'), staged, [forge.targetPlatform]);
+        writeManifest(staged, { project, id: task.id, key, inputs, files: [], builtAt: new Date().toISOString(), seconds: 0, channel: where });
         store.publish(staged, project, task.id);
         return { success: true };
       }
       for (const lookup of lookups) if (!lookup.found && lookup.problem) log(`${label}: could not check a channel (${lookup.problem})`);
 
       const upstream = closure(graph, task).map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
+      // Artifact channels too: an upstream variant found there was not built here.
+      const channels = [...new Set([...upstream, ...artifactChannels, ...forge.channels.map((c) => channelUrl(c, root))])];
       const staged = store.stagingDir(project, task.id);
       const engineOutput = join(staged, '.engine');
       const started = Date.now();
@@ -65,7 +69,7 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
           variantConfig: join(root, forge.variantConfig),
           targetPlatform: forge.targetPlatform,
           overrides: overrides(root, forge.variantConfig, task),
-          channels: [...upstream, ...forge.channels.map((c) => channelUrl(c, root))],
+          channels,
           outputDir: engineOutput,
           extraArgs: forge.engineArgs,
           label,
@@ -154,7 +158,7 @@ function overrides(root: string, variantConfig: string, task: VariantTask): Reco
   return result;
 }
 
-function writeManifest(dir: string, manifest: Manifest, channel?: string): void {
-  writeFileSync(join(dir, MANIFEST), `${JSON.stringify(channel ? { ...manifest, channel } : manifest, null, 2)}\n`);
+function writeManifest(dir: string, manifest: Manifest): void {
+  writeFileSync(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(dir, KEY_FILE), `${manifest.key}\n`);
 }

@@ -12,6 +12,8 @@ export interface Manifest {
   readonly files: ReadonlyArray<{ file: string; sha256: string; size: number }>;
   readonly builtAt: string;
   readonly seconds: number;
+  /** Set when the artifacts were found on this channel instead of built. */
+  readonly channel?: string;
 }
 
 export const MANIFEST = 'manifest.json';

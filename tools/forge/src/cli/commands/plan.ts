@@ -42,7 +42,8 @@ export async function makePlan(): Promise<PlanEntry[]> {
     } else if (blockers.length) {
       result = entry('blocked', `upstream ${blockers.map((b) => `${b.project}:${b.variant}`).join(', ')} ${blockers[0]!.status === 'blocked' ? 'is blocked' : 'failed'}`);
     } else if (store.valid(task.project, task.id, key)) {
-      result = entry('cached', `built locally in ${options.outputDir}/${task.project}/${task.id}`);
+      const manifest = store.readManifest(task.project, task.id)!;
+      result = entry('cached', manifest.channel ? `found on ${manifest.channel} by an earlier run` : `built locally in ${options.outputDir}/${task.project}/${task.id}`);
     } else {
       const lookups = await Promise.all(files.map((f) => findOnChannels(f, channels)));
       const failure = store.failure(task.project, task.id);
