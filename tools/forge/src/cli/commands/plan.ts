@@ -53,7 +53,9 @@ export async function makePlan(): Promise<PlanEntry[]> {
         result = entry('build', `the last build with these inputs failed (${failure.at})`);
       } else {
         const previous = store.readManifest(task.project, task.id);
-        result = entry('build', previous ? `inputs changed: ${explainChange(previous.inputs, inputs).join('; ')}` : 'never built');
+        const unchecked = [...new Set(lookups.flatMap((l) => (!l.found && l.problem ? [l.problem] : [])))];
+        const why = previous ? `inputs changed: ${explainChange(previous.inputs, inputs).join('; ')}` : 'never built';
+        result = entry('build', unchecked.length ? `${why} (could not check ${unchecked.join('; ')})` : why);
       }
     }
     status.set(`${task.project}/${task.id}`, result);
