@@ -131,9 +131,13 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
   }
   const accessedInContext = new Set(accessed);
 
+  // A multi-output recipe's top-level sections are evaluated once and shared;
+  // a single-output recipe's top level is its one output.
   const shared: Mapping = {};
-  for (const key of ['source', 'build', 'about', 'extra', 'package', 'recipe']) {
-    if (key in recipe.top && (recipe.multiOutput || key !== 'package')) shared[key] = evaluator.evaluate(recipe.top[key], [key]);
+  if (recipe.multiOutput) {
+    for (const key of ['source', 'build', 'about', 'extra', 'recipe']) {
+      if (key in recipe.top) shared[key] = evaluator.evaluate(recipe.top[key], [key]);
+    }
   }
   const sharedAccess = new Set(accessed);
 
