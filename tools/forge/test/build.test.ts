@@ -200,3 +200,19 @@ describe('forge explain', () => {
     }
   });
 });
+
+describe('an engine that is not there', () => {
+  it('fails the task with one line naming it, and builds nothing', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      const result = ws.nxWithEnv({ RATTLER_BUILD: '/nonexistent/rattler-build' }, 'run', 'demo-core:build-noarch', '--output-style=stream');
+      expect(result.code).not.toBe(0);
+      const out = result.stdout + result.stderr;
+      expect(out).toMatch(/demo-core:noarch: error: the engine `\/nonexistent\/rattler-build` \(from RATTLER_BUILD\) does not run: /);
+      expect(out).not.toMatch(/^\s+at /m);
+      expect(manifests(ws).size).toBe(0);
+    } finally {
+      ws.dispose();
+    }
+  });
+});

@@ -38,6 +38,12 @@ export class TempWorkspace {
     return this.run(process.execPath, [nxBin, ...args]);
   }
 
+  /** Nx with extra environment variables (an engine override, say). */
+  nxWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): RunResult {
+    const result = spawnSync(process.execPath, [nxBin, ...args], { cwd: this.root, encoding: 'utf8', env: { ...this.env(), ...env } });
+    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  }
+
   git(...args: string[]): string {
     return execFileSync('git', args, { cwd: this.root, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
   }
