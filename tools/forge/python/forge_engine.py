@@ -9,6 +9,8 @@ executor runs either one the same way:
     forge_engine.py build --recipe DIR -m variants.yaml --target-platform linux-64 \
         --output-dir OUT [--variant KEY=VALUE ...] [-c CHANNEL ...] [--test native|skip]
     forge_engine.py render --recipe DIR [-m variants.yaml] [--target-platform P]
+    forge_engine.py inspect PACKAGE.conda      # index.json and the embedded recipe files' sha256
+    forge_engine.py index CHANNEL_DIR          # write <subdir>/repodata.json for the .conda files
     forge_engine.py --version
 
 Errors are one line on stderr, `error: <file>: <message>`, with exit code 2.
@@ -207,6 +209,70 @@ def command_build(args: argparse.Namespace) -> None:
     print(json.dumps(produced))
 
 
+GENERATED_RECIPE_FILES = {"rendered_recipe.yaml", "variant_config.yaml"}
+
+
+def read_info(path: Path) -> dict[str, Any]:
+    """index.json and the recipe folder rattler-build embeds under info/recipe/.
+
+    A .conda file is a zip holding info-*.tar.zst; only that member is read.
+    The recipe files are what the stale guard compares with the local recipe.
+    """
+    import hashlib
+    import tarfile
+    import zipfile
+
+    import zstandard
+
+    try:
+        archive = zipfile.ZipFile(path)
+        member = next(name for name in archive.namelist() if name.startswith("info-") and name.endswith(".tar.zst"))
+    except (OSError, zipfile.BadZipFile, StopIteration) as error:
+        fail(str(path), f"not a .conda package ({error or 'no info archive'})")
+    index: dict[str, Any] = {}
+    recipe: dict[str, str] = {}
+    with archive.open(member) as raw, tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(raw), mode="r|") as tar:
+        for entry in tar:
+            if not entry.isfile():
+                continue
+            if entry.name == "info/index.json":
+                index = json.loads(tar.extractfile(entry).read())
+            elif entry.name.startswith("info/recipe/"):
+                relative = entry.name[len("info/recipe/") :]
+                if relative not in GENERATED_RECIPE_FILES:
+                    recipe[relative] = hashlib.sha256(tar.extractfile(entry).read()).hexdigest()
+    return {"index": index, "recipeFiles": recipe}
+
+
+def command_inspect(args: argparse.Namespace) -> None:
+    print(json.dumps(read_info(Path(args.package)), indent=2, sort_keys=True))
+
+
+def command_index(args: argparse.Namespace) -> None:
+    """Writes repodata.json for every subdir of a channel folder, each through a rename."""
+    import hashlib
+
+    root = Path(args.channel)
+    for subdir in sorted({"noarch", *(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))}):
+        folder = root / subdir
+        folder.mkdir(parents=True, exist_ok=True)
+        packages: dict[str, Any] = {}
+        for package in sorted(folder.glob("*.conda")):
+            data = package.read_bytes()
+            record = dict(read_info(package)["index"])
+            record.update(
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                md5=hashlib.md5(data).hexdigest(),  # noqa: S324 - conda's repodata format wants md5 too
+            )
+            packages[package.name] = record
+        repodata = {"info": {"subdir": subdir}, "packages": {}, "packages.conda": packages, "removed": [], "repodata_version": 1}
+        temporary = folder / f".repodata.json.{os.getpid()}"
+        temporary.write_text(json.dumps(repodata, indent=1, sort_keys=True))
+        temporary.replace(folder / "repodata.json")
+        print(f"{subdir}: {len(packages)} package(s)", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="forge_engine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the engine version")
@@ -222,6 +288,10 @@ def main() -> None:
             sub.add_argument("--output-dir", required=True)
             sub.add_argument("-c", "--channel", dest="c", action="append", default=[], help="channel to resolve from")
             sub.add_argument("--test", choices=["native", "skip"], default="native", help="run the recipe's tests (default, as rattler-build)")
+    inspect = commands.add_parser("inspect", help="print a package's index.json and embedded recipe file hashes")
+    inspect.add_argument("package")
+    index = commands.add_parser("index", help="index a channel folder (write <subdir>/repodata.json)")
+    index.add_argument("channel")
     args = parser.parse_args()
     if args.version:
         print(f"py-rattler-build {rattler_build.rattler_build_version()}")
@@ -230,6 +300,10 @@ def main() -> None:
         command_render(args)
     elif args.command == "build":
         command_build(args)
+    elif args.command == "inspect":
+        command_inspect(args)
+    elif args.command == "index":
+        command_index(args)
     else:
         parser.print_help()
         sys.exit(2)

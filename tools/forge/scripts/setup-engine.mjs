@@ -3,21 +3,21 @@
 // py-rattler-build (the official Python bindings of rattler-build's Rust engine).
 // Used when no `rattler-build` is on PATH. Idempotent: does nothing when the pin is installed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = process.env.INIT_CWD && existsSync(join(process.env.INIT_CWD, 'nx.json')) ? process.env.INIT_CWD : join(here, '../../..');
 const requirements = join(here, '../python/requirements.txt');
-const pin = /py-rattler-build==([\w.]+)/.exec(readFileSync(requirements, 'utf8'))?.[1];
+const wanted = readFileSync(requirements, 'utf8');
+const pin = /py-rattler-build==([\w.]+)/.exec(wanted)?.[1];
 const venv = join(root, '.venv');
 const python = join(venv, 'bin', 'python');
+// What was installed last time: the venv is current when it matches the requirements file.
+const stamp = join(venv, '.forge-requirements.txt');
 
-const installed = existsSync(python)
-  ? spawnSync(python, ['-c', 'import rattler_build; print(rattler_build.rattler_build_version())'], { encoding: 'utf8' })
-  : undefined;
-if (installed?.status === 0 && pin && installed.stdout.includes(pin)) {
+if (existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) {
   console.log(`embedded engine ready: py-rattler-build ${pin} in ${venv}`);
   process.exit(0);
 }
@@ -29,4 +29,5 @@ if (!system) {
 console.log(`setting up the embedded engine in ${venv} (py-rattler-build ${pin})`);
 if (!existsSync(python)) execFileSync(system, ['-m', 'venv', venv], { stdio: 'inherit' });
 execFileSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements], { stdio: 'inherit' });
+writeFileSync(stamp, wanted);
 console.log(`embedded engine ready: py-rattler-build ${pin} in ${venv}`);
