@@ -11,6 +11,7 @@ executor runs either one the same way:
     forge_engine.py render --recipe DIR [-m variants.yaml] [--target-platform P]
     forge_engine.py inspect PACKAGE.conda      # index.json and the embedded recipe files' sha256
     forge_engine.py index CHANNEL_DIR          # write <subdir>/repodata.json for the .conda files
+    forge_engine.py upload prefix --url URL --channel NAME PACKAGE...  # API key from PREFIX_API_KEY
     forge_engine.py --version
 
 Errors are one line on stderr, `error: <file>: <message>`, with exit code 2.
@@ -273,6 +274,23 @@ def command_index(args: argparse.Namespace) -> None:
         print(f"{subdir}: {len(packages)} package(s)", file=sys.stderr)
 
 
+def command_upload(args: argparse.Namespace) -> None:
+    """rattler-build's prefix.dev upload; the key comes from --api-key or PREFIX_API_KEY."""
+    from rattler_build.upload import upload_package_to_prefix
+
+    api_key = args.api_key or os.environ.get("PREFIX_API_KEY")
+    if not api_key:
+        fail("upload", "set PREFIX_API_KEY (a prefix.dev API key with write access to the channel)")
+    for package in args.packages:
+        if not Path(package).is_file():
+            fail(package, "package file not found")
+    try:
+        upload_package_to_prefix(args.packages, args.url, args.channel, api_key=api_key, skip_existing=args.skip_existing)
+    except Exception as error:  # noqa: BLE001
+        fail(", ".join(args.packages), error)
+    print(json.dumps(args.packages))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="forge_engine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the engine version")
@@ -292,6 +310,14 @@ def main() -> None:
     inspect.add_argument("package")
     index = commands.add_parser("index", help="index a channel folder (write <subdir>/repodata.json)")
     index.add_argument("channel")
+    upload = commands.add_parser("upload", help="upload packages (prefix.dev)")
+    servers = upload.add_subparsers(dest="server", required=True)
+    prefix = servers.add_parser("prefix", help="a prefix.dev server")
+    prefix.add_argument("--url", "-u", default=os.environ.get("PREFIX_SERVER_URL", "https://prefix.dev"))
+    prefix.add_argument("--channel", "-c", required=True)
+    prefix.add_argument("--api-key", "-a")
+    prefix.add_argument("--skip-existing", "-s", action="store_true")
+    prefix.add_argument("packages", nargs="+")
     args = parser.parse_args()
     if args.version:
         print(f"py-rattler-build {rattler_build.rattler_build_version()}")
@@ -304,6 +330,8 @@ def main() -> None:
         command_inspect(args)
     elif args.command == "index":
         command_index(args)
+    elif args.command == "upload":
+        command_upload(args)
     else:
         parser.print_help()
         sys.exit(2)

@@ -36,7 +36,7 @@ export function locateEngine(root: string, configured?: string): Engine {
 }
 
 /** FORGE_PYTHON, else the .venv of the workspace, else the .venv of the repository this package lives in. */
-function embeddedPython(root: string): string | undefined {
+export function embeddedPython(root: string): string | undefined {
   const packageRepo = fileURLToPath(new URL('../../../../.venv/bin/python', import.meta.url));
   const candidates = [process.env.FORGE_PYTHON, join(root, '.venv', 'bin', 'python'), packageRepo];
   return candidates.find((candidate): candidate is string => Boolean(candidate && existsSync(candidate)));

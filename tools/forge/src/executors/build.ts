@@ -10,6 +10,7 @@ import { loadProjects, readVariantConfig } from '../graph/workspace.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
 import { ContentKeys } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, OutputStore, sha256File, type Manifest } from '../store/outputs.js';
+import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { collectChannel, runEngineBuild } from './engine-build.js';
 
 export interface BuildExecutorOptions {
@@ -44,6 +45,15 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
       const artifactChannels = forge.artifactChannels.map((c) => channelUrl(c, root));
       const lookups = await Promise.all(task.outputs.map((o) => findOnChannels(o.file, artifactChannels)));
       if (lookups.length && lookups.every((l) => l.found)) {
+        // Same file name is not same content: refuse one built from another recipe.
+        for (const [i, lookup] of lookups.entries()) {
+          const file = task.outputs[i]!.file;
+          const freshness = await checkFreshness(frontPython(root), lookup.found ? lookup.channel : '', file, inputs.files);
+          if (freshness.stale) {
+            log(`error: ${staleMessage(project, task.id, file, lookup.found ? lookup.channel : '', freshness.changed)}`);
+            return { success: false };
+          }
+        }
         const where = [...new Set(lookups.map((l) => (l.found ? l.channel : '')))].join(', ');
         log(`${label}: already on ${where}, not building`);
         const staged = store.stagingDir(project, task.id);

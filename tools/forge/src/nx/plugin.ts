@@ -1,9 +1,10 @@
-import type { CreateDependencies, DependencyType, CreateNodesResult, CreateNodesV2, ProjectConfiguration, RawProjectGraphDependency, TargetConfiguration } from '@nx/devkit';
+import type { CreateDependencies, DependencyType, PreTasksExecution, CreateNodesResult, CreateNodesV2, ProjectConfiguration, RawProjectGraphDependency, TargetConfiguration } from '@nx/devkit';
 import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
 import { KEY_FILE } from '../store/outputs.js';
+import { parseUploadChannel } from '../store/upload-channel.js';
 
 /** What the plugin records on each project for createDependencies and for tools reading the graph. */
 export interface ForgeProjectMetadata {
@@ -13,6 +14,7 @@ export interface ForgeProjectMetadata {
 }
 
 export const BUILD_TARGET = 'build';
+export const UPLOAD_TARGET = 'upload';
 export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
 
 /**
@@ -60,6 +62,13 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
       },
     };
   }
+  targets[UPLOAD_TARGET] = {
+    executor: '@wv-forge/forge:upload',
+    // After this package's builds and after the packages it needs are published.
+    dependsOn: [BUILD_TARGET, `^${UPLOAD_TARGET}`],
+    cache: false,
+    metadata: { technologies: ['conda'], description: `Upload ${name}'s variants to ${options.uploadChannel}` },
+  };
   targets[BUILD_TARGET] = {
     executor: 'nx:noop',
     dependsOn: tasks.map((task) => variantTarget(task.id)),
@@ -98,6 +107,20 @@ export const createDependencies: CreateDependencies<Partial<ForgeOptions>> = (_o
     }
   }
   return edges;
+};
+
+/**
+ * Fails a run that will upload to prefix.dev without PREFIX_API_KEY before any
+ * task starts, rather than after hours of builds.
+ */
+export const preTasksExecution: PreTasksExecution<Partial<ForgeOptions>> = (rawOptions, context) => {
+  const wantsUpload = context.argv.some((arg) => /(^|[:,=])upload(,|$)/.test(arg));
+  if (!wantsUpload) return;
+  const options = normalizeOptions(rawOptions);
+  const target = parseUploadChannel(options.uploadChannel, context.workspaceRoot);
+  if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
+    throw new Error(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
+  }
 };
 
 export const name = '@wv-forge/forge/plugin';

@@ -62,9 +62,14 @@ export class TempWorkspace {
     return this.runAsync(process.execPath, [nxBin, ...args]);
   }
 
-  runAsync(command: string, args: string[]): Promise<RunResult> {
+  /** Nx without blocking, with extra environment variables. */
+  nxAsyncWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): Promise<RunResult> {
+    return this.runAsync(process.execPath, [nxBin, ...args], env);
+  }
+
+  runAsync(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     return new Promise((resolve) => {
-      const child = spawn(command, args, { cwd: this.root, env: this.env() });
+      const child = spawn(command, args, { cwd: this.root, env: { ...this.env(), ...env } });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

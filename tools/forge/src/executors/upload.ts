@@ -1,0 +1,93 @@
+import type { ExecutorContext } from '@nx/devkit';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
+import { readForgeOptions } from '../config/forge-config.js';
+import { EMBEDDED_FRONT, engineVersion, locateEngine } from '../engine/engine.js';
+import { ForgeError, isForgeError } from '../errors.js';
+import { buildGraph } from '../graph/recipe-graph.js';
+import { loadProjects } from '../graph/workspace.js';
+import { findOnChannels } from '../store/channels.js';
+import { ContentKeys } from '../store/content-key.js';
+import { OutputStore } from '../store/outputs.js';
+import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
+import { parseUploadChannel, type UploadChannel } from '../store/upload-channel.js';
+
+const run = promisify(execFile);
+
+/**
+ * Publishes every variant of one package to the upload channel. It runs after
+ * the package's own build and after its upstream packages' uploads (Nx
+ * dependsOn), so a package never appears before what it needs. A file the
+ * channel already has is skipped, unless it was built from another recipe:
+ * then the stale guard refuses and names the fix.
+ */
+export default async function uploadExecutor(_options: object, context: ExecutorContext): Promise<{ success: boolean }> {
+  const project = context.projectName!;
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const root = context.root;
+    const forge = readForgeOptions(root);
+    const target = parseUploadChannel(forge.uploadChannel, root);
+    if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY`);
+    const graph = buildGraph(loadProjects(root, forge));
+    const engine = locateEngine(root, forge.engine);
+    const keys = new ContentKeys(root, graph, engineVersion(engine));
+    const store = new OutputStore(join(root, forge.outputDir));
+    const python = frontPython(root);
+    let failed = false;
+    for (const task of graph.tasks.get(project) ?? []) {
+      const { key, inputs } = keys.of(task);
+      const manifest = store.valid(project, task.id, key);
+      if (!manifest) throw new ForgeError(`${project}:${task.id} is not built with its current inputs; run its build first`);
+      for (const output of task.outputs) {
+        const label = `${project}:${task.id}`;
+        const present = await findOnChannels(output.file, [target.url]);
+        if (present.found) {
+          const freshness = await checkFreshness(python, target.url, output.file, inputs.files);
+          if (freshness.stale) {
+            log(`error: ${staleMessage(project, task.id, output.file, target.url, freshness.changed)}`);
+            failed = true;
+          } else {
+            log(`${label}: ${output.file} is already on ${target.url}`);
+          }
+          continue;
+        }
+        if (!manifest.files.some((f) => f.file === output.file)) {
+          throw new ForgeError(`${label}: ${output.file} was found on ${manifest.channel ?? 'a channel'} and is not here to upload`);
+        }
+        await upload(target, join(store.taskDir(project, task.id), output.file), output.file, engine, python);
+        log(`${label}: uploaded ${output.file} to ${target.url}`);
+      }
+    }
+    return { success: !failed };
+  } catch (error) {
+    log(`${project}: upload error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);
+    return { success: false };
+  }
+}
+
+async function upload(target: UploadChannel, path: string, file: string, engine: ReturnType<typeof locateEngine>, python: string): Promise<void> {
+  if (target.kind === 'prefix') {
+    // The key stays in the environment (PREFIX_API_KEY), out of process listings.
+    const args = ['upload', 'prefix', '--url', target.server, '--channel', target.channel, path];
+    try {
+      await run(engine.command, [...engine.prefix, ...args], { maxBuffer: 16 << 20 });
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr ?? (error as Error).message;
+      throw new ForgeError(`uploading ${file} failed: ${stderr.trim().split('\n').pop()}`);
+    }
+    return;
+  }
+  // A folder channel: copy in (through a rename) and re-index, one writer at a time.
+  const subdir = posix.dirname(file);
+  const folder = new OutputStore(target.dir);
+  await folder.lock('channel', 'index', async () => {
+    mkdirSync(join(target.dir, subdir), { recursive: true });
+    const temporary = join(target.dir, subdir, `.${posix.basename(file)}.${process.pid}`);
+    copyFileSync(path, temporary);
+    renameSync(temporary, join(target.dir, file));
+    await run(python, [EMBEDDED_FRONT, 'index', target.dir]);
+  });
+}

@@ -1,0 +1,100 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoWorkspace, manifests, sharedBootstrap } from './support/demo.js';
+import { startPrefixServer } from './support/prefix-server.js';
+import type { TempWorkspace } from './support/workspace.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'forge-publish-test-'));
+let bootstrap: string;
+beforeAll(async () => {
+  bootstrap = await sharedBootstrap(scratch);
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const TOKEN = 'rw-token-for-tests';
+const FILES = 14;
+
+function setUploadChannel(ws: TempWorkspace, channel: string): void {
+  ws.write('nx.json', readFileSync(join(ws.root, 'nx.json'), 'utf8').replace('"uploadChannel": "./.published"', `"uploadChannel": "${channel}"`));
+}
+
+function edit(ws: TempWorkspace, path: string, change: (text: string) => string): void {
+  ws.write(path, change(readFileSync(join(ws.root, path), 'utf8')));
+}
+
+describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', () => {
+  let ws: TempWorkspace;
+  let server: Awaited<ReturnType<typeof startPrefixServer>>;
+  beforeAll(async () => {
+    server = await startPrefixServer(mkdtempSync(join(scratch, 'prefix-')), TOKEN);
+    ws = demoWorkspace(bootstrap);
+    setUploadChannel(ws, `${server.url}/wv-forge`);
+  });
+  afterAll(() => {
+    server.server.close();
+    ws.dispose();
+  });
+
+  it('stops before building when PREFIX_API_KEY is missing, with one line saying what to set', async () => {
+    const result = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: '' }, 'run-many', '-t', 'upload', '--output-style=stream');
+    expect(result.code).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain('needs PREFIX_API_KEY: export PREFIX_API_KEY=');
+    expect(manifests(ws).size).toBe(0);
+    expect(server.uploads).toHaveLength(0);
+  });
+
+  it('uploads every variant once, upstream packages before their dependents', async () => {
+    const result = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    const uploaded = server.uploads.filter((u) => u.status === 200).map((u) => u.file);
+    expect(uploaded).toHaveLength(FILES);
+    expect(new Set(uploaded).size).toBe(FILES);
+    const last = (prefix: string) => Math.max(...uploaded.map((f, i) => (f.startsWith(prefix) ? i : -1)));
+    const first = (prefix: string) => uploaded.findIndex((f) => f.startsWith(prefix));
+    expect(last('demo-core-')).toBeLessThan(first('demo-cuda-'));
+    expect(last('demo-cuda-')).toBeLessThan(first('demo-ext-'));
+    expect(last('demo-ext-')).toBeLessThan(first('demo-app-'));
+    expect(server.uploads.every((u) => u.channel === 'wv-forge')).toBe(true);
+  });
+
+  it('uploads nothing the second time', async () => {
+    const before = server.uploads.length;
+    const result = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(server.uploads.slice(before)).toEqual([]);
+    expect(result.stdout).toContain('is already on');
+  });
+
+  it('refuses a changed recipe with the same build number, then publishes once it is bumped', async () => {
+    edit(ws, 'pkgs/demo-core/recipe/src/core.txt', () => 'demo core 1.0.0, changed\n');
+    const refused = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run', 'demo-core:upload', '--output-style=stream');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toMatch(/demo-core:noarch: .*already has noarch\/demo-core-1\.0\.0-h4616a5c_0\.conda, built from a different recipe \(changed: src\/core\.txt\); bump build\.number/);
+    const before = server.uploads.filter((u) => u.status === 200).length;
+    edit(ws, 'pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1'));
+    const bumped = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run', 'demo-core:upload', '--output-style=stream');
+    expect(bumped.code, bumped.stdout + bumped.stderr).toBe(0);
+    expect(server.uploads.filter((u) => u.status === 200).slice(before).map((u) => u.file)).toEqual(['demo-core-1.0.0-h4616a5c_1.conda']);
+  });
+});
+
+describe('publishing to a channel folder (file://)', () => {
+  it('copies and indexes every variant once, and nothing the second time', async () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      const first = await ws.nxAsync('run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      const index = (subdir: string) => JSON.parse(readFileSync(join(ws.root, '.published', subdir, 'repodata.json'), 'utf8')) as { 'packages.conda': Record<string, { sha256: string }> };
+      expect(Object.keys(index('linux-64')['packages.conda'])).toHaveLength(12);
+      expect(Object.keys(index('noarch')['packages.conda'])).toHaveLength(2);
+      const second = await ws.nxAsync('run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
+      expect(second.code).toBe(0);
+      expect(second.stdout).not.toContain('uploaded');
+      expect(existsSync(join(ws.root, '.published', 'noarch', 'demo-app-0.1.0-pyh4616a5c_0.conda'))).toBe(true);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
