@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { simpleSolve } from '@conda-org/rattler';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +29,10 @@ describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', (
   let ws: TempWorkspace;
   let server: Awaited<ReturnType<typeof startPrefixServer>>;
   beforeAll(async () => {
-    server = await startPrefixServer(mkdtempSync(join(scratch, 'prefix-')), TOKEN);
+    const served = mkdtempSync(join(scratch, 'prefix-'));
+    // The stand-ins for conda-forge's python and cuda-version, served beside wv-forge for the solve.
+    cpSync(bootstrap, join(served, 'bootstrap'), { recursive: true });
+    server = await startPrefixServer(served, TOKEN);
     ws = demoWorkspace(bootstrap);
     setUploadChannel(ws, `${server.url}/wv-forge`);
   });
@@ -57,6 +61,18 @@ describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', (
     expect(last('demo-cuda-')).toBeLessThan(first('demo-ext-'));
     expect(last('demo-ext-')).toBeLessThan(first('demo-app-'));
     expect(server.uploads.every((u) => u.channel === 'wv-forge')).toBe(true);
+  });
+
+  it("lets a real solver pick the python 3.12 / CUDA 12.6 variants, as the user's pixi.toml expects", async () => {
+    const solved = await simpleSolve(['python 3.12.*', 'cuda-version 12.6.*', 'demo-app'], [`${server.url}/wv-forge`, `${server.url}/bootstrap`], ['linux-64', 'noarch'], []);
+    const picked = Object.fromEntries(solved.map((p) => [p.packageName, `${p.version} ${p.build}`]));
+    const variants = JSON.parse(ws.forge('variants', '--json').stdout) as Array<{ name: string; variants: Array<{ id: string; buildString: string }> }>;
+    const build = (name: string, id: string) => variants.find((p) => p.name === name)!.variants.find((v) => v.id === id)!.buildString;
+    expect(picked['demo-ext']).toBe(`0.3.0 ${build('demo-ext', 'py3.12-cuda12.6')}`);
+    expect(picked['demo-cuda']).toBe(`2.1.0 ${build('demo-cuda', 'py3.12-cuda12.6')}`);
+    expect(picked['demo-core']).toMatch(/^1\.0\.0 /);
+    expect(picked.python).toMatch(/^3\.12\.0 /);
+    expect(picked['cuda-version']).toMatch(/^12\.6 /);
   });
 
   it('uploads nothing the second time', async () => {
