@@ -96,18 +96,40 @@ describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', (
   });
 });
 
-describe('publishing to a channel folder (file://)', () => {
-  it('copies and indexes every variant once, and nothing the second time', async () => {
+describe('forge publish to a channel folder (file://)', () => {
+  it('lists what it would do with --dry-run, touching nothing', () => {
     const ws = demoWorkspace(bootstrap);
     try {
-      const first = await ws.nxAsync('run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
+      const result = ws.forge('publish', '--dry-run', 'demo-ext');
+      expect(result.code, result.stderr).toBe(0);
+      const lines = result.stdout.split('\n').filter((l) => l.includes('.conda'));
+      // demo-ext and what it needs: demo-cuda, demo-core; not demo-app.
+      expect(lines).toHaveLength(13);
+      expect(lines.every((l) => l.endsWith('upload after building'))).toBe(true);
+      expect(lines.some((l) => l.includes('demo-app'))).toBe(false);
+      expect(manifests(ws).size).toBe(0);
+      expect(existsSync(join(ws.root, '.published'))).toBe(false);
+    } finally {
+      ws.dispose();
+    }
+  });
+
+  it('builds, copies and indexes every variant once, writes a summary, and uploads nothing the second time', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      const first = ws.forge('publish');
       expect(first.code, first.stdout + first.stderr).toBe(0);
       const index = (subdir: string) => JSON.parse(readFileSync(join(ws.root, '.published', subdir, 'repodata.json'), 'utf8')) as { 'packages.conda': Record<string, { sha256: string }> };
       expect(Object.keys(index('linux-64')['packages.conda'])).toHaveLength(12);
       expect(Object.keys(index('noarch')['packages.conda'])).toHaveLength(2);
-      const second = await ws.nxAsync('run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
+      const summary = () => JSON.parse(readFileSync(join(ws.root, 'output', 'publish-summary.json'), 'utf8')) as { rows: Array<{ build: string; upload: string; bytes: number }> };
+      expect(summary().rows).toHaveLength(FILES);
+      expect(summary().rows.every((r) => r.build === 'built' && r.upload === 'uploaded' && r.bytes > 0)).toBe(true);
+      expect(readFileSync(join(ws.root, 'output', 'publish-summary.md'), 'utf8')).toContain('| demo-cuda | py3.12-cuda12.6 |');
+
+      const second = ws.forge('publish');
       expect(second.code).toBe(0);
-      expect(second.stdout).not.toContain('uploaded');
+      expect(summary().rows.every((r) => r.build === 'cached' && r.upload === 'on-channel')).toBe(true);
       expect(existsSync(join(ws.root, '.published', 'noarch', 'demo-app-0.1.0-pyh4616a5c_0.conda'))).toBe(true);
     } finally {
       ws.dispose();

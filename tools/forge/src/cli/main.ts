@@ -5,6 +5,7 @@ import { registerExplain } from './commands/explain.js';
 import { registerLevels } from './commands/levels.js';
 import { registerLint } from './commands/lint.js';
 import { registerPlan } from './commands/plan.js';
+import { registerPublish } from './commands/publish.js';
 import { registerVariants } from './commands/variants.js';
 
 const program = new Command()
@@ -17,6 +18,7 @@ registerLevels(program);
 registerLint(program);
 registerPlan(program);
 registerExplain(program);
+registerPublish(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ import { loadProjects } from '../graph/workspace.js';
 import { findOnChannels } from '../store/channels.js';
 import { ContentKeys } from '../store/content-key.js';
 import { OutputStore } from '../store/outputs.js';
+import { writePublishRecords, type PublishRecord } from '../store/publish-records.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { parseUploadChannel, type UploadChannel } from '../store/upload-channel.js';
 
@@ -37,6 +38,8 @@ export default async function uploadExecutor(_options: object, context: Executor
     const store = new OutputStore(join(root, forge.outputDir));
     const python = frontPython(root);
     let failed = false;
+    const records: PublishRecord[] = [];
+    const record = (entry: Omit<PublishRecord, 'project' | 'at'>) => records.push({ project, at: new Date().toISOString(), ...entry });
     for (const task of graph.tasks.get(project) ?? []) {
       const { key, inputs } = keys.of(task);
       const manifest = store.valid(project, task.id, key);
@@ -48,19 +51,24 @@ export default async function uploadExecutor(_options: object, context: Executor
           const freshness = await checkFreshness(python, target.url, output.file, inputs.files);
           if (freshness.stale) {
             log(`error: ${staleMessage(project, task.id, output.file, target.url, freshness.changed)}`);
+            record({ variant: task.id, file: output.file, action: 'refused', reason: `stale: ${freshness.changed.join(', ')}` });
             failed = true;
           } else {
             log(`${label}: ${output.file} is already on ${target.url}`);
+            record({ variant: task.id, file: output.file, action: 'on-channel' });
           }
           continue;
         }
         if (!manifest.files.some((f) => f.file === output.file)) {
           throw new ForgeError(`${label}: ${output.file} was found on ${manifest.channel ?? 'a channel'} and is not here to upload`);
         }
+        const started = Date.now();
         await upload(target, join(store.taskDir(project, task.id), output.file), output.file, engine, python);
         log(`${label}: uploaded ${output.file} to ${target.url}`);
+        record({ variant: task.id, file: output.file, action: 'uploaded', seconds: (Date.now() - started) / 1000 });
       }
     }
+    writePublishRecords(join(root, forge.outputDir), project, records);
     return { success: !failed };
   } catch (error) {
     log(`${project}: upload error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);

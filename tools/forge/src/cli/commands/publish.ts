@@ -1,0 +1,141 @@
+import type { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { engineVersion, locateEngine } from '../../engine/engine.js';
+import { ForgeError } from '../../errors.js';
+import type { RecipeGraph } from '../../graph/recipe-graph.js';
+import { findOnChannels } from '../../store/channels.js';
+import { ContentKeys } from '../../store/content-key.js';
+import { OutputStore } from '../../store/outputs.js';
+import { readPublishRecords } from '../../store/publish-records.js';
+import { checkFreshness, frontPython } from '../../store/stale-guard.js';
+import { parseUploadChannel } from '../../store/upload-channel.js';
+import { loadWorkspace, selectProjects } from '../load.js';
+import { printTable } from '../table.js';
+
+/** One line of the publish summary: a package file of one variant. */
+export interface SummaryRow {
+  readonly package: string;
+  readonly variant: string;
+  readonly file: string;
+  /** What the build step did: built, cached, channel (found there), failed. */
+  readonly build: 'built' | 'cached' | 'channel' | 'failed';
+  /** What the upload step did: uploaded, on-channel, refused, not-run. */
+  readonly upload: 'uploaded' | 'on-channel' | 'refused' | 'not-run';
+  readonly bytes: number | null;
+  readonly buildSeconds: number | null;
+  readonly uploadSeconds: number | null;
+  readonly note?: string;
+}
+
+/** The named packages and everything they need: publishing one publishes its upstream first. */
+function withUpstream(graph: RecipeGraph, names: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const dep of graph.dependencies.get(name) ?? []) visit(dep);
+  };
+  for (const name of names) visit(name);
+  return [...seen].sort();
+}
+
+async function dryRun(packages: string[]): Promise<void> {
+  const { root, options, graph } = loadWorkspace();
+  const target = parseUploadChannel(options.uploadChannel, root);
+  const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
+  const store = new OutputStore(join(root, options.outputDir));
+  const rows: string[][] = [];
+  for (const project of withUpstream(graph, selectProjects(graph, packages))) {
+    for (const task of graph.tasks.get(project) ?? []) {
+      const { key, inputs } = keys.of(task);
+      const built = store.valid(project, task.id, key);
+      for (const output of task.outputs) {
+        const present = await findOnChannels(output.file, [target.url]);
+        let action: string;
+        if (present.found) {
+          const freshness = await checkFreshness(frontPython(root), target.url, output.file, inputs.files);
+          action = freshness.stale ? `refuse: already there from another recipe (${freshness.changed.join(', ')}); bump build.number` : 'skip: already there';
+        } else {
+          action = `upload${built ? '' : ' after building'}${present.problem ? ` (could not check: ${present.problem})` : ''}`;
+        }
+        rows.push([`${project}:${task.id}`, output.file, action]);
+      }
+    }
+  }
+  process.stdout.write(`dry run: nothing is built or uploaded. Upload channel: ${target.url}\n\n`);
+  printTable(['variant', 'file', 'would'], rows);
+}
+
+function summarize(graph: RecipeGraph, root: string, outputDir: string, projects: readonly string[], startedAt: number, keys: ContentKeys): SummaryRow[] {
+  const store = new OutputStore(join(root, outputDir));
+  const rows: SummaryRow[] = [];
+  for (const project of projects) {
+    const records = readPublishRecords(join(root, outputDir), project).filter((r) => Date.parse(r.at) >= startedAt);
+    for (const task of graph.tasks.get(project) ?? []) {
+      const manifest = store.valid(project, task.id, keys.of(task).key);
+      for (const output of task.outputs) {
+        const entry = manifest?.files.find((f) => f.file === output.file);
+        const record = records.find((r) => r.file === output.file);
+        const build: SummaryRow['build'] = !manifest ? 'failed' : manifest.channel ? 'channel' : Date.parse(manifest.builtAt) >= startedAt ? 'built' : 'cached';
+        rows.push({
+          package: project,
+          variant: task.id,
+          file: output.file,
+          build,
+          upload: record?.action ?? 'not-run',
+          bytes: entry?.size ?? null,
+          buildSeconds: build === 'built' ? manifest!.seconds : null,
+          uploadSeconds: record?.seconds ?? null,
+          ...(record?.reason ? { note: record.reason } : {}),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+function markdown(rows: readonly SummaryRow[], channel: string): string {
+  const lines = [`## wv-forge publish to ${channel}`, '', '| package | variant | file | build | upload | size | build time |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) {
+    lines.push(`| ${r.package} | ${r.variant} | \`${r.file}\` | ${r.build} | ${r.upload}${r.note ? ` (${r.note})` : ''} | ${r.bytes === null ? '' : `${(r.bytes / 1024).toFixed(1)} KiB`} | ${r.buildSeconds === null ? '' : `${r.buildSeconds} s`} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerPublish(program: Command): void {
+  program
+    .command('publish')
+    .description('build what is needed and upload to the upload channel in dependency order; writes a summary')
+    .argument('[packages...]', 'packages to publish, with everything they need (default: all)')
+    .option('--dry-run', 'list exactly what would be uploaded where, touching nothing')
+    .option('--parallel <n>', 'tasks to run at once (passed to nx)', '2')
+    .action(async (packages: string[], options: { dryRun?: boolean; parallel: string }) => {
+      if (options.dryRun) return dryRun(packages);
+      const { root, options: forge, graph } = loadWorkspace();
+      const target = parseUploadChannel(forge.uploadChannel, root);
+      if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
+        throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
+      }
+      const selected = selectProjects(graph, packages);
+      const startedAt = Date.now();
+      const nx = createRequire(join(root, 'package.json')).resolve('nx/bin/nx');
+      const args = ['run-many', '-t', 'upload', `--parallel=${options.parallel}`, ...(packages.length ? ['--projects', selected.join(',')] : [])];
+      const result = spawnSync(process.execPath, [nx, ...args], { cwd: root, stdio: 'inherit' });
+      const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine)));
+      const rows = summarize(graph, root, forge.outputDir, withUpstream(graph, selected), startedAt, keys);
+      const outDir = join(root, forge.outputDir);
+      mkdirSync(outDir, { recursive: true });
+      writeFileSync(join(outDir, 'publish-summary.json'), `${JSON.stringify({ channel: target.url, rows }, null, 2)}\n`);
+      writeFileSync(join(outDir, 'publish-summary.md'), markdown(rows, target.url));
+      process.stdout.write('\n');
+      printTable(
+        ['variant', 'file', 'build', 'upload', 'size'],
+        rows.map((r) => [`${r.package}:${r.variant}`, r.file, r.build, r.upload, r.bytes === null ? '' : `${(r.bytes / 1024).toFixed(1)} KiB`]),
+      );
+      process.stdout.write(`\nsummary: ${forge.outputDir}/publish-summary.json and .md\n`);
+      if (result.status !== 0) process.exitCode = result.status ?? 1;
+    });
+}

@@ -1,0 +1,31 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What an upload task did with one file, for the publish summary. */
+export interface PublishRecord {
+  readonly project: string;
+  readonly variant: string;
+  readonly file: string;
+  readonly action: 'uploaded' | 'on-channel' | 'refused';
+  readonly reason?: string;
+  readonly seconds?: number;
+  readonly at: string;
+}
+
+const dir = (outputDir: string) => join(outputDir, '.publish');
+
+/** One file per package, replaced whole: each upload task writes only its own. */
+export function writePublishRecords(outputDir: string, project: string, records: readonly PublishRecord[]): void {
+  mkdirSync(dir(outputDir), { recursive: true });
+  const file = join(dir(outputDir), `${project}.json`);
+  writeFileSync(`${file}.${process.pid}`, JSON.stringify(records, null, 2));
+  renameSync(`${file}.${process.pid}`, file);
+}
+
+export function readPublishRecords(outputDir: string, project: string): PublishRecord[] {
+  try {
+    return JSON.parse(readFileSync(join(dir(outputDir), `${project}.json`), 'utf8')) as PublishRecord[];
+  } catch {
+    return [];
+  }
+}
