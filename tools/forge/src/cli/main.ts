@@ -4,6 +4,7 @@ import { isForgeError } from '../errors.js';
 import { registerExplain } from './commands/explain.js';
 import { registerLevels } from './commands/levels.js';
 import { registerLint } from './commands/lint.js';
+import { registerMatrix } from './commands/matrix.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPublish } from './commands/publish.js';
 import { registerVariants } from './commands/variants.js';
@@ -19,6 +20,7 @@ registerLint(program);
 registerPlan(program);
 registerExplain(program);
 registerPublish(program);
+registerMatrix(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ForgeError } from '../../errors.js';
+import { variantTarget } from '../../nx/plugin.js';
+import { loadWorkspace } from '../load.js';
+import { findWorkspaceRoot } from '../workspace-root.js';
+import { makePlan } from './plan.js';
+
+/** One CI job: a variant task to run with `nx run <task>`. */
+export interface MatrixJob {
+  readonly task: string;
+  readonly project: string;
+  readonly variant: string;
+  readonly wave: number;
+  /** Tasks of this matrix that must finish first (an earlier wave). */
+  readonly needs: string[];
+}
+
+/** Fixed number of wave jobs in the workflow: GitHub cannot make jobs from data. */
+export const WAVES = 6;
+
+/**
+ * The variant tasks that need building, as CI jobs in waves: a job's wave is
+ * one more than the latest wave it needs, so running wave after wave keeps the
+ * dependency order. Tasks deeper than the last wave job go into it; `nx run`
+ * brings their upstream tasks along (from the remote cache, as earlier waves
+ * built them).
+ */
+export async function makeMatrix(affected?: { base: string }): Promise<MatrixJob[]> {
+  const plan = await makePlan();
+  const onlyProjects = affected ? affectedProjects(affected.base) : undefined;
+  const selected = plan.filter((p) => p.status === 'build' && (!onlyProjects || onlyProjects.has(p.project)));
+  const ids = new Set(selected.map((p) => p.target));
+  const { graph } = loadWorkspace();
+  const wave = new Map<string, number>();
+  const jobs: MatrixJob[] = [];
+  for (const entry of selected) {
+    const task = graph.tasks.get(entry.project)!.find((t) => t.id === entry.variant)!;
+    const needs = task.needs.map((n) => `${n.project}:${variantTarget(n.id)}`).filter((t) => ids.has(t));
+    const w = Math.min(WAVES - 1, Math.max(-1, ...needs.map((n) => wave.get(n)!)) + 1);
+    wave.set(entry.target, w);
+    jobs.push({ task: entry.target, project: entry.project, variant: entry.variant, wave: w, needs });
+  }
+  return jobs.sort((a, b) => a.wave - b.wave || a.task.localeCompare(b.task));
+}
+
+function affectedProjects(base: string): Set<string> {
+  const root = findWorkspaceRoot();
+  const nx = createRequire(join(root, 'package.json')).resolve('nx/bin/nx');
+  const result = spawnSync(process.execPath, [nx, 'show', 'projects', '--affected', `--base=${base}`, '--json'], { cwd: root, encoding: 'utf8' });
+  if (result.status !== 0) throw new ForgeError(`nx could not tell the affected projects (base ${base}): ${result.stderr.trim().split('\n').pop()}`);
+  return new Set(JSON.parse(result.stdout) as string[]);
+}
+
+export function registerMatrix(program: Command): void {
+  program
+    .command('matrix')
+    .description('the variant tasks that need building, as a CI matrix in dependency waves')
+    .option('--affected', 'only projects nx considers affected')
+    .option('--base <ref>', 'base for --affected', process.env.NX_BASE ?? 'main')
+    .option('--json', `print {"count", "wave0".."wave${WAVES - 1}": {"include": [...]}} for GitHub Actions`)
+    .action(async (options: { affected?: boolean; base: string; json?: boolean }) => {
+      const jobs = await makeMatrix(options.affected ? { base: options.base } : undefined);
+      if (options.json) {
+        const waves: Record<string, unknown> = { count: jobs.length };
+        for (let w = 0; w < WAVES; w++) waves[`wave${w}`] = { include: jobs.filter((j) => j.wave === w) };
+        process.stdout.write(`${JSON.stringify(waves)}\n`);
+        return;
+      }
+      for (let w = 0; w < WAVES; w++) {
+        const wave = jobs.filter((j) => j.wave === w);
+        if (wave.length) process.stdout.write(`wave ${w}: ${wave.map((j) => j.task).join(' ')}\n`);
+      }
+      process.stdout.write(`${jobs.length} task(s) to build\n`);
+    });
+}
