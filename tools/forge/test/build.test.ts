@@ -22,9 +22,6 @@ function build(ws: TempWorkspace, ...extra: string[]) {
   return { ...result, out: result.stdout + result.stderr };
 }
 
-function edit(ws: TempWorkspace, path: string, change: (text: string) => string): void {
-  ws.write(path, change(readFileSync(join(ws.root, path), 'utf8')));
-}
 
 describe('building the demo workspace with the real engine', () => {
   let ws: TempWorkspace;
@@ -50,14 +47,14 @@ describe('building the demo workspace with the real engine', () => {
 
   it('after a patch edit, rebuilds that package and the matching variants of its dependents only', () => {
     const before = manifests(ws);
-    edit(ws, 'pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX}/cuda"'));
+    ws.edit('pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX}/cuda"'));
     const result = build(ws);
     expect(result.code, result.out).toBe(0);
     expect(rebuilt(before, manifests(ws))).toEqual(ALL.filter((t) => !t.startsWith('demo-core')));
   });
 
   it('says which input changed in forge explain: a patch, an upstream key', () => {
-    edit(ws, 'pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('${PREFIX}/cuda"', '${PREFIX}/cuda-again"'));
+    ws.edit('pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('${PREFIX}/cuda"', '${PREFIX}/cuda-again"'));
     const cuda = ws.forge('explain', 'demo-cuda', 'py3.12-cuda12.6');
     expect(cuda.code, cuda.stderr).toBe(0);
     expect(cuda.stdout).toContain('recipe file changed: patches/cuda-home.patch');
@@ -69,7 +66,7 @@ describe('building the demo workspace with the real engine', () => {
   it('builds only the new variants when a CUDA version is added', () => {
     expect(build(ws).code).toBe(0);
     const before = manifests(ws);
-    edit(ws, 'variants.yaml', (t) => t.replace('  - "12.9"', '  - "12.9"\n  - "13.0"'));
+    ws.edit('variants.yaml', (t) => t.replace('  - "12.9"', '  - "12.9"\n  - "13.0"'));
     const fresh = ['demo-cuda:py3.12-cuda13.0', 'demo-cuda:py3.13-cuda13.0', 'demo-ext:py3.12-cuda13.0', 'demo-ext:py3.13-cuda13.0'];
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as PlanEntry[];
     expect(plan.filter((p) => p.status === 'build').map((p) => `${p.project}:${p.variant}`).sort()).toEqual(fresh);
@@ -91,7 +88,7 @@ describe('artifacts already on a channel', () => {
       rmSync(join(ws.root, '.nx'), { recursive: true, force: true });
       const channel = await serveOutputsAsChannel(published);
       try {
-        edit(ws, 'nx.json', (t) => t.replace('"artifactChannels": []', `"artifactChannels": ["${channel.url}"]`));
+        ws.edit('nx.json', (t) => t.replace('"artifactChannels": []', `"artifactChannels": ["${channel.url}"]`));
         const plan = JSON.parse((await ws.forgeAsync('plan', '--json')).stdout) as PlanEntry[];
         expect(plan).toHaveLength(ALL.length);
         for (const entry of plan) expect(entry.status, `${entry.project}:${entry.variant}`).toBe('channel');
@@ -105,7 +102,7 @@ describe('artifacts already on a channel', () => {
 
         // A new build number downstream builds against the upstream packages from that channel.
         // (demo-app's file name does not change with it, so the channel's copy still serves.)
-        edit(ws, 'pkgs/demo-ext/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1'));
+        ws.edit('pkgs/demo-ext/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1'));
         const again = await ws.nxAsync('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
         expect(again.code, again.stdout + again.stderr).toBe(0);
         expect([...manifests(ws)].filter(([, m]) => m.files.length > 0).map(([task]) => task).sort()).toEqual(CUDA_TASKS.map((t) => `demo-ext:${t}`));
@@ -127,7 +124,7 @@ describe('a variant whose build fails', () => {
       // The failure depends on a file outside the recipe, so fixing it leaves every content key as it was.
       const marker = join(ws.root, 'fail-cuda-12.8');
       writeFileSync(marker, '');
-      edit(ws, 'pkgs/demo-cuda/recipe/recipe.yaml', (t) =>
+      ws.edit('pkgs/demo-cuda/recipe/recipe.yaml', (t) =>
         t.replace('      mkdir -p $PREFIX/share/demo-cuda', `      if [ "$DEMO_CUDA_VERSION" = "12.8" ] && [ -f ${marker} ]; then echo "nvcc: simulated failure for 12.8" >&2; exit 3; fi\n      mkdir -p $PREFIX/share/demo-cuda`),
       );
       const first = build(ws);
@@ -187,11 +184,11 @@ describe('forge explain', () => {
     const ws = demoWorkspace(bootstrap);
     try {
       // A key with a single value does not name tasks, so changing it keeps the task and changes its key.
-      edit(ws, 'variants.yaml', (t) => `${t}\nblas_impl:\n  - openblas\n`);
-      edit(ws, 'pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('    - cp core.txt $PREFIX/share/demo-core/', '    - cp core.txt $PREFIX/share/demo-core/\n    - echo "${{ blas_impl }}" > $PREFIX/share/demo-core/blas.txt'));
+      ws.edit('variants.yaml', (t) => `${t}\nblas_impl:\n  - openblas\n`);
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('    - cp core.txt $PREFIX/share/demo-core/', '    - cp core.txt $PREFIX/share/demo-core/\n    - echo "${{ blas_impl }}" > $PREFIX/share/demo-core/blas.txt'));
       expect(ws.nx('run', 'demo-core:build-noarch').code).toBe(0);
       expect(ws.forge('explain', 'demo-core', 'noarch').stdout).toContain('unchanged since the build');
-      edit(ws, 'variants.yaml', (t) => t.replace('  - openblas', '  - mkl'));
+      ws.edit('variants.yaml', (t) => t.replace('  - openblas', '  - mkl'));
       const result = ws.forge('explain', 'demo-core', 'noarch');
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toContain('variant value changed: demo-core blas_impl openblas -> mkl');

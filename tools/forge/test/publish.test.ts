@@ -21,9 +21,6 @@ function setUploadChannel(ws: TempWorkspace, channel: string): void {
   ws.write('nx.json', readFileSync(join(ws.root, 'nx.json'), 'utf8').replace('"uploadChannel": "./.published"', `"uploadChannel": "${channel}"`));
 }
 
-function edit(ws: TempWorkspace, path: string, change: (text: string) => string): void {
-  ws.write(path, change(readFileSync(join(ws.root, path), 'utf8')));
-}
 
 describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', () => {
   let ws: TempWorkspace;
@@ -84,12 +81,12 @@ describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', (
   });
 
   it('refuses a changed recipe with the same build number, then publishes once it is bumped', async () => {
-    edit(ws, 'pkgs/demo-core/recipe/src/core.txt', () => 'demo core 1.0.0, changed\n');
+    ws.edit('pkgs/demo-core/recipe/src/core.txt', () => 'demo core 1.0.0, changed\n');
     const refused = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run', 'demo-core:upload', '--output-style=stream');
     expect(refused.code).not.toBe(0);
     expect(refused.stdout).toMatch(/demo-core:noarch: .*already has noarch\/demo-core-1\.0\.0-h4616a5c_0\.conda, built from a different recipe \(changed: src\/core\.txt\); bump build\.number/);
     const before = server.uploads.filter((u) => u.status === 200).length;
-    edit(ws, 'pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1'));
+    ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1'));
     const bumped = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run', 'demo-core:upload', '--output-style=stream');
     expect(bumped.code, bumped.stdout + bumped.stderr).toBe(0);
     expect(server.uploads.filter((u) => u.status === 200).slice(before).map((u) => u.file)).toEqual(['demo-core-1.0.0-h4616a5c_1.conda']);

@@ -2,15 +2,13 @@ import type { ExecutorContext } from '@nx/devkit';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readForgeOptions } from '../config/forge-config.js';
-import { engineVersion, locateEngine } from '../engine/engine.js';
 import { isForgeError } from '../errors.js';
-import { buildGraph, type RecipeGraph, type VariantTask } from '../graph/recipe-graph.js';
-import { loadProjects, readVariantConfig } from '../graph/workspace.js';
+import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
+import { readVariantConfig } from '../graph/workspace.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
-import { ContentKeys } from '../store/content-key.js';
-import { KEY_FILE, MANIFEST, OutputStore, sha256File, type Manifest } from '../store/outputs.js';
+import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
+import { startRun } from './context.js';
 import { collectChannel, runEngineBuild } from './engine-build.js';
 
 export interface BuildExecutorOptions {
@@ -26,14 +24,9 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const root = context.root;
-    const forge = readForgeOptions(root);
-    const graph = buildGraph(loadProjects(root, forge));
+    const { root, forge, graph, engine, keys, store } = startRun(context.root);
     const task = findTask(graph, project, options.variant);
-    const engine = locateEngine(root, forge.engine);
-    const keys = new ContentKeys(root, graph, engineVersion(engine));
     const { key, inputs } = keys.of(task);
-    const store = new OutputStore(join(root, forge.outputDir));
     const label = `${project}:${task.id}`;
 
     return await store.lock(project, task.id, async () => {

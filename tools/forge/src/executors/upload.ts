@@ -3,17 +3,14 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { readForgeOptions } from '../config/forge-config.js';
-import { EMBEDDED_FRONT, engineVersion, locateEngine } from '../engine/engine.js';
+import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
 import { ForgeError, isForgeError } from '../errors.js';
-import { buildGraph } from '../graph/recipe-graph.js';
-import { loadProjects } from '../graph/workspace.js';
 import { findOnChannels } from '../store/channels.js';
-import { ContentKeys } from '../store/content-key.js';
 import { OutputStore } from '../store/outputs.js';
 import { writePublishRecords, type PublishRecord } from '../store/publish-records.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { parseUploadChannel, type UploadChannel } from '../store/upload-channel.js';
+import { startRun } from './context.js';
 
 const run = promisify(execFile);
 
@@ -28,14 +25,9 @@ export default async function uploadExecutor(_options: object, context: Executor
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const root = context.root;
-    const forge = readForgeOptions(root);
+    const { root, forge, graph, engine, keys, store } = startRun(context.root);
     const target = parseUploadChannel(forge.uploadChannel, root);
     if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY`);
-    const graph = buildGraph(loadProjects(root, forge));
-    const engine = locateEngine(root, forge.engine);
-    const keys = new ContentKeys(root, graph, engineVersion(engine));
-    const store = new OutputStore(join(root, forge.outputDir));
     const python = frontPython(root);
     let failed = false;
     const records: PublishRecord[] = [];
@@ -76,7 +68,7 @@ export default async function uploadExecutor(_options: object, context: Executor
   }
 }
 
-async function upload(target: UploadChannel, path: string, file: string, engine: ReturnType<typeof locateEngine>, python: string): Promise<void> {
+async function upload(target: UploadChannel, path: string, file: string, engine: Engine, python: string): Promise<void> {
   if (target.kind === 'prefix') {
     // The key stays in the environment (PREFIX_API_KEY), out of process listings.
     const args = ['upload', 'prefix', '--url', target.server, '--channel', target.channel, path];

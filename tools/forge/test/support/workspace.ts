@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { forgeBin, nxBin, repoRoot } from './paths.js';
@@ -28,6 +28,11 @@ export class TempWorkspace {
   write(path: string, text: string): void {
     mkdirSync(dirname(join(this.root, path)), { recursive: true });
     writeFileSync(join(this.root, path), text);
+  }
+
+  /** Rewrites a file of the workspace through a function of its text. */
+  edit(path: string, change: (text: string) => string): void {
+    this.write(path, change(readFileSync(join(this.root, path), 'utf8')));
   }
 
   forge(...args: string[]): RunResult {
