@@ -64,7 +64,8 @@ describe('the remote cache server', () => {
         resolve();
       }, 100);
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The server notices the cut connection asynchronously: wait (bounded) until it has cleaned up.
+    for (let i = 0; i < 100 && readdirSync(join(blobs, '.incoming')).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(stored()).not.toContain('ccc333');
     expect(readdirSync(join(blobs, '.incoming'))).toEqual([]);
     expect((await call('GET', 'ccc333', RO)).status).toBe(404);
