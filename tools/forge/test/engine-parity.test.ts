@@ -16,7 +16,7 @@ interface Rendered {
   subdir: string;
   skipped: boolean;
   file: string;
-  variant: Record<string, string>;
+  variant: Record<string, string | number | boolean>;
 }
 
 const run = promisify(execFile);
@@ -33,7 +33,16 @@ function ours(recipe: string, variants: string): Rendered[] {
 
 const shape = (list: Rendered[]) =>
   list
-    .map(({ name, version, buildString, subdir, skipped, file, variant }) => ({ name, version, buildString, subdir, skipped, file, variant }))
+    // The front prints values as text; the build strings carry the typed hash.
+    .map(({ name, version, buildString, subdir, skipped, file, variant }) => ({
+      name,
+      version,
+      buildString,
+      subdir,
+      skipped,
+      file,
+      variant: Object.fromEntries(Object.entries(variant).map(([k, v]) => [k, String(v)])),
+    }))
     .sort((a, b) => a.file.localeCompare(b.file));
 
 const fixtures = readdirSync(join(fixturesDir, 'recipes')).sort();

@@ -149,12 +149,12 @@ function overrides(root: string, variantConfig: string, task: VariantTask): Reco
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(combination)) {
     if (key === 'target_platform' || key === 'build_platform' || !config.values.has(key)) continue;
-    result[key] = value;
+    result[key] = String(value);
     for (const group of config.zipKeys.filter((g) => g.includes(key))) {
       const index = config.values.get(key)!.indexOf(value);
       for (const partner of group) {
         const values = config.values.get(partner);
-        if (values && result[partner] === undefined) result[partner] = values[index]!;
+        if (values && result[partner] === undefined) result[partner] = String(values[index]!);
       }
     }
   }

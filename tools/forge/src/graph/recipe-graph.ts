@@ -1,5 +1,5 @@
 import { ForgeError } from '../errors.js';
-import { normalizeKey, sortedKeys, type Variant } from '../variants/keys.js';
+import { normalizeKey, sortedKeys, type Variant, type VariantValue } from '../variants/keys.js';
 import type { RenderedVariant } from '../variants/render.js';
 import { buildable, type RecipeProject } from './workspace.js';
 
@@ -126,7 +126,7 @@ function varyingKeys(projects: readonly RecipeProject[]): Set<string> {
     for (const variant of project.rendered) {
       for (const [key, value] of Object.entries(variant.variant)) {
         if (!seen.has(key)) seen.set(key, new Set());
-        seen.get(key)!.add(value);
+        seen.get(key)!.add(JSON.stringify(value));
       }
     }
   }
@@ -134,7 +134,7 @@ function varyingKeys(projects: readonly RecipeProject[]): Set<string> {
 }
 
 function taskValues(variant: Variant, ownNames: ReadonlySet<string>, varying: ReadonlySet<string>): Variant {
-  const values: Record<string, string> = {};
+  const values: Record<string, VariantValue> = {};
   const keys = sortedKeys(variant).sort((a, b) => rank(a) - rank(b));
   for (const key of keys) {
     if (PLATFORM_KEYS.has(key) || key.startsWith('__') || ownNames.has(key) || !varying.has(key)) continue;

@@ -4,13 +4,14 @@ import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
 import { KEY_FILE } from '../store/outputs.js';
+import type { VariantValue } from '../variants/keys.js';
 import { parseUploadChannel } from '../store/upload-channel.js';
 
 /** What the plugin records on each project for createDependencies and for tools reading the graph. */
 export interface ForgeProjectMetadata {
   readonly recipe: string;
   readonly dependencies: readonly string[];
-  readonly variants: ReadonlyArray<{ id: string; values: Record<string, string>; files: string[] }>;
+  readonly variants: ReadonlyArray<{ id: string; values: Record<string, VariantValue>; files: string[] }>;
 }
 
 export const BUILD_TARGET = 'build';

@@ -113,6 +113,12 @@ export function collectNames(node: unknown, into: Set<string>): void {
     for (const [key, value] of Object.entries(node)) {
       if (key === 'if' && typeof value === 'string') {
         for (const name of expressionNames(value.replace(/^\s*\$\{\{([\s\S]*)\}\}\s*$/, '$1'))) into.add(name);
+      } else if (key === 'skip') {
+        // skip entries are bare expressions, like if: conditions.
+        for (const item of Array.isArray(value) ? value : [value]) {
+          if (typeof item === 'string') for (const name of expressionNames(item.replace(/^\s*\$\{\{([\s\S]*)\}\}\s*$/, '$1'))) into.add(name);
+          else collectNames(item, into);
+        }
       } else {
         collectNames(value, into);
       }

@@ -9,6 +9,8 @@ export interface YamlFile {
   readonly value: unknown;
   /** Line (1-based) of the node at a path of keys and indices, or of its nearest ancestor. */
   lineOf(path: ReadonlyArray<string | number>): number | undefined;
+  /** The text of a plain scalar as written (`3.10`, not 3.1); undefined for other nodes. */
+  sourceOf(path: ReadonlyArray<string | number>): string | undefined;
 }
 
 export function readYamlFile(path: string, text?: string): YamlFile {
@@ -35,7 +37,11 @@ export function parseYamlText(path: string, source: string): YamlFile {
     const offset = node?.range?.[0];
     return offset === undefined ? undefined : lineCounter.linePos(offset).line;
   };
-  return { path, text: source, value: doc.toJS({ maxAliasCount: 1000 }), lineOf };
+  const sourceOf = (keys: ReadonlyArray<string | number>): string | undefined => {
+    const node = doc.getIn(keys, true) as { type?: string; source?: string } | undefined;
+    return node && node.type === 'PLAIN' && typeof node.source === 'string' ? node.source : undefined;
+  };
+  return { path, text: source, value: doc.toJS({ maxAliasCount: 1000 }), lineOf, sourceOf };
 }
 
 function nearestNode(doc: Document, keys: ReadonlyArray<string | number>): Node | undefined {

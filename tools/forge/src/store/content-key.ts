@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
-import { sortedKeys } from '../variants/keys.js';
+import { sortedKeys, type VariantValue } from '../variants/keys.js';
 
 /** Everything a variant's build depends on, named so `forge explain` can say which one changed. */
 export interface KeyInputs {
   /** Recipe folder files (recipe.yaml, patches, scripts): relative path -> sha256. */
   readonly files: Readonly<Record<string, string>>;
   /** Each output package's variant: the key/values that go into its build hash. */
-  readonly variant: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly variant: Readonly<Record<string, Readonly<Record<string, VariantValue>>>>;
   /** Upstream variant tasks (`project/id`) -> their content keys. */
   readonly upstream: Readonly<Record<string, string>>;
   readonly engine: string;
@@ -52,7 +52,7 @@ export class ContentKeys {
         upstream[`${dependency}/*`] = this.recipeKey(dependency);
       }
     }
-    const variant: Record<string, Record<string, string>> = {};
+    const variant: Record<string, Record<string, VariantValue>> = {};
     for (const output of task.outputs) variant[output.name] = Object.fromEntries(sortedKeys(output.variant).map((k) => [k, output.variant[k]!]));
     const inputs: KeyInputs = { files: this.recipeFiles(posix.dirname(project.recipeFile)), variant, upstream, engine: this.engine };
     const key = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');

@@ -33,7 +33,7 @@ export function hashInfo(variant: Variant, noarch: NoArch): HashInfo {
   let prefix = '';
   for (const [name, keys, length] of PREFIXES) {
     const key = keys.find((k) => variant[k] !== undefined);
-    if (key) prefix += `${name}${shortVersion(variant[key]!, length)}`;
+    if (key) prefix += `${name}${shortVersion(String(variant[key]!), length)}`;
   }
   return { hash, prefix };
 }

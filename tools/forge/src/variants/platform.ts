@@ -33,3 +33,18 @@ function safeArch(platform: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * Environment variables rattler-build sets for a build on the target platform
+ * (env_vars::os_vars). A variant config may override them, and then they are
+ * part of every variant of that platform, used by the recipe or not.
+ */
+export function osEnvVarKeys(targetPlatform: string): ReadonlySet<string> {
+  const keys = ['CPU_COUNT', 'LANG', 'LC_ALL', 'SHLIB_EXT'];
+  const family = targetPlatform.split('-')[0];
+  if (family === 'win') keys.push('Path', 'LIBRARY_PREFIX', 'LIBRARY_BIN', 'LIBRARY_INC', 'LIBRARY_LIB', 'SCRIPTS', 'USERPROFILE');
+  else keys.push('PATH', 'HOME', 'USER', 'SHELL', 'EDITOR', 'TERM');
+  if (family === 'linux') keys.push('BUILD', 'CFLAGS', 'CXXFLAGS', 'LDFLAGS', 'LD_RUN_PATH', 'DEJAGNU', 'DISPLAY', 'QEMU_LD_PREFIX', 'QEMU_UNAME');
+  if (family === 'osx') keys.push('MACOSX_DEPLOYMENT_TARGET', 'OSX_ARCH', 'BUILD');
+  return new Set(keys);
+}

@@ -2,9 +2,9 @@ import { ForgeError } from '../errors.js';
 import { isPin, renderTemplate, type JinjaScope, type Pin } from '../recipe/jinja.js';
 import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
 import type { Recipe } from '../recipe/recipe.js';
-import { ALWAYS_INCLUDED, normalizeKey, type Variant } from './keys.js';
+import { ALWAYS_INCLUDED, normalizeKey, type Variant, type VariantValue } from './keys.js';
 import { defaultBuildString, hashInfo, type NoArch } from './hash.js';
-import { platformVariables } from './platform.js';
+import { osEnvVarKeys, platformVariables } from './platform.js';
 import { combinations, withPlatform, type VariantConfig } from './variant-config.js';
 
 export type Section = 'build' | 'host' | 'run' | 'run_constraints';
@@ -16,6 +16,8 @@ export interface Requirement {
   /** The match spec text, or the pin call for pins. */
   readonly spec: string;
   readonly pin?: Pin['kind'];
+  /** For pins: `exact=True`. */
+  readonly exact?: boolean;
 }
 
 /** One package file a recipe produces for one variant. */
@@ -54,7 +56,7 @@ interface Evaluated {
   readonly stringTemplate: string | undefined;
   readonly requirements: Record<Section, Requirement[]>;
   readonly pins: readonly string[];
-  readonly variant: Record<string, string>;
+  readonly variant: Record<string, VariantValue>;
   readonly combination: Variant;
   readonly context: Mapping;
 }
@@ -66,14 +68,14 @@ interface Evaluated {
  */
 export function renderRecipe(recipe: Recipe, baseConfig: VariantConfig, options: RenderOptions): RenderedVariant[] {
   const config = withPlatform(baseConfig, options.targetPlatform);
-  const candidates = candidateKeys(recipe);
+  const candidates = candidateKeys(recipe, options.targetPlatform);
   const used = new Set([...candidates].filter((key) => config.values.has(key)));
   const evaluated: Evaluated[] = [];
   let pending = combinations(config, used);
   // New keys can appear only after evaluation (a requirement named by an
   // expression); rattler-build re-expands such combinations, up to 10 rounds.
   for (let round = 0; round < 10 && pending.length; round++) {
-    const next: Record<string, string>[] = [];
+    const next: Record<string, VariantValue>[] = [];
     for (const combination of pending) {
       const outputs = evaluateCombination(recipe, combination, options);
       const discovered = new Set<string>();
@@ -89,7 +91,7 @@ export function renderRecipe(recipe: Recipe, baseConfig: VariantConfig, options:
         evaluated.push(...outputs);
         continue;
       }
-      let expanded: Record<string, string>[] = [combination];
+      let expanded: Record<string, VariantValue>[] = [combination];
       for (const key of discovered) expanded = expanded.flatMap((c) => config.values.get(key)!.map((value) => ({ ...c, [key]: value })));
       next.push(...expanded);
     }
@@ -98,7 +100,7 @@ export function renderRecipe(recipe: Recipe, baseConfig: VariantConfig, options:
   return finalize(recipe, evaluated);
 }
 
-function candidateKeys(recipe: Recipe): Set<string> {
+function candidateKeys(recipe: Recipe, targetPlatform: string): Set<string> {
   const names = new Set<string>();
   collectNames(recipe.yaml.value, names);
   for (const output of recipe.outputs) {
@@ -113,6 +115,7 @@ function candidateKeys(recipe: Recipe): Set<string> {
     if (Array.isArray(useKeys)) for (const key of useKeys) names.add(String(key));
   }
   for (const key of ALWAYS_INCLUDED) names.add(key);
+  for (const key of osEnvVarKeys(targetPlatform)) names.add(key);
   return new Set([...names].map(normalizeKey));
 }
 
@@ -171,11 +174,12 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     const free = new Set<string>();
     for (const req of [...requirements.build, ...requirements.host]) if (!req.pin && isFreeSpec(req.spec)) free.add(normalizeKey(req.name));
 
-    const variant: Record<string, string> = {};
+    const variant: Record<string, VariantValue> = {};
+    const osKeys = osEnvVarKeys(options.targetPlatform);
     for (const [key, value] of Object.entries(combination)) {
       if (key in context && !accessedInContext.has(key)) continue;
       if (noarch === 'python' && key === 'python') continue;
-      if (accessed.has(key) || free.has(key) || (ALWAYS_INCLUDED as readonly string[]).includes(key)) variant[key] = value;
+      if (accessed.has(key) || free.has(key) || (ALWAYS_INCLUDED as readonly string[]).includes(key) || osKeys.has(key)) variant[key] = value;
     }
     if (noarch) variant.target_platform = 'noarch';
     for (const req of requirements.run) if (req.name.startsWith('__')) variant[normalizeKey(req.name)] = req.spec;
@@ -186,7 +190,8 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     }
     for (const key of stringList(variantKeys.ignore_keys)) delete variant[normalizeKey(key)];
 
-    const pins = SECTIONS.flatMap((s) => requirements[s]).filter((r) => r.pin === 'pin_subpackage' && r.name !== name).map((r) => r.name);
+    // Only exact pins put the sibling's "version build" into the hash (rattler-build's add_pins_to_variant).
+    const pins = [...new Set(SECTIONS.flatMap((s) => requirements[s]).filter((r) => r.pin === 'pin_subpackage' && r.exact && r.name !== name).map((r) => r.name))];
     const stringTemplate = stringField(recipe, output.path);
     return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, requirements, pins, variant, combination, context };
   });
@@ -248,7 +253,7 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
   if (item.stringTemplate !== undefined) {
     const scope: JinjaScope = {
       variables: { ...variant, ...item.context, hash: info.hash, build_number: item.buildNumber },
-      targetPlatform: item.combination.target_platform ?? 'noarch',
+      targetPlatform: String(item.combination.target_platform ?? 'noarch'),
       onAccess: () => undefined,
     };
     try {
@@ -257,7 +262,7 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
       throw new ForgeError(`build.string: ${error instanceof Error ? error.message : String(error)}`, { file: recipe.file });
     }
   }
-  const subdir = item.noarch ? 'noarch' : (item.combination.target_platform ?? 'noarch');
+  const subdir = item.noarch ? 'noarch' : String(item.combination.target_platform ?? 'noarch');
   return {
     recipeFile: recipe.file,
     name: item.name,
@@ -293,7 +298,7 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
     }
     items.forEach((item, index) => {
       if (isPin(item)) {
-        result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind });
+        result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind, exact: item.args.exact === true });
       } else if (typeof item === 'string' && item.trim() !== '') {
         const name = /^\s*([^\s<>=!~^*\[]+)/.exec(item)?.[1];
         if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) });

@@ -1,6 +1,6 @@
 import { ForgeError } from '../errors.js';
 import { readYamlFile, type YamlFile } from '../recipe/yaml-file.js';
-import { normalizeKey } from './keys.js';
+import { normalizeKey, type VariantValue } from './keys.js';
 
 /**
  * A loaded variants.yaml: each key with its list of values, and the groups
@@ -8,7 +8,7 @@ import { normalizeKey } from './keys.js';
  */
 export interface VariantConfig {
   readonly file: string;
-  readonly values: ReadonlyMap<string, readonly string[]>;
+  readonly values: ReadonlyMap<string, readonly VariantValue[]>;
   readonly zipKeys: ReadonlyArray<readonly string[]>;
 }
 
@@ -26,7 +26,7 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
   if (typeof root !== 'object' || Array.isArray(root)) {
     throw new ForgeError('a variant config must be a mapping of keys to lists of values', { file, line: 1 });
   }
-  const values = new Map<string, string[]>();
+  const values = new Map<string, VariantValue[]>();
   let zipKeys: string[][] = [];
   for (const [key, raw] of Object.entries(root as Record<string, unknown>)) {
     const line = yaml.lineOf([key]);
@@ -38,11 +38,14 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
     if (!Array.isArray(raw)) {
       throw new ForgeError(`\`${key}\` must be a list of values, got ${describe(raw)}`, { file, line });
     }
-    const list = raw.map((value, index) => {
+    const list = raw.map((value, index): VariantValue => {
       if (value === null || typeof value === 'object') {
         throw new ForgeError(`\`${key}\` value ${index + 1} must be a string, number or boolean, got ${describe(value)}`, { file, line: yaml.lineOf([key, index]) });
       }
-      return String(value);
+      if (typeof value === 'boolean') return value;
+      const source = yaml.sourceOf([key, index]);
+      if (typeof value === 'number') return source !== undefined && /^[-+]?\d+$/.test(source) ? value : (source ?? String(value));
+      return value;
     });
     if (list.length === 0) throw new ForgeError(`\`${key}\` has no values`, { file, line });
     values.set(normalizeKey(key), list);
@@ -82,7 +85,8 @@ function describe(value: unknown): string {
 /** The config with the platform keys every render carries, as rattler-build adds them. */
 export function withPlatform(config: VariantConfig, targetPlatform: string, buildPlatform = targetPlatform): VariantConfig {
   const values = new Map(config.values);
-  if (!values.has('target_platform')) values.set('target_platform', [targetPlatform]);
+  // The platform asked for wins over a target_platform in the file, as in rattler-build (which warns).
+  values.set('target_platform', [targetPlatform]);
   if (!values.has('build_platform')) values.set('build_platform', [buildPlatform]);
   return { ...config, values };
 }
@@ -91,22 +95,22 @@ export function withPlatform(config: VariantConfig, targetPlatform: string, buil
  * Every combination of the used keys, zipped groups varying together, in
  * rattler-build's order (sorted by the combination's rendering).
  */
-export function combinations(config: VariantConfig, used: ReadonlySet<string>): Record<string, string>[] {
-  type Axis = Array<Array<[string, string]>>;
+export function combinations(config: VariantConfig, used: ReadonlySet<string>): Record<string, VariantValue>[] {
+  type Axis = Array<Array<[string, VariantValue]>>;
   const axes: Axis[] = [];
   const zipped = new Set(config.zipKeys.flat());
   for (const group of config.zipKeys) {
     const keys = group.filter((key) => used.has(key) && config.values.has(key));
     if (keys.length === 0) continue;
     const length = config.values.get(keys[0]!)!.length;
-    axes.push(Array.from({ length }, (_, i) => keys.map((key) => [key, config.values.get(key)![i]!] as [string, string])));
+    axes.push(Array.from({ length }, (_, i) => keys.map((key) => [key, config.values.get(key)![i]!] as [string, VariantValue])));
   }
   for (const key of used) {
     if (zipped.has(key)) continue;
     const values = config.values.get(key);
     if (values) axes.push(values.map((value) => [[key, value]]));
   }
-  let result: Array<Record<string, string>> = [{}];
+  let result: Array<Record<string, VariantValue>> = [{}];
   for (const axis of axes) {
     result = result.flatMap((partial) => axis.map((entries) => ({ ...partial, ...Object.fromEntries(entries) })));
   }
@@ -114,7 +118,7 @@ export function combinations(config: VariantConfig, used: ReadonlySet<string>): 
   return result.sort((a, b) => compare(orderKey(a), orderKey(b)));
 }
 
-function orderKey(combination: Record<string, string>): string {
+function orderKey(combination: Record<string, VariantValue>): string {
   return Object.keys(combination)
     .sort()
     .map((key) => `${key}\u0000${combination[key]}`)

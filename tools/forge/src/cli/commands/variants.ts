@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { normalizeKey } from '../../variants/keys.js';
+import { normalizeKey, type VariantValue } from '../../variants/keys.js';
 import { loadWorkspace, selectProjects } from '../load.js';
 import { printTable } from '../table.js';
 
@@ -9,7 +9,7 @@ export interface PackageVariants {
   readonly version: string;
   readonly noarch: 'python' | 'generic' | null;
   readonly usedKeys: string[];
-  readonly variants: Array<{ id: string; values: Record<string, string>; buildString: string; subdir: string; file: string }>;
+  readonly variants: Array<{ id: string; values: Record<string, VariantValue>; buildString: string; subdir: string; file: string }>;
 }
 
 export function collectVariants(names: readonly string[]): PackageVariants[] {
