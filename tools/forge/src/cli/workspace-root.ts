@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { ForgeError } from '../errors.js';
 
@@ -11,4 +12,9 @@ export function findWorkspaceRoot(start = process.cwd()): string {
     if (parent === dir) throw new ForgeError(`no nx.json found in ${resolve(start)} or above: run forge inside a wv-forge workspace`);
     dir = parent;
   }
+}
+
+/** The workspace's own Nx, for commands that hand work to it. */
+export function nxBin(root: string): string {
+  return createRequire(join(root, 'package.json')).resolve('nx/bin/nx');
 }

@@ -51,7 +51,7 @@ export class NodeEvaluator {
     if (typeof value !== 'string') {
       throw new ForgeError(`a condition must be an expression or a boolean, got ${JSON.stringify(value)}`, this.where(path));
     }
-    const expression = value.replace(/^\s*\$\{\{([\s\S]*)\}\}\s*$/, '$1');
+    const expression = bareExpression(value);
     return Boolean(this.guard(path, () => evaluateExpression(expression, this.scope)));
   }
 
@@ -87,6 +87,11 @@ export class NodeEvaluator {
   }
 }
 
+/** A condition may be written bare (`linux`) or wrapped (`${{ linux }}`); both mean the expression. */
+function bareExpression(text: string): string {
+  return text.replace(/^\s*\$\{\{([\s\S]*)\}\}\s*$/, '$1');
+}
+
 /**
  * Script text (`script: …`, its list items, `script.content`): evaluated
  * leniently, as rattler-build defers it to build time. Script `env`,
@@ -112,11 +117,11 @@ export function collectNames(node: unknown, into: Set<string>): void {
   } else if (typeof node === 'object' && node !== null) {
     for (const [key, value] of Object.entries(node)) {
       if (key === 'if' && typeof value === 'string') {
-        for (const name of expressionNames(value.replace(/^\s*\$\{\{([\s\S]*)\}\}\s*$/, '$1'))) into.add(name);
+        for (const name of expressionNames(bareExpression(value))) into.add(name);
       } else if (key === 'skip') {
         // skip entries are bare expressions, like if: conditions.
         for (const item of Array.isArray(value) ? value : [value]) {
-          if (typeof item === 'string') for (const name of expressionNames(item.replace(/^\s*\$\{\{([\s\S]*)\}\}\s*$/, '$1'))) into.add(name);
+          if (typeof item === 'string') for (const name of expressionNames(bareExpression(item))) into.add(name);
           else collectNames(item, into);
         }
       } else {

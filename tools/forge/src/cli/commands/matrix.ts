@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { ForgeError } from '../../errors.js';
 import { variantTarget } from '../../nx/plugin.js';
 import { loadWorkspace } from '../load.js';
-import { findWorkspaceRoot } from '../workspace-root.js';
+import { findWorkspaceRoot, nxBin } from '../workspace-root.js';
 import { makePlan } from './plan.js';
 
 /** One CI job: a variant task to run with `nx run <task>`. */
@@ -48,7 +46,7 @@ export async function makeMatrix(affected?: { base: string }): Promise<MatrixJob
 
 function affectedProjects(base: string): Set<string> {
   const root = findWorkspaceRoot();
-  const nx = createRequire(join(root, 'package.json')).resolve('nx/bin/nx');
+  const nx = nxBin(root);
   const result = spawnSync(process.execPath, [nx, 'show', 'projects', '--affected', `--base=${base}`, '--json'], { cwd: root, encoding: 'utf8' });
   if (result.status !== 0) throw new ForgeError(`nx could not tell the affected projects (base ${base}): ${result.stderr.trim().split('\n').pop()}`);
   return new Set(JSON.parse(result.stdout) as string[]);

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { engineVersion, locateEngine } from '../../engine/engine.js';
 import { ForgeError } from '../../errors.js';
@@ -13,6 +12,7 @@ import { readPublishRecords } from '../../store/publish-records.js';
 import { checkFreshness, frontPython } from '../../store/stale-guard.js';
 import { parseUploadChannel } from '../../store/upload-channel.js';
 import { loadWorkspace, selectProjects } from '../load.js';
+import { nxBin } from '../workspace-root.js';
 import { printTable } from '../table.js';
 
 /** One line of the publish summary: a package file of one variant. */
@@ -121,7 +121,7 @@ export function registerPublish(program: Command): void {
       }
       const selected = selectProjects(graph, packages);
       const startedAt = Date.now();
-      const nx = createRequire(join(root, 'package.json')).resolve('nx/bin/nx');
+      const nx = nxBin(root);
       const args = ['run-many', '-t', 'upload', `--parallel=${options.parallel}`, ...(packages.length ? ['--projects', selected.join(',')] : [])];
       const result = spawnSync(process.execPath, [nx, ...args], { cwd: root, stdio: 'inherit' });
       const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine)));
