@@ -28,6 +28,8 @@ export interface ForgeOptions {
   readonly engine: string | undefined;
   /** Extra arguments for every engine build. */
   readonly engineArgs: readonly string[];
+  /** Each build task waits for its `solve-<variant>` task, so an unsatisfiable requirement stops it before the engine runs. */
+  readonly solveBeforeBuild: boolean;
 }
 
 export const DEFAULT_OPTIONS: ForgeOptions = {
@@ -40,9 +42,11 @@ export const DEFAULT_OPTIONS: ForgeOptions = {
   uploadChannel: 'https://prefix.dev/wv-forge',
   engine: undefined,
   engineArgs: [],
+  solveBeforeBuild: true,
 };
 
 const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);
+const BOOLEANS = new Set(['solveBeforeBuild']);
 const KNOWN = new Set(Object.keys(DEFAULT_OPTIONS));
 
 export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
@@ -51,7 +55,9 @@ export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
   const options = { ...DEFAULT_OPTIONS } as Record<string, unknown>;
   for (const [key, value] of Object.entries(raw)) {
     if (!KNOWN.has(key)) throw new ForgeError(`unknown option \`${key}\` for ${PLUGIN_NAME} (known: ${[...KNOWN].join(', ')})`, { file });
-    if (LISTS.has(key)) {
+    if (BOOLEANS.has(key)) {
+      if (typeof value !== 'boolean') throw new ForgeError(`option \`${key}\` must be true or false`, { file });
+    } else if (LISTS.has(key)) {
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) {
         throw new ForgeError(`option \`${key}\` must be a list of non-empty strings`, { file });
       }

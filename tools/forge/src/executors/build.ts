@@ -4,6 +4,7 @@ import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isForgeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
+import { closure } from '../graph/task-order.js';
 import { readVariantConfig } from '../graph/workspace.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
@@ -120,22 +121,6 @@ function findTask(graph: RecipeGraph, project: string, id: string): VariantTask 
   const task = graph.tasks.get(project)?.find((t) => t.id === id);
   if (!task) throw new Error(`project ${project} has no variant \`${id}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);
   return task;
-}
-
-/** Every task this one builds against, directly or through its upstream tasks. */
-export function closure(graph: RecipeGraph, task: VariantTask): VariantTask[] {
-  const seen = new Map<string, VariantTask>();
-  const visit = (t: VariantTask) => {
-    for (const need of t.needs) {
-      const id = `${need.project}/${need.id}`;
-      if (seen.has(id)) continue;
-      const upstream = graph.tasks.get(need.project)!.find((u) => u.id === need.id)!;
-      seen.set(id, upstream);
-      visit(upstream);
-    }
-  };
-  visit(task);
-  return [...seen.values()];
 }
 
 /**

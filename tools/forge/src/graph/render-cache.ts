@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { RenderedVariant } from '../variants/render.js';
 
 /** Bumped when the engine's output for the same inputs changes. */
-const ENGINE_REVISION = '2';
+const ENGINE_REVISION = '3';
 
 /**
  * Rendered variants keyed by the content that decides them (recipe text,

@@ -18,3 +18,19 @@ export function tasksInOrder(graph: RecipeGraph): VariantTask[] {
   }
   return order;
 }
+
+/** Every task this one builds against, directly or through its upstream tasks, in a stable order. */
+export function closure(graph: RecipeGraph, task: VariantTask): VariantTask[] {
+  const seen = new Map<string, VariantTask>();
+  const visit = (t: VariantTask): void => {
+    for (const need of t.needs) {
+      const id = `${need.project}/${need.id}`;
+      if (seen.has(id)) continue;
+      const upstream = graph.tasks.get(need.project)!.find((u) => u.id === need.id)!;
+      seen.set(id, upstream);
+      visit(upstream);
+    }
+  };
+  visit(task);
+  return [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, t]) => t);
+}

@@ -3,6 +3,7 @@ import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import { SKIP_SOLVE_ENV } from '../solve/solver.js';
 import { KEY_FILE } from '../store/outputs.js';
 import type { VariantValue } from '../variants/keys.js';
 import { parseUploadChannel } from '../store/upload-channel.js';
@@ -17,6 +18,7 @@ export interface ForgeProjectMetadata {
 export const BUILD_TARGET = 'build';
 export const UPLOAD_TARGET = 'upload';
 export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
+export const solveTarget = (id: string): string => `solve-${id}`;
 
 /**
  * One Nx project per recipe, one task per variant and an aggregate `build`.
@@ -56,11 +58,31 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
         { env: 'RATTLER_BUILD' },
       ],
       outputs: [`{workspaceRoot}/output/{projectName}/${task.id}`],
-      dependsOn: task.needs.map((need) => ({ projects: [need.project], target: variantTarget(need.id) })),
+      dependsOn: [
+        ...(options.solveBeforeBuild ? [solveTarget(task.id)] : []),
+        ...task.needs.map((need) => ({ projects: [need.project], target: variantTarget(need.id) })),
+      ],
       metadata: {
         technologies: ['conda'],
         description: `${describe(task)}: ${task.outputs.map((o) => o.file).join(', ')}`,
       },
+    };
+  }
+  for (const task of tasks) {
+    targets[solveTarget(task.id)] = {
+      executor: '@wv-forge/forge:solve',
+      options: { variant: task.id },
+      cache: true,
+      // Its own recipe and those of the packages it needs (their predicted records), and the channels in nx.json.
+      inputs: [
+        `{projectRoot}/recipe/**/*`,
+        '^default',
+        `{workspaceRoot}/${options.variantConfig}`,
+        '{workspaceRoot}/nx.json',
+        ...[SKIP_SOLVE_ENV, 'CONDA_OVERRIDE_CUDA', 'CONDA_OVERRIDE_GLIBC', 'CONDA_OVERRIDE_ARCHSPEC'].map((env) => ({ env })),
+      ],
+      outputs: [`{workspaceRoot}/${options.outputDir}/.solve/{projectName}/${task.id}.json`],
+      metadata: { technologies: ['conda'], description: `Check that the build, host and run requirements of ${task.id} resolve` },
     };
   }
   targets[UPLOAD_TARGET] = {

@@ -18,6 +18,8 @@ export interface Requirement {
   readonly pin?: Pin['kind'];
   /** For pins: `exact=True`. */
   readonly exact?: boolean;
+  /** For pins: `lower_bound`/`upper_bound` as written (null: none), what a solve turns into a version range. */
+  readonly bounds?: { readonly lower?: string | null; readonly upper?: string | null };
 }
 
 /** One package file a recipe produces for one variant. */
@@ -298,7 +300,9 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
     }
     items.forEach((item, index) => {
       if (isPin(item)) {
-        result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind, exact: item.args.exact === true });
+        const bound = (key: string) => (item.args[key] === undefined ? undefined : item.args[key] === null ? null : String(item.args[key]));
+        const bounds = { lower: bound('lower_bound'), upper: bound('upper_bound') };
+        result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind, exact: item.args.exact === true, bounds });
       } else if (typeof item === 'string' && item.trim() !== '') {
         const name = /^\s*([^\s<>=!~^*\[]+)/.exec(item)?.[1];
         if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) });

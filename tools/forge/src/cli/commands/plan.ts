@@ -5,11 +5,12 @@ import { tasksInOrder } from '../../graph/task-order.js';
 import { variantTarget } from '../../nx/plugin.js';
 import { channelUrl, findOnChannels } from '../../store/channels.js';
 import { ContentKeys, explainChange } from '../../store/content-key.js';
+import { prepareSolve, readRecord, describeRecord } from '../../solve/solver.js';
 import { OutputStore } from '../../store/outputs.js';
 import { loadWorkspace } from '../load.js';
 import { printTable } from '../table.js';
 
-export type PlanStatus = 'build' | 'cached' | 'channel' | 'blocked';
+export type PlanStatus = 'build' | 'cached' | 'channel' | 'blocked' | 'unsolvable';
 
 export interface PlanEntry {
   readonly project: string;
@@ -27,6 +28,8 @@ export async function makePlan(): Promise<PlanEntry[]> {
   const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
   const store = new OutputStore(join(root, options.outputDir));
   const channels = options.artifactChannels.map((c) => channelUrl(c, root));
+  // The last solve of each task, where it was made with today's inputs (`forge solve` or the solve tasks record them).
+  const solves = new Map(prepareSolve(root, options, graph, tasksInOrder(graph)).tasks.map(({ task, key }) => [`${task.project}/${task.id}`, { record: readRecord(root, options, task.project, task.id), key }]));
   const status = new Map<string, PlanEntry>();
   const plan: PlanEntry[] = [];
   for (const task of tasksInOrder(graph)) {
@@ -36,11 +39,14 @@ export async function makePlan(): Promise<PlanEntry[]> {
     let result: PlanEntry;
     const blockers = task.needs
       .map((n) => status.get(`${n.project}/${n.id}`)!)
-      .filter((up) => up.status === 'blocked' || (up.status === 'build' && up.reason.startsWith('the last build')));
+      .filter((up) => up.status === 'blocked' || up.status === 'unsolvable' || (up.status === 'build' && up.reason.startsWith('the last build')));
+    const solve = solves.get(`${task.project}/${task.id}`)!;
     if (task.unmet.length) {
       result = entry('blocked', `needs ${task.unmet.join(', ')}, which has no variant matching ${JSON.stringify(task.values)}`);
     } else if (blockers.length) {
-      result = entry('blocked', `upstream ${blockers.map((b) => `${b.project}:${b.variant}`).join(', ')} ${blockers[0]!.status === 'blocked' ? 'is blocked' : 'failed'}`);
+      result = entry('blocked', `upstream ${blockers.map((b) => `${b.project}:${b.variant}`).join(', ')} ${blockers[0]!.status === 'build' ? 'failed' : `is ${blockers[0]!.status}`}`);
+    } else if (options.solveBeforeBuild && solve.record?.key === solve.key && !solve.record.solvable) {
+      result = entry('unsolvable', describeRecord(solve.record));
     } else if (store.valid(task.project, task.id, key)) {
       const manifest = store.readManifest(task.project, task.id)!;
       result = entry('cached', manifest.channel ? `found on ${manifest.channel} by an earlier run` : `built locally in ${options.outputDir}/${task.project}/${task.id}`);
@@ -67,7 +73,7 @@ export async function makePlan(): Promise<PlanEntry[]> {
 export function registerPlan(program: Command): void {
   program
     .command('plan')
-    .description('show, in build order, what each variant task would do: build, cached, channel or blocked, and why')
+    .description('show, in build order, what each variant task would do: build, cached, channel, unsolvable (as `forge solve` or the solve tasks last found) or blocked, and why')
     .option('--json', 'print the plan as JSON')
     .action(async (options: { json?: boolean }) => {
       const plan = await makePlan();

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ForgeOptions } from '../config/forge-config.js';
+import { embeddedPython } from '../engine/engine.js';
+import { ForgeError } from '../errors.js';
+import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
+import { closure } from '../graph/task-order.js';
+import { channelUrl } from '../store/channels.js';
+import { runDepends, taskEnvironments, type Environment, type EnvironmentKind } from './environments.js';
+import { writePredictedChannel } from './predicted-channel.js';
+
+/** The solver front over py-rattler, shipped in this package. */
+export const SOLVE_FRONT = fileURLToPath(new URL('../../python/forge_solve.py', import.meta.url));
+
+/** Why a requirement cannot be met: no such package, no matching version, or no set of packages that fits together. */
+export type ProblemKind = 'missing' | 'version' | 'conflict';
+
+export interface SolveProblem {
+  readonly package: string;
+  readonly environment: EnvironmentKind;
+  /** The match spec (empty for a conflict among several). */
+  readonly spec: string;
+  readonly kind: ProblemKind;
+  readonly detail: string;
+}
+
+/** The outcome of solving one variant task, kept in `<outputDir>/.solve/<project>/<variant>.json`. */
+export interface SolveRecord {
+  readonly project: string;
+  readonly variant: string;
+  /** Hash of what the outcome depends on: the environments, the channels, the predicted packages, the CONDA_OVERRIDE_* values. */
+  readonly key: string;
+  readonly solvable: boolean;
+  readonly problems: readonly SolveProblem[];
+  readonly channels: readonly string[];
+  readonly at: string;
+}
+
+export const SOLVE_DIR = '.solve';
+/** Set to 1 to build without solving first (the solve tasks pass at once). */
+export const SKIP_SOLVE_ENV = 'FORGE_SKIP_SOLVE';
+const OVERRIDES = ['CONDA_OVERRIDE_CUDA', 'CONDA_OVERRIDE_GLIBC', 'CONDA_OVERRIDE_ARCHSPEC'];
+
+interface FrontAnswer {
+  readonly virtualPackages: string[];
+  readonly environments: Array<{ id: string; problems: Array<{ spec: string; kind: ProblemKind; detail: string }> }>;
+}
+
+/** What solving is about to ask, before asking: the channels in order and each task's environments and key. */
+export interface SolveJob {
+  readonly channels: readonly string[];
+  readonly tasks: ReadonlyArray<{ readonly task: VariantTask; readonly environments: readonly Environment[]; readonly key: string }>;
+}
+
+/**
+ * Prepares the solve of the given tasks: writes the predicted channel and
+ * lists the channels as a build of the task would use them (upstream
+ * outputs, here predicted, then artifact channels, then channels).
+ */
+export function prepareSolve(root: string, options: ForgeOptions, graph: RecipeGraph, tasks: readonly VariantTask[]): SolveJob {
+  const predicted = writePredictedChannel(join(root, options.outputDir, SOLVE_DIR), graph, options.targetPlatform);
+  const channels = [...new Set([pathToFileURL(predicted.path).href, ...[...options.artifactChannels, ...options.channels].map((c) => channelUrl(c, root))])];
+  const overrides = OVERRIDES.map((name) => `${name}=${process.env[name] ?? ''}`);
+  return {
+    channels,
+    tasks: tasks.map((task) => {
+      const environments = taskEnvironments(task);
+      // The predicted packages it can reach, not all of them: an edit elsewhere leaves its outcome current.
+      const upstream = closure(graph, task).map((t) => [t.project, t.id, t.outputs.map((o) => [o.file, runDepends(o, t.outputs)])]);
+      const key = createHash('sha256')
+        .update(JSON.stringify({ environments: environments.map((e) => [e.id, e.specs]), upstream, channels: channels.slice(1), overrides, platform: options.targetPlatform }))
+        .digest('hex');
+      return { task, environments, key };
+    }),
+  };
+}
+
+/** Solves every environment of the job's tasks in one run of the solver front. */
+export async function runSolve(root: string, options: ForgeOptions, job: SolveJob): Promise<{ records: SolveRecord[]; virtualPackages: string[] }> {
+  const python = embeddedPython(root);
+  if (!python) throw new ForgeError('solving needs py-rattler in the embedded engine: run `npm run setup:engine`');
+  const environments = job.tasks.flatMap((t) => t.environments);
+  const answer = environments.length
+    ? (JSON.parse(await runFront(python, { channels: job.channels, platform: options.targetPlatform, environments: environments.map((e) => ({ id: e.id, specs: e.specs })) })) as FrontAnswer)
+    : { virtualPackages: [], environments: [] };
+  const byId = new Map(answer.environments.map((e) => [e.id, e.problems]));
+  const at = new Date().toISOString();
+  const records = job.tasks.map(({ task, environments: envs, key }) => {
+    const problems = envs.flatMap((env) => (byId.get(env.id) ?? []).map((p) => ({ package: env.package, environment: env.kind, spec: p.spec, kind: p.kind, detail: p.detail })));
+    return { project: task.project, variant: task.id, key, solvable: problems.length === 0, problems, channels: job.channels.slice(1), at };
+  });
+  return { records, virtualPackages: answer.virtualPackages };
+}
+
+function runFront(python: string, input: unknown): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [SOLVE_FRONT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (error) => reject(new ForgeError(`the solver front does not run: ${error.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) return resolve(stdout);
+      const line = stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${code}`;
+      reject(new ForgeError(`solving failed: ${line.replace(/^error: /, '')}`));
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
+}
+
+/** One line per problem: `host: ccimport >=0.4.4: no such package on any channel`. */
+export function describeProblem(problem: SolveProblem): string {
+  const spec = problem.spec ? `${problem.spec}: ` : '';
+  return `${problem.environment} of ${problem.package}: ${spec}${problem.detail}`;
+}
+
+/** The reasons of an unsolvable record, one line, for plan and the build log. */
+export function describeRecord(record: SolveRecord): string {
+  return record.problems.map(describeProblem).join('; ');
+}
+
+export function recordFile(root: string, options: ForgeOptions, project: string, variant: string): string {
+  return join(root, options.outputDir, SOLVE_DIR, project, `${variant}.json`);
+}
+
+export function writeRecord(root: string, options: ForgeOptions, record: SolveRecord): void {
+  const file = recordFile(root, options, record.project, record.variant);
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(`${file}.${process.pid}.tmp`, file);
+}
+
+export function readRecord(root: string, options: ForgeOptions, project: string, variant: string): SolveRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(recordFile(root, options, project, variant), 'utf8')) as SolveRecord;
+  } catch {
+    return undefined;
+  }
+}
