@@ -2,17 +2,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PackageVariants } from '../src/cli/commands/variants.js';
 import { TempWorkspace } from './support/workspace.js';
 
-/** The eight recipes of the repository, as a new user sees them through Nx and forge. */
-const PACKAGES = ['cumm', 'moge', 'pccm', 'pipeline', 'pointcept', 'pytorch3d', 'sam3d-objects', 'spconv'];
+/** The recipes of the repository, as a new user sees them through Nx and forge. */
+const PACKAGES = ['ccimport', 'cumm', 'moge', 'pccm', 'pipeline', 'pointcept', 'pytorch3d', 'sam3d-objects', 'spconv', 'utils3d'];
 const CUDA = ['cumm', 'pointcept', 'pytorch3d', 'spconv'];
 /** What the recipes' build/host/run requirements imply, read off the recipes by hand. */
 const EDGES = [
+  'cumm -> ccimport',
   'cumm -> pccm',
   'moge -> pipeline',
+  'moge -> utils3d',
+  'pccm -> ccimport',
   'pointcept -> spconv',
   'sam3d-objects -> moge',
   'sam3d-objects -> pipeline',
   'sam3d-objects -> pytorch3d',
+  'sam3d-objects -> utils3d',
+  'spconv -> ccimport',
   'spconv -> cumm',
   'spconv -> pccm',
 ];
@@ -42,11 +47,13 @@ describe('the wv-forge recipes', () => {
     const result = ws.nx('show', 'project', 'spconv', '--json');
     const project = JSON.parse(result.stdout) as { targets: Record<string, { dependsOn?: unknown[] }> };
     const dependsOn = project.targets['build-py3.12-cuda12.6']?.dependsOn ?? [];
-    expect(dependsOn).toHaveLength(2);
+    expect(dependsOn).toHaveLength(4);
     expect(dependsOn).toEqual(
       expect.arrayContaining([
+        'solve-py3.12-cuda12.6',
         { projects: ['cumm'], target: 'build-py3.12-cuda12.6' },
         { projects: ['pccm'], target: 'build-noarch' },
+        { projects: ['ccimport'], target: 'build-noarch' },
       ]),
     );
     expect(Object.keys(project.targets).filter((t) => t.startsWith('build-')).sort()).toHaveLength(6);
