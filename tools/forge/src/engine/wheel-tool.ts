@@ -36,12 +36,19 @@ export interface LabelRequest {
   readonly outDir: string;
   /** `namespace :: feature :: value`, each part `[a-z0-9_]` (values also `.`), as variantlib requires. */
   readonly properties: readonly string[];
+  /**
+   * Every value any variant of this release may have (same syntax), in priority
+   * order; default: `properties`. Each namespace is declared as a static provider of
+   * these values, and all variant wheels of one release must declare the same ones,
+   * or variants.json cannot merge them: pass the whole matrix's values.
+   */
+  readonly declare?: readonly string[];
   /** A readable label (`[0-9a-z._]+`, not `null`); without one, the variant hash is the label. */
   readonly label?: string;
   /**
    * The project's own pyproject.toml with a `[variant]` table (its providers and
-   * namespace priorities). Without one, each namespace is declared as a static
-   * provider of exactly the values used, so labelling needs no provider plugin.
+   * namespace priorities), used instead of `declare`; its provider plugins must be
+   * installed in the tools venv (labelling runs without isolation, offline).
    */
   readonly pyproject?: string;
 }
@@ -50,6 +57,7 @@ export interface LabelRequest {
 export function labelWheel(root: string, request: LabelRequest): Promise<LabelledWheel> {
   const args = ['label', request.wheel, '--out', request.outDir];
   for (const property of request.properties) args.push('--property', property);
+  for (const property of request.declare ?? []) args.push('--declare', property);
   if (request.label) args.push('--label', request.label);
   if (request.pyproject) args.push('--pyproject', request.pyproject);
   return runWheelTool<LabelledWheel>(root, args);
