@@ -211,25 +211,27 @@ class Collect(logging.Handler):
         self.records.append(record)
 
 
-def variants_json(directory: Path) -> tuple[list[Path], list[str]]:
-    """variantlib's generate-index-json over a folder's variant wheels. It writes the
-    JSON files in place, so it runs over hard links in a private folder and the
-    results are renamed in: a reader never sees a half-written variants.json."""
+def variants_json(wheels: dict[str, Path], where: Path, scratch: Path) -> tuple[list[Path], list[str]]:
+    """variantlib's generate-index-json over the given variant wheels (file name ->
+    path). It reads a folder and writes the JSON files into it, so it runs over hard
+    links in `scratch` (on the same file system as the wheels); the caller renames
+    the results into place, so a reader never sees a half-written variants.json."""
     collect = Collect()
     logger = logging.getLogger("variantlib")
     logger.addHandler(collect)
     try:
-        with tempfile.TemporaryDirectory(dir=directory, prefix=".variants-") as scratch:
-            for wheel in directory.glob("*.whl"):
-                os.link(wheel, Path(scratch) / wheel.name)
-            call_variantlib(directory, generate_index_json, ["-d", scratch])
-            errors = [describe(record) for record in collect.records if record.levelno >= logging.ERROR]
-            if errors:
-                fail(directory, f"variantlib generate-index-json: {errors[0]}")
-            written = [move_into(path, directory) for path in sorted(Path(scratch).glob("*-variants.json"))]
+        for name, wheel in wheels.items():
+            os.link(wheel, scratch / name)
+        call_variantlib(where, generate_index_json, ["-d", str(scratch)])
     finally:
         logger.removeHandler(collect)
-    return written, [describe(record) for record in collect.records]
+    errors = [describe(record) for record in collect.records if record.levelno >= logging.ERROR]
+    if errors:
+        hint = ""
+        if "Inconsistency in providers" in errors[0]:
+            hint = "; every variant wheel of one release must declare the same providers: label them all with the same --declare values"
+        fail(where, f"variantlib generate-index-json: {errors[0]}{hint}")
+    return sorted(scratch.glob("*-variants.json")), [describe(record) for record in collect.records]
 
 
 def describe(record: logging.LogRecord) -> str:
@@ -241,7 +243,9 @@ def cmd_variants_json(args: argparse.Namespace) -> None:
     directory = Path(args.dir)
     if not directory.is_dir():
         fail(directory, "no such folder")
-    written, warnings = variants_json(directory)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".variants-") as scratch:
+        made, warnings = variants_json({wheel.name: wheel for wheel in directory.glob("*.whl")}, directory, Path(scratch))
+        written = [move_into(path, directory) for path in made]
     emit({"files": [str(path) for path in written], "warnings": warnings})
 
 
@@ -454,9 +458,12 @@ def cmd_publish(args: argparse.Namespace) -> None:
             first = refused[0]
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
             fail(first, f"{index} already has {first.name} with different contents{more}; a published wheel is never replaced: bump the version or its local label")
-        touched: set[str] = set()
+        # Every new wheel is copied in under a temp name first, and each touched
+        # project's variants.json is computed with them: if variantlib refuses the
+        # mix, the temp files go and the index is as it was.
+        arriving: dict[str, dict[str, Path]] = {}
         for destination, (wheel, project, digest) in planned.items():
-            touched.add(project)
+            arriving.setdefault(project, {})
             if destination.exists():
                 continue
             destination.parent.mkdir(exist_ok=True)
@@ -465,15 +472,28 @@ def cmd_publish(args: argparse.Namespace) -> None:
             shutil.copyfile(wheel, temporary)
             with temporary.open("rb") as stream:
                 os.fsync(stream.fileno())
-            os.replace(temporary, destination)
+            arriving[project][destination.name] = temporary
             results.append({"file": wheel.name, "project": project, "action": "published", "sha256": digest})
         variants: list[str] = []
-        for project in sorted(touched):
-            folder = index / project
-            if any(split_wheel_name(path)[2] for path in folder.glob("*.whl")):
-                written, _warnings = variants_json(folder)
-                variants += [str(path.relative_to(index)) for path in written]
-            ProjectPage(folder).write(project)
+        try:
+            with contextlib.ExitStack() as scratches:
+                indexes: dict[str, list[Path]] = {}
+                for project, new in arriving.items():
+                    folder = index / project
+                    wheels = {path.name: path for path in folder.glob("*.whl")} | new
+                    if any(split_wheel_name(Path(name))[2] for name in wheels):
+                        scratch = Path(scratches.enter_context(tempfile.TemporaryDirectory(dir=folder, prefix=".variants-")))
+                        indexes[project] = variants_json(wheels, folder, scratch)[0]
+                for project, new in arriving.items():
+                    for name, temporary in new.items():
+                        os.replace(temporary, index / project / name)
+                    for made in indexes.get(project, []):
+                        variants.append(str(move_into(made, index / project).relative_to(index)))
+                    ProjectPage(index / project).write(project)
+        finally:
+            for new in arriving.values():
+                for temporary in new.values():
+                    temporary.unlink(missing_ok=True)
         projects = sorted(path.name for path in index.iterdir() if path.is_dir() and not path.name.startswith(".") and (path / "index.html").exists())
         write_atomically(index / "index.html", page("Simple index", [f'    <a href="{project}/">{project}</a><br/>' for project in projects]))
     emit({"index": str(index), "files": results, "variantsJson": variants})

@@ -172,6 +172,13 @@ describe('a PEP 503 index of local-version wheels', () => {
     expect(Object.keys(JSON.parse(readFileSync(join(folder, 'tiny_ext-0.1.0-variants.json'), 'utf8')).variants).sort()).toEqual([first.label, second.label].sort());
     expect(readdirSync(folder).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
+
+  it('refuses a variant wheel whose providers differ from the release already there, changing nothing', async () => {
+    const odd = await labelWheel(repoRoot, { wheel: extWheel, outDir: join(scratch, 'odd'), properties: ['nvidia :: cuda :: 12.6'] });
+    const before = snapshot(index);
+    await expect(publishWheels(repoRoot, index, [odd.wheel])).rejects.toThrow(/tiny-ext: variantlib generate-index-json: .*Inconsistency in providers\.nvidia/);
+    expect(snapshot(index)).toEqual(before);
+  });
 });
 
 describe('auditwheel repair', () => {
