@@ -462,12 +462,13 @@ def cmd_publish(args: argparse.Namespace) -> None:
         # project's variants.json is computed with them: if variantlib refuses the
         # mix, the temp files go and the index is as it was.
         arriving: dict[str, dict[str, Path]] = {}
+        for project in {project for _wheel, project, _digest in planned.values()}:
+            (index / project).mkdir(exist_ok=True)
+            clear_leftovers(index / project)
         for destination, (wheel, project, digest) in planned.items():
             arriving.setdefault(project, {})
             if destination.exists():
                 continue
-            destination.parent.mkdir(exist_ok=True)
-            clear_leftovers(destination.parent)
             temporary = destination.parent / f".{destination.name}.{os.getpid()}.tmp"
             shutil.copyfile(wheel, temporary)
             with temporary.open("rb") as stream:
@@ -503,6 +504,8 @@ def clear_leftovers(folder: Path) -> None:
     """Temp files of a publish that was killed: only the lock holder writes them, and we hold the lock."""
     for leftover in folder.glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
+    for leftover in folder.glob(".variants-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- main

@@ -63,6 +63,7 @@ function variantHash(properties: readonly string[]): string {
   return createHash('sha256').update([...properties].sort().map((p) => `${p}\n`).join('')).digest('hex').slice(0, 8);
 }
 
+const XY = ['x :: y :: z', 'x :: y :: w'];
 const PROPS = ['nvidia :: cuda :: 12.8', 'torch :: version :: 2.11'];
 const DECLARED = ['nvidia :: cuda :: 12.8', 'nvidia :: cuda :: 13.0', 'torch :: version :: 2.11'];
 
@@ -119,11 +120,15 @@ describe('a PEP 503 index of local-version wheels', () => {
   });
 
   it('publishes, and both pip and uv install from it and import the extension', async () => {
-    const result = await publishWheels(repoRoot, index, [localWheel, pureWheel]);
+    // A variant wheel beside the plain one: installers without variant support must skip it.
+    const pureVariant = (await labelWheel(repoRoot, { wheel: pureWheel, outDir: join(scratch, 'pure-variant'), properties: ['x :: y :: z'], declare: XY })).wheel;
+    const result = await publishWheels(repoRoot, index, [localWheel, pureWheel, pureVariant]);
     expect(result.files.map((f) => [f.project, f.action])).toEqual([
       ['tiny-ext', 'published'],
       ['tiny-pure', 'published'],
+      ['tiny-pure', 'published'],
     ]);
+    expect(result.variantsJson).toEqual(['tiny-pure/tiny_pure-0.1.0-variants.json']);
     const page = links(join(index, 'tiny-ext', 'index.html'));
     expect(page).toEqual({ [basename(localWheel)]: createHash('sha256').update(readFileSync(localWheel)).digest('hex') });
     expect(readFileSync(join(index, 'index.html'), 'utf8')).toMatch(/href="tiny-ext\/".*\n.*href="tiny-pure\/"/);
@@ -136,7 +141,8 @@ describe('a PEP 503 index of local-version wheels', () => {
     const venv = join(scratch, 'uv-venv');
     execFileSync(uv, ['venv', '--no-config', '--offline', '-q', '-p', python, venv], { env: cleanEnv(), stdio: 'pipe' });
     execFileSync(uv, ['pip', 'install', '--no-config', '--offline', '--no-cache', '--python', join(venv, 'bin/python'), '--index-url', indexUrl(index), 'tiny-ext', 'tiny-pure'], { env: cleanEnv(), stdio: 'pipe' });
-    expect(execFileSync(join(venv, 'bin/python'), ['-c', 'import tiny_ext, tiny_pure, importlib.metadata as m; print(tiny_ext.add(1, 2), m.version("tiny-ext"))'], { encoding: 'utf8' }).trim()).toBe('3 0.1.0+cu130torch2.11.0');
+    const check = 'import tiny_ext, tiny_pure, importlib.metadata as m; print(tiny_ext.add(1, 2), m.version("tiny-ext"), (m.distribution("tiny-pure")._path / "variant.json").exists())';
+    expect(execFileSync(join(venv, 'bin/python'), ['-c', check], { encoding: 'utf8' }).trim()).toBe('3 0.1.0+cu130torch2.11.0 False');
   });
 
   it('says "present" for the same bytes again, and refuses other bytes under a published name, changing nothing', async () => {
@@ -147,7 +153,7 @@ describe('a PEP 503 index of local-version wheels', () => {
     const impostor = join(scratch, 'impostor', basename(localWheel));
     mkdirSync(join(scratch, 'impostor'));
     cpSync(extWheel, impostor); // same name, other bytes: what a rebuild without a version bump gives
-    const newcomer = (await labelWheel(repoRoot, { wheel: pureWheel, outDir: join(scratch, 'impostor'), properties: ['x :: y :: z'] })).wheel;
+    const newcomer = (await labelWheel(repoRoot, { wheel: pureWheel, outDir: join(scratch, 'impostor'), properties: ['x :: y :: w'], declare: XY })).wheel;
     await expect(publishWheels(repoRoot, index, [newcomer, impostor])).rejects.toThrow(
       new RegExp(`impostor/${basename(localWheel).replace(/[.+]/g, '\\$&')}: .*already has ${basename(localWheel).replace(/[.+]/g, '\\$&')} with different contents`),
     );
@@ -160,6 +166,7 @@ describe('a PEP 503 index of local-version wheels', () => {
     const second = await labelWheel(repoRoot, { wheel: extWheel, outDir: shared, properties: ['nvidia :: cuda :: 13.0'], declare: ['nvidia :: cuda :: 12.8', 'nvidia :: cuda :: 13.0'] });
     // A temp file left by a publish that was killed is cleared by the next one.
     writeFileSync(join(index, 'tiny-ext', `.${basename(first.wheel)}.99999.tmp`), 'half a wheel');
+    mkdirSync(join(index, 'tiny-ext', '.variants-killed'));
     const [a, b] = await Promise.all([publishWheels(repoRoot, index, [first.wheel, localWheel]), publishWheels(repoRoot, index, [second.wheel, localWheel])]);
     expect([...a.files, ...b.files].filter((f) => f.file === basename(localWheel)).map((f) => f.action)).toEqual(['present', 'present']);
 
@@ -170,7 +177,7 @@ describe('a PEP 503 index of local-version wheels', () => {
     expect(Object.keys(page).sort()).toEqual(files.sort());
     for (const [file, sha] of Object.entries(page)) expect(sha).toBe(createHash('sha256').update(readFileSync(join(folder, file))).digest('hex'));
     expect(Object.keys(JSON.parse(readFileSync(join(folder, 'tiny_ext-0.1.0-variants.json'), 'utf8')).variants).sort()).toEqual([first.label, second.label].sort());
-    expect(readdirSync(folder).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(folder).filter((name) => name.endsWith('.tmp') || name.startsWith('.variants-'))).toEqual([]);
   });
 
   it('refuses a variant wheel whose providers differ from the release already there, changing nothing', async () => {
