@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REPAIR_EXCLUDES, labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, writeVariantsJson } from '../src/engine/wheel-tool.js';
-import { indexUrl, publishWheels } from '../src/store/wheel-index.js';
+import { indexDir, indexUrl, publishWheels } from '../src/store/wheel-index.js';
 import { CUDA_ARCH_LISTS, defaultCudaArchList, torchIncompatibility } from '../src/variants/torch-cuda.js';
 import { enginePython, fixturesDir, repoRoot } from './support/paths.js';
 
@@ -109,6 +109,12 @@ describe('a PEP 503 index of local-version wheels', () => {
     const made = await localVersionWheel(repoRoot, { wheel: extWheel, outDir: join(scratch, 'local'), local: pytorchLocalVersion('13.0', '2.11.0') });
     localWheel = made.wheel;
     expect(made.version).toBe('0.1.0+cu130torch2.11.0');
+  });
+
+  it('takes an index as a folder or file:// URL, and refuses a server URL', () => {
+    expect(indexDir('wheels/cu130', '/ws')).toBe('/ws/wheels/cu130');
+    expect(indexDir(indexUrl(index), '/ws')).toBe(index);
+    expect(() => indexDir('https://pypi.example/simple', '/ws')).toThrow(/only folders .* uv publish or twine/);
   });
 
   it('makes a consistent local-version wheel: file name, METADATA, dist-info and RECORD agree', () => {
