@@ -95,7 +95,7 @@ describe('labelling a wheel as a wheel variant (variantlib make-variant)', () =>
   it('refuses a malformed property or an undeclared value in one line naming the wheel', async () => {
     const out = join(scratch, 'bad-labels');
     mkdirSync(out);
-    await expect(labelWheel(repoRoot, { wheel: extWheel, outDir: out, properties: ['nvidia :: CUDA :: 12.8'] })).rejects.toThrow(/^.*tiny_ext-0\.1\.0-cp311.*\.whl: Invalid format: `nvidia :: CUDA :: 12\.8`[^\n]*$/);
+    await expect(labelWheel(repoRoot, { wheel: extWheel, outDir: out, properties: ['nvidia :: CUDA :: 12.8'] })).rejects.toThrow(/^.*tiny_ext-0\.1\.0-.*\.whl: Invalid format: `nvidia :: CUDA :: 12\.8`[^\n]*$/);
     await expect(labelWheel(repoRoot, { wheel: extWheel, outDir: out, properties: ['nvidia :: cuda :: 12.6'], declare: DECLARED })).rejects.toThrow(/nvidia :: cuda :: 12\.6 is not among the declared values/);
     expect(readdirSync(out)).toEqual([]);
   });
@@ -118,7 +118,7 @@ describe('a PEP 503 index of local-version wheels', () => {
   });
 
   it('makes a consistent local-version wheel: file name, METADATA, dist-info and RECORD agree', () => {
-    expect(basename(localWheel)).toBe('tiny_ext-0.1.0+cu130torch2.11.0-cp311-cp311-linux_x86_64.whl');
+    expect(basename(localWheel)).toBe(basename(extWheel).replace('tiny_ext-0.1.0-', 'tiny_ext-0.1.0+cu130torch2.11.0-'));
     expect(zipEntry(localWheel, '.dist-info/METADATA')).toMatch(/^Version: 0\.1\.0\+cu130torch2\.11\.0$/m);
     const record = zipEntry(localWheel, '.dist-info/RECORD');
     expect(record).toContain('tiny_ext-0.1.0+cu130torch2.11.0.dist-info/METADATA,sha256=');
@@ -209,7 +209,8 @@ describe('auditwheel repair', () => {
     }
     expect(result.repaired).toBe(true);
     if (!result.repaired) return;
-    expect(basename(result.wheel)).toMatch(/^tiny_ext-0\.1\.0-cp311-cp311-.*manylinux_2_\d+_x86_64.*\.whl$/);
+    const [, , pythonTag, abiTag] = basename(extWheel).split('-');
+    expect(basename(result.wheel)).toMatch(new RegExp(`^tiny_ext-0\\.1\\.0-${pythonTag}-${abiTag}-.*manylinux_2_\\d+_${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}.*\\.whl$`));
     expect(result.excludes).toEqual([...DEFAULT_REPAIR_EXCLUDES, 'libfoo.so*']);
     expect(existsSync(result.wheel)).toBe(true);
   });
