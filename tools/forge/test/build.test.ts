@@ -64,7 +64,8 @@ describe('building the demo workspace with the real engine', () => {
   });
 
   it('builds only the new variants when a CUDA version is added', () => {
-    expect(build(ws).code).toBe(0);
+    const caughtUp = build(ws);
+    expect(caughtUp.code, caughtUp.out).toBe(0);
     const before = manifests(ws);
     ws.edit('variants.yaml', (t) => t.replace('  - "12.9"', '  - "12.9"\n  - "13.0"'));
     const fresh = ['demo-cuda:py3.12-cuda13.0', 'demo-cuda:py3.13-cuda13.0', 'demo-ext:py3.12-cuda13.0', 'demo-ext:py3.13-cuda13.0'];

@@ -73,7 +73,7 @@ describe('the remote cache server', () => {
 });
 
 describe('a second clone with the read-only token', () => {
-  it('gets every variant task from the remote cache and runs no engine', async () => {
+  it('gets every variant task and its solve from the remote cache and runs no engine', async () => {
     const bootstrap = await sharedBootstrap(scratch);
     const ci = demoWorkspace(bootstrap);
     const dev = demoWorkspace(bootstrap);
@@ -86,7 +86,8 @@ describe('a second clone with the read-only token', () => {
       const second = await dev.nxAsyncWithEnv(env(RO), 'run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
       expect(second.code, second.stdout + second.stderr).toBe(0);
       // Nx replays the cached terminal output, so the engine's lines show up; the manifests tell that nothing was rebuilt.
-      expect(second.stdout.match(/\[remote cache\]/g)).toHaveLength(14);
+      // 14 build tasks and the 14 solve tasks they wait for.
+      expect(second.stdout.match(/\[remote cache\]/g)).toHaveLength(28);
       // The outputs came back: every manifest as the CI clone wrote it.
       const built = manifests(ci);
       expect(manifests(dev).size).toBe(14);

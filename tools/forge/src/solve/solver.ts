@@ -37,6 +37,8 @@ export interface SolveRecord {
   readonly problems: readonly SolveProblem[];
   readonly channels: readonly string[];
   readonly at: string;
+  /** The Nx invocation that solved it (`NX_INVOCATION_ANCESTOR_PIDS`), so its other solve tasks reuse it. */
+  readonly run?: string;
 }
 
 export const SOLVE_DIR = '.solve';
@@ -79,7 +81,7 @@ export function prepareSolve(root: string, options: ForgeOptions, graph: RecipeG
 }
 
 /** Solves every environment of the job's tasks in one run of the solver front. */
-export async function runSolve(root: string, options: ForgeOptions, job: SolveJob): Promise<{ records: SolveRecord[]; virtualPackages: string[] }> {
+export async function runSolve(root: string, options: ForgeOptions, job: SolveJob, run?: string): Promise<{ records: SolveRecord[]; virtualPackages: string[] }> {
   const python = embeddedPython(root);
   if (!python) throw new ForgeError('solving needs py-rattler in the embedded engine: run `npm run setup:engine`');
   const environments = job.tasks.flatMap((t) => t.environments);
@@ -90,7 +92,7 @@ export async function runSolve(root: string, options: ForgeOptions, job: SolveJo
   const at = new Date().toISOString();
   const records = job.tasks.map(({ task, environments: envs, key }) => {
     const problems = envs.flatMap((env) => (byId.get(env.id) ?? []).map((p) => ({ package: env.package, environment: env.kind, spec: p.spec, kind: p.kind, detail: p.detail })));
-    return { project: task.project, variant: task.id, key, solvable: problems.length === 0, problems, channels: job.channels.slice(1), at };
+    return { project: task.project, variant: task.id, key, solvable: problems.length === 0, problems, channels: job.channels.slice(1), at, ...(run ? { run } : {}) };
   });
   return { records, virtualPackages: answer.virtualPackages };
 }
