@@ -141,3 +141,23 @@ describe('solving the demo workspace before building it', () => {
     expect(rebuilt(before, manifests(ws))).toEqual(['demo-app:noarch', 'demo-ext:cuda12.6', 'demo-ext:cuda12.8', 'demo-extra:noarch']);
   });
 });
+
+describe('the solveBeforeBuild option', () => {
+  it('false keeps the solve tasks out of the build chain; anything but true or false is one line naming nx.json', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      ws.edit('nx.json', (t) => t.replace('"artifactChannels": []', '"artifactChannels": [], "solveBeforeBuild": false'));
+      const shown = ws.nx('show', 'project', 'demo-ext', '--json');
+      expect(shown.code, shown.stderr).toBe(0);
+      const targets = (JSON.parse(shown.stdout) as { targets: Record<string, { dependsOn?: unknown[] }> }).targets;
+      expect(targets['build-py3.12-cuda12.6']!.dependsOn).toEqual([{ projects: ['demo-cuda'], target: 'build-py3.12-cuda12.6' }]);
+      expect(targets['solve-py3.12-cuda12.6']).toBeDefined();
+      ws.edit('nx.json', (t) => t.replace('"solveBeforeBuild": false', '"solveBeforeBuild": "no"'));
+      const bad = ws.forge('solve');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.trim()).toMatch(/^forge: error: \S*nx\.json: option `solveBeforeBuild` must be true or false$/);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
