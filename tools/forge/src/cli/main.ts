@@ -7,6 +7,7 @@ import { registerLint } from './commands/lint.js';
 import { registerMatrix } from './commands/matrix.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPublish } from './commands/publish.js';
+import { registerToolchain } from './commands/toolchain.js';
 import { registerVariants } from './commands/variants.js';
 
 const program = new Command()
@@ -21,6 +22,7 @@ registerPlan(program);
 registerExplain(program);
 registerPublish(program);
 registerMatrix(program);
+registerToolchain(program);
 
 try {
   await program.parseAsync(process.argv);
