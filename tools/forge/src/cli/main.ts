@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isForgeError } from '../errors.js';
 import { registerExplain } from './commands/explain.js';
+import { registerFetch } from './commands/fetch.js';
 import { registerLevels } from './commands/levels.js';
 import { registerLint } from './commands/lint.js';
 import { registerMatrix } from './commands/matrix.js';
@@ -23,6 +24,7 @@ registerExplain(program);
 registerPublish(program);
 registerMatrix(program);
 registerToolchain(program);
+registerFetch(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -14,7 +14,7 @@ import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '.
 import { explainChange } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
-import { resolveWheelSource, wheelKey } from '../store/wheel-keys.js';
+import { resolveWheelSource, wheelKey, type ResolvedWheelSource } from '../store/wheel-keys.js';
 import { publishWheels } from '../store/wheel-index.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
@@ -54,32 +54,10 @@ export function externalRequirements(run: WheelRun, project: WheelProject, rende
  * task's folder by one rename, so a failed or interrupted build leaves nothing.
  */
 export async function buildWheelTask(run: WheelRun, projectName: string, id: string, log: (line: string) => void): Promise<WheelOutcome> {
-  const { root, forge, graph, store, sources } = run;
-  const project = graph.projects.get(projectName);
-  if (!project) throw new ForgeError(`${projectName} is not a wheel project (no ${forge.recipesDir}/${projectName}/wheel/wheel.yaml)`);
-  const task = graph.tasks.get(projectName)!.find((t) => t.id === id);
-  if (!task) throw new ForgeError(`wheel project ${projectName} has no variant \`${id}\` (known: ${graph.tasks.get(projectName)!.map((t) => t.id).join(', ')})`);
+  const { root, forge, store } = run;
+  const { project, task } = findWheelTask(run, projectName, id);
   const label = `${projectName}:${id}`;
   const { spec } = project;
-  if (task.unmet.length) throw new ForgeError(`${label} builds against ${task.unmet.join(', ')}, which has no variant matching ${JSON.stringify(task.values)}`, { file: project.file });
-  const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
-  const rendered = renderWheel(spec, task.values);
-  const kind = environmentKind(project);
-  const requirements = externalRequirements(run, project, rendered);
-
-  if (values.torch !== undefined) {
-    const reason = torchIncompatibility({ torch: values.torch, cuda: values.cuda_version, python: values.python });
-    if (reason) {
-      log(`${label}: skipped: ${reason}`);
-      return 'skipped';
-    }
-  }
-  const frontend = frontendDir(dirname(sources.dir));
-  const check = checkToolchain({ kind, python: values.python, cuda: values.cuda_version, torch: values.torch, requirements, image: rendered.image }, frontend);
-  if (!check.ok) {
-    log(`${label}: skipped: ${check.reason}`);
-    return 'skipped';
-  }
 
   const upstream: Record<string, string> = {};
   const upstreamWheels: string[] = [];
@@ -93,8 +71,12 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
     upstream[`${need.project}/${need.id}`] = manifest.key;
     upstreamWheels.push(join(store.taskDir(need.project, need.id), installable.file));
   }
-  const source = (await resolveWheelSource(project, sources))!;
-  const { key, inputs } = wheelKey(root, project, task, { source, toolchain: check.toolchain, upstream });
+  const assessed = await assessWheelTask(run, project, task, upstream);
+  if (assessed.status === 'skipped') {
+    log(`${label}: skipped: ${assessed.reason}`);
+    return 'skipped';
+  }
+  const { key, inputs } = assessed;
 
   return store.lock(projectName, id, async () => {
     if (store.valid(projectName, id, key)) {
@@ -119,15 +101,16 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
         }
         if (!published.found && published.problem) log(`${label}: could not check the wheel index (${published.problem})`);
       }
-      return await buildInto(run, project, task, { staged, key, inputs, rendered, requirements, kind, check, frontend, upstreamWheels, source: source.commit }, log);
+      return await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
     } finally {
       rmSync(staged, { recursive: true, force: true });
     }
   }, () => log(`${label}: waiting for another build of the same variant to finish`));
 }
 
-interface BuildContext {
-  readonly staged: string;
+/** A wheel task ready to build here: its key, and what the build needs to know. */
+export interface ReadyWheelTask {
+  readonly status: 'ready';
   readonly key: string;
   readonly inputs: Manifest['inputs'];
   readonly rendered: RenderedWheel;
@@ -135,8 +118,47 @@ interface BuildContext {
   readonly kind: WheelEnvironmentKind;
   readonly check: Extract<ReturnType<typeof checkToolchain>, { ok: true }>;
   readonly frontend: string;
+  readonly source: ResolvedWheelSource;
+}
+
+export type WheelAssessment = ReadyWheelTask | { readonly status: 'skipped'; readonly reason: string };
+
+export function findWheelTask(run: WheelRun, projectName: string, id: string): { project: WheelProject; task: WheelTask } {
+  const project = run.graph.projects.get(projectName);
+  if (!project) throw new ForgeError(`${projectName} is not a wheel project (no ${run.forge.recipesDir}/${projectName}/wheel/wheel.yaml)`);
+  const task = run.graph.tasks.get(projectName)!.find((t) => t.id === id);
+  if (!task) throw new ForgeError(`wheel project ${projectName} has no variant \`${id}\` (known: ${run.graph.tasks.get(projectName)!.map((t) => t.id).join(', ')})`);
+  return { project, task };
+}
+
+/**
+ * Whether this machine can build a wheel task and, if so, its content key: the
+ * torch compatibility table, then the environment's toolchain (a `host`
+ * mismatch is a skip with the reason), then the resolved source. `upstream`
+ * holds the upstream tasks' keys.
+ */
+export async function assessWheelTask(run: WheelRun, project: WheelProject, task: WheelTask, upstream: Readonly<Record<string, string>>): Promise<WheelAssessment> {
+  const label = `${project.name}:${task.id}`;
+  if (task.unmet.length) throw new ForgeError(`${label} builds against ${task.unmet.join(', ')}, which has no variant matching ${JSON.stringify(task.values)}`, { file: project.file });
+  const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
+  if (values.torch !== undefined) {
+    const reason = torchIncompatibility({ torch: values.torch, cuda: values.cuda_version, python: values.python });
+    if (reason) return { status: 'skipped', reason };
+  }
+  const rendered = renderWheel(project.spec, task.values);
+  const kind = environmentKind(project);
+  const requirements = externalRequirements(run, project, rendered);
+  const frontend = frontendDir(dirname(run.sources.dir));
+  const check = checkToolchain({ kind, python: values.python, cuda: values.cuda_version, torch: values.torch, requirements, image: rendered.image }, frontend);
+  if (!check.ok) return { status: 'skipped', reason: check.reason };
+  const source = (await resolveWheelSource(project, run.sources))!;
+  const { key, inputs } = wheelKey(run.root, project, task, { source, toolchain: check.toolchain, upstream });
+  return { status: 'ready', key, inputs, rendered, requirements, kind, check, frontend, source };
+}
+
+interface BuildContext extends ReadyWheelTask {
+  readonly staged: string;
   readonly upstreamWheels: readonly string[];
-  readonly source: string | undefined;
 }
 
 async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, ctx: BuildContext, log: (line: string) => void): Promise<WheelOutcome> {
@@ -147,7 +169,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const work = join(ctx.staged, '.work');
   const started = Date.now();
 
-  const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
+  const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
   cpSync(tree, sourceRoot, { recursive: true, filter: (path) => basename(path) !== '.git' && basename(path) !== '.forge-source.json' });
   await applyPatches(project, sourceRoot, root);

@@ -89,11 +89,11 @@ export function buildWheelGraph(projects: readonly WheelProject[], config: Varia
   for (const project of projects) {
     const { keys } = project.spec.variant;
     keys.forEach((key, i) => {
-      if (!config.values.has(key)) {
+      if (!config.values.has(key) && !(key in project.spec.variant.values)) {
         throw new ForgeError(`variant key \`${key}\` is not in ${config.file} (it has ${[...config.values.keys()].join(', ')})`, { file: project.file, line: project.spec.yaml.lineOf(['variant', 'keys', i]) });
       }
     });
-    const combos = keys.length ? combinations(config, new Set(keys)) : [{}];
+    const combos = keys.length ? combinations(projectConfig(config, project), new Set(keys)) : [{}];
     draft.set(project.name, combos.map((combo) => {
       const values = idOrder(combo);
       return { id: keys.length ? taskId(values, platform) : NO_KEYS_ID, values };
@@ -128,6 +128,22 @@ export function buildWheelGraph(projects: readonly WheelProject[], config: Varia
     }));
   }
   return { projects: byProject, dependencies, tasks };
+}
+
+/** variants.yaml with the project's own `variant.values`; zipped keys must still have lists of one length. */
+function projectConfig(config: VariantConfig, project: WheelProject): VariantConfig {
+  const own = project.spec.variant.values;
+  if (Object.keys(own).length === 0) return config;
+  const values = new Map(config.values);
+  for (const [key, list] of Object.entries(own)) values.set(key, list);
+  for (const group of config.zipKeys) {
+    const used = group.filter((key) => project.spec.variant.keys.includes(key) && values.has(key));
+    const lengths = new Set(used.map((key) => values.get(key)!.length));
+    if (lengths.size > 1) {
+      throw new ForgeError(`zip_keys [${group.join(', ')}] of ${config.file} vary together: variant.values must give ${used.join(' and ')} lists of one length`, { file: project.file, line: project.spec.yaml.lineOf(['variant', 'values']) });
+    }
+  }
+  return { ...config, values };
 }
 
 /** The workspace's wheel projects as a graph, over the same variants.yaml as the recipes. */

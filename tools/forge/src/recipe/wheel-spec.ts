@@ -23,6 +23,11 @@ export interface WheelSpec {
   readonly variant: {
     /** variants.yaml keys this project is built for, normalized; zip_keys are honoured. */
     readonly keys: readonly string[];
+    /**
+     * This project's own values for some keys, instead of variants.yaml's (a
+     * CUDA 13.0 x torch 2.11 wheel in a workspace whose recipes stop at 12.9).
+     */
+    readonly values: Readonly<Record<string, readonly string[]>>;
     /** `variant`: forge adds the provider defaults (CUDA_HOME, PATH, TORCH_CUDA_ARCH_LIST); `variant-name`: forge only labels. */
     readonly mode: 'variant' | 'variant-name';
     /** Wheel-variant properties, `namespace :: feature :: value` (templates). */
@@ -144,7 +149,7 @@ const dotted = (path: Path): string => path.map((p) => (typeof p === 'number' ? 
 
 const TOP = ['name', 'version', 'build_number', 'source', 'variant', 'build', 'test'];
 const SOURCE = ['git', 'rev', 'tag', 'path', 'subdirectory', 'patches'];
-const VARIANT = ['keys', 'mode', 'properties', 'cuda_arch_list'];
+const VARIANT = ['keys', 'values', 'mode', 'properties', 'cuda_arch_list'];
 const BUILD = ['environment', 'requirements', 'command', 'env', 'config_settings', 'image', 'gpus', 'repair', 'repair_exclude'];
 const TEST = ['imports', 'commands'];
 
@@ -204,6 +209,14 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
   const keys = f.strings(variant.keys, ['variant', 'keys']).map(normalizeKey);
   const duplicate = keys.find((key, i) => keys.indexOf(key) !== i);
   if (duplicate) f.fail(`\`variant.keys\` names \`${duplicate}\` twice`, ['variant', 'keys']);
+  const values: Record<string, string[]> = {};
+  if (variant.values !== undefined) {
+    for (const [key, list] of Object.entries(f.mapping(variant.values, ['variant', 'values'], undefined))) {
+      if (!keys.includes(normalizeKey(key))) f.fail(`\`variant.values\` sets \`${key}\`, which is not in variant.keys`, ['variant', 'values', key]);
+      if (!Array.isArray(list) || list.length === 0) f.fail(`\`variant.values.${key}\` must be a non-empty list of values`, ['variant', 'values', key]);
+      values[normalizeKey(key)] = f.strings(list, ['variant', 'values', key]);
+    }
+  }
   const properties = f.strings(variant.properties, ['variant', 'properties']);
   properties.forEach((property, i) => {
     if (property.split('::').length !== 3) f.fail(`variant property \`${property}\` must be \`namespace :: feature :: value\``, ['variant', 'properties', i]);
@@ -234,6 +247,7 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
     source: parsedSource,
     variant: {
       keys,
+      values,
       mode: f.oneOf(variant.mode, ['variant', 'mode'], ['variant', 'variant-name'] as const, 'variant'),
       properties,
       cudaArchList: f.optionalString(variant.cuda_arch_list, ['variant', 'cuda_arch_list']),
