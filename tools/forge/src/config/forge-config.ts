@@ -30,6 +30,16 @@ export interface ForgeOptions {
   readonly engineArgs: readonly string[];
   /** Each build task waits for its `solve-<variant>` task, so an unsatisfiable requirement stops it before the engine runs. */
   readonly solveBeforeBuild: boolean;
+  /** Local wheel outputs: one folder per wheel task, seed 003's `py<VER>/cuda<VER>/<platform>/` inside. */
+  readonly wheelsDir: string;
+  /**
+   * Where `upload-wheels` publishes and builds look for published wheels: a
+   * folder or an http(s) URL, holding one PEP 503 index per CUDA version
+   * (`cu130/`, `cpu/`) and the wheel variants (`variants/`).
+   */
+  readonly wheelIndex: string | undefined;
+  /** The index `venv` and `docker` environments install build requirements from (PEP 503 URL or folder). */
+  readonly pipIndex: string;
 }
 
 export const DEFAULT_OPTIONS: ForgeOptions = {
@@ -43,6 +53,9 @@ export const DEFAULT_OPTIONS: ForgeOptions = {
   engine: undefined,
   engineArgs: [],
   solveBeforeBuild: true,
+  wheelsDir: 'wheelhouse',
+  wheelIndex: undefined,
+  pipIndex: 'https://pypi.org/simple',
 };
 
 const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);
