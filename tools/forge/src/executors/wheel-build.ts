@@ -245,7 +245,9 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
   mkdirSync(layout, { recursive: true });
   if (ctx.rendered.properties.length) {
-    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties });
+    // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
+    const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
+    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties, declare });
     await writeVariantsJson(root, layout);
     log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
   } else {
