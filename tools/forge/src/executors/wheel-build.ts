@@ -168,6 +168,13 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
   const work = join(ctx.staged, '.work');
   const started = Date.now();
+  // Where a build's time goes, for the log: the fixed steps around the build command are forge's overhead.
+  const phases: string[] = [];
+  let mark = started;
+  const phase = (name: string) => {
+    phases.push(`${name} ${((Date.now() - mark) / 1000).toFixed(1)}s`);
+    mark = Date.now();
+  };
 
   const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
@@ -205,9 +212,11 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     python = environment.python;
     const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
     if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
+    phase('prepare');
     const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
     result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
   }
+  phase('build');
   if (!result.ok) {
     store.recordFailure(project.name, task.id, ctx.key, result.tail);
     log(`${label}: FAILED (build exit ${result.exitCode}). Last lines of its log:`);
@@ -230,6 +239,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
   const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
 
+  phase('repair');
   if (ctx.kind !== 'docker' && (spec.test.imports.length || ctx.rendered.testCommands.length)) {
     const passed = await testWheel(python, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
     if (!passed.ok) {
@@ -240,6 +250,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     }
   }
 
+  phase('test');
   const platform = ctx.check.platform.replace(/[-.]/g, '_');
   const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
   const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
@@ -256,11 +267,12 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   }
   await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
   rmSync(work, { recursive: true, force: true });
+  phase('label');
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
   store.publish(ctx.staged, project.name, task.id);
   store.clearFailure(project.name, task.id);
-  log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s`);
+  log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
   return 'built';
 }
 
