@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enginePython, repoRoot } from './support/paths.js';
-import { filesUnder, localPipIndex, wheelManifest, wheelWorkspace } from './support/wheels.js';
+import { filesUnder, localPipIndex, serveFolder, wheelManifest, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-wheels-test-'));
@@ -132,6 +132,22 @@ describe('wheel projects: examples/wheels on the host and in a venv', () => {
     const bumped = ws.nx('run-many', '-t', 'upload-wheels', '-p', 'demo-wheel', '--output-style=stream');
     expect(bumped.code, bumped.stdout).toBe(0);
     expect(filesUnder(join(ws.root, '.wheel-index/cpu/demo-wheel')).some((f) => /^demo_wheel-0\.1\.0-1-cp\d+-/.test(f))).toBe(true);
+  });
+
+  it('looks published variants up in a wheel index served over http too', async () => {
+    const served = await serveFolder(join(ws.root, '.wheel-index'));
+    ws.edit('nx.json', (text) => text.replace('"./.wheel-index"', `"${served.url}"`));
+    try {
+      rmSync(join(ws.root, 'wheelhouse/demo-wheel', id), { recursive: true });
+      const fromServer = await ws.nxAsync('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+      expect(fromServer.code, fromServer.stdout).toBe(0);
+      expect(fromServer.stdout).toContain(`demo-wheel:${id}: already published in ${served.url}, not building`);
+      expect(served.requests).toContain(`/.forge/demo-wheel/${id}.json`);
+      expect(wheelManifest(ws, 'demo-wheel', id)!.files.filter((f) => f.file.endsWith('.whl'))).toHaveLength(2);
+    } finally {
+      served.server.close();
+      ws.edit('nx.json', (text) => text.replace(`"${served.url}"`, '"./.wheel-index"'));
+    }
   });
 
   it('builds the same variant in a fresh venv from the configured index (a new toolchain: a new build number to publish)', () => {
