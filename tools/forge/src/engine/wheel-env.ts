@@ -109,6 +109,15 @@ export function uvCommand(): string {
  * there, appended to its sys.path so the environment's own packages win.
  */
 export function frontendDir(cache: string): string {
+  const known = frontends.get(cache);
+  if (known) return known;
+  const dir = copyFrontend(cache);
+  frontends.set(cache, dir);
+  return dir;
+}
+const frontends = new Map<string, string>();
+
+function copyFrontend(cache: string): string {
   const python = embeddedPython(process.cwd());
   if (!python) throw new ForgeError('wheel builds need pypa build from the tools venv: run `npm run setup:engine`');
   const located = JSON.parse(
