@@ -187,7 +187,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   mkdirSync(wheelOut, { recursive: true });
   const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
   const index = pipIndexUrl(forge.pipIndex, root);
-  const settings = ctx.rendered.configSettings.flatMap(([k, v]) => ['-C', `${k}=${v}`]);
+  const settings = ctx.rendered.configSettings.map(([k, v]) => `--config-setting=${k}=${v}`);
   log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
   for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
 
