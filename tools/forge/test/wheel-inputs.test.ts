@@ -75,7 +75,8 @@ describe("seed 004's -Cvariant defaults and seed 003's Docker environment", () =
   });
 });
 
-describe('wheel sources and bad input, in one run', () => {
+// One run-many of a dozen real builds: with the whole suite on 2 cores it can take minutes.
+describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => {
   let ws: TempWorkspace;
   let repo: string;
   let commit: string;

@@ -24,7 +24,8 @@ function runInstalled(dir: string, code: string): string {
 }
 
 // One workspace, built once, reused by every test in order: the builds are the slow part.
-describe('wheel projects: examples/wheels on the host and in a venv', () => {
+// Each test runs several real builds: with the whole suite on 2 cores one can take minutes.
+describe('wheel projects: examples/wheels on the host and in a venv', { timeout: 400_000 }, () => {
   let ws: TempWorkspace;
   beforeAll(() => {
     ws = wheelWorkspace(localPipIndex(scratch));
@@ -158,7 +159,8 @@ describe('wheel projects: examples/wheels on the host and in a venv', () => {
     ws.edit('pkgs/demo-wheel-app/wheel/wheel.yaml', (text) => text.replace('version: 0.1.0\n', 'version: 0.1.0\nbuild_number: 1\n'));
     const venv = ws.nxWithEnv({ FORGE_WHEEL_ENVIRONMENT: 'venv' }, 'run', `demo-wheel-app:wheel-${id}`, '--output-style=stream');
     expect(venv.code, venv.stdout).toBe(0);
-    expect(venv.stdout).toMatch(/installing setuptools>=70\.1, .*demo_wheel-0\.1\.0-2-.*\.whl into a fresh venv from file:\/\//);
+    expect(venv.stdout).toMatch(/installing setuptools>=70\.1 into a fresh venv from file:\/\//);
+    expect(venv.stdout).toMatch(/installing the upstream wheels demo_wheel-0\.1\.0-2-cp\d+-cp\d+-[^ ]+\.whl\n/);
     expect(venv.stdout).toContain(`[demo-wheel-app:${id} test] import demo_wheel_app: ok`);
     const manifest = JSON.parse(readFileSync(join(ws.root, 'wheelhouse/demo-wheel-app', id, 'manifest.json'), 'utf8')) as { inputs: { toolchain: Record<string, string> } };
     expect(manifest.inputs.toolchain).toMatchObject({ environment: 'venv', python: expect.stringMatching(new RegExp(`^${hostShort.replace('.', '\\.')}\\.`)) });

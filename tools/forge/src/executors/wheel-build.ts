@@ -207,8 +207,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     result = built.ok ? await runLogged('docker', plan.run, { cwd: dockerDir, env: process.env, label }, log) : built;
     python = '';
   } else {
-    const install = [...(ctx.kind === 'host' ? ctx.check.missing : ctx.requirements), ...ctx.upstreamWheels];
-    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, index }, (line) => log(`${label}: ${line}`));
+    const install = ctx.kind === 'host' ? ctx.check.missing : ctx.requirements;
+    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, wheels: ctx.upstreamWheels, index }, (line) => log(`${label}: ${line}`));
     python = environment.python;
     const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
     if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
