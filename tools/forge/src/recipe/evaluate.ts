@@ -55,6 +55,21 @@ export class NodeEvaluator {
     return Boolean(this.guard(path, () => evaluateExpression(expression, this.scope)));
   }
 
+  /**
+   * A `build.skip` entry. rattler-build takes an entry it cannot evaluate (a `match()`
+   * spec it rejects, an undefined name, a syntax error) as false, without a word, and
+   * builds the variant; so does this, and `forge lint` reports such entries.
+   */
+  skipCondition(value: unknown, path: Path): boolean {
+    if (typeof value !== 'string') return this.condition(value, path);
+    try {
+      return this.condition(value, path);
+    } catch (error) {
+      if (error instanceof ForgeError) return false;
+      throw error;
+    }
+  }
+
   private evaluateList(items: unknown[], path: Path): unknown[] {
     const out: unknown[] = [];
     items.forEach((item, index) => {

@@ -123,7 +123,8 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
   const accessed = new Set<string>();
   const variables: Record<string, unknown> = { ...platformVariables(options.targetPlatform), ...combination };
   const scope: JinjaScope = { variables, targetPlatform: options.targetPlatform, onAccess: (name) => accessed.add(name) };
-  const deferred = new Set(['build.string', ...recipe.outputs.map((o) => [...o.path, 'build', 'string'].join('.'))]);
+  // build.string waits for the hash; skip entries are conditions, evaluated one by one below.
+  const deferred = new Set(['build.string', 'build.skip', ...recipe.outputs.flatMap((o) => ['string', 'skip'].map((key) => [...o.path, 'build', key].join('.')))]);
   const evaluator = new NodeEvaluator(recipe.yaml, scope, deferred);
 
   const context: Mapping = {};
@@ -155,7 +156,7 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
     const ownSkip = (output.fields.build as Mapping | undefined)?.skip !== undefined;
     const buildPath = ownSkip ? [...output.path, 'build'] : ['build'];
-    const skipped = skipList(build.skip).some((item, i) => evaluator.condition(item, [...buildPath, 'skip', i]));
+    const skipped = skipList(build.skip).some((item, i) => evaluator.skipCondition(item, [...buildPath, 'skip', i]));
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;
