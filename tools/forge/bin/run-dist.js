@@ -11,7 +11,8 @@ export async function runDist(bin, entry) {
   const url = new URL(`../dist/${entry}`, import.meta.url);
   if (!existsSync(url)) {
     process.stderr.write(`${bin}: error: ${fileURLToPath(url)} is missing: run \`npm run build\` (npm install runs it unless scripts are off)\n`);
-    process.exit(2);
+    process.exitCode = 2;
+    return;
   }
   await import(url.href);
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { errorLine, ForgeError } from '../errors.js';
 import { createCacheServer } from './server.js';
 
 /**
@@ -27,7 +28,7 @@ const split = (value: string | undefined) => (value ?? '').split(',').map((t) =>
 const readWriteTokens = split(process.env.FORGE_CACHE_RW_TOKENS);
 const readOnlyTokens = split(process.env.FORGE_CACHE_RO_TOKENS);
 if (readWriteTokens.length + readOnlyTokens.length === 0) {
-  process.stderr.write('forge-cache-server: error: set FORGE_CACHE_RW_TOKENS (and FORGE_CACHE_RO_TOKENS for read-only users)\n');
+  process.stderr.write(errorLine('forge-cache-server', new ForgeError('set FORGE_CACHE_RW_TOKENS (and FORGE_CACHE_RO_TOKENS for read-only users)')));
   process.exit(2);
 }
 const server = createCacheServer({ dir: values.dir, readWriteTokens, readOnlyTokens });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyInputs } from './content-key.js';
 
@@ -39,6 +39,17 @@ export class OutputStore {
     } catch {
       return undefined;
     }
+  }
+
+  /** The variant ids of a project that have a build here, current or from an earlier matrix. */
+  builtIds(project: string): string[] {
+    let ids: string[];
+    try {
+      ids = readdirSync(join(this.dir, project));
+    } catch {
+      return [];
+    }
+    return ids.filter((id) => existsSync(join(this.taskDir(project, id), MANIFEST))).sort();
   }
 
   /** The manifest if it matches the key and every file it lists is intact. */

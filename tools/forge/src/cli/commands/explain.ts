@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { engineVersion, locateEngine } from '../../engine/engine.js';
 import { ForgeError } from '../../errors.js';
-import { ContentKeys, explainChange } from '../../store/content-key.js';
+import { ContentKeys, explainChange, type KeyInputs } from '../../store/content-key.js';
 import { OutputStore } from '../../store/outputs.js';
 import { loadWorkspace, selectProjects } from '../load.js';
 
@@ -19,10 +19,14 @@ export function registerExplain(program: Command): void {
       const task = graph.tasks.get(project)?.find((t) => t.id === variant);
       if (!task) throw new ForgeError(`${project} has no variant \`${variant}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);
       const { key, inputs } = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine))).of(task);
-      const previous = new OutputStore(join(root, forge.outputDir)).readManifest(project, variant);
+      const store = new OutputStore(join(root, forge.outputDir));
+      const previous = store.readManifest(project, variant);
       const changes = previous ? (previous.key === key ? [] : explainChange(previous.inputs, inputs)) : undefined;
+      // A variant never built under this id is new to the matrix (a value added or changed):
+      // say how it differs from the closest variant that was built.
+      const nearest = previous ? undefined : closestBuild(store, project, inputs);
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ project, variant, key, inputs, previousKey: previous?.key ?? null, changes: changes ?? null }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ project, variant, key, inputs, previousKey: previous?.key ?? null, changes: changes ?? null, closest: nearest ?? null }, null, 2)}\n`);
         return;
       }
       const out: string[] = [`${project}:${variant}  key ${key}`, '', 'recipe files:'];
@@ -33,9 +37,22 @@ export function registerExplain(program: Command): void {
       for (const [name, upstreamKey] of Object.entries(inputs.upstream)) out.push(`  ${name}  ${upstreamKey.slice(0, 12)}`);
       if (Object.keys(inputs.upstream).length === 0) out.push('  (none)');
       out.push(`engine: ${inputs.engine}`, '');
-      if (!previous) out.push('never built here: no manifest in the outputs');
+      if (!previous && nearest) out.push(`never built here; the closest build, ${nearest.variant} of ${nearest.builtAt}, differs in:`, ...nearest.changes.map((c) => `  ${c}`));
+      else if (!previous) out.push('never built here: no manifest in the outputs');
       else if (changes!.length === 0) out.push(`unchanged since the build of ${previous.builtAt}`);
       else out.push(`changed since the build of ${previous.builtAt} (key ${previous.key.slice(0, 12)}):`, ...changes!.map((c) => `  ${c}`));
       process.stdout.write(`${out.join('\n')}\n`);
     });
+}
+
+/** The build of another variant of the project whose inputs differ least from these. */
+function closestBuild(store: OutputStore, project: string, inputs: KeyInputs): { variant: string; builtAt: string; changes: string[] } | undefined {
+  let best: { variant: string; builtAt: string; changes: string[] } | undefined;
+  for (const id of store.builtIds(project)) {
+    const manifest = store.readManifest(project, id);
+    if (!manifest) continue;
+    const changes = explainChange(manifest.inputs, inputs);
+    if (!best || changes.length < best.changes.length) best = { variant: id, builtAt: manifest.builtAt, changes };
+  }
+  return best;
 }
