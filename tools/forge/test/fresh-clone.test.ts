@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './support/paths.js';
 
@@ -13,14 +13,23 @@ function firstReadmeCommand(): string {
   return line.trim();
 }
 
-/** The environment of a newcomer's shell: this npm's own script variables dropped, its config and cache kept. */
+/** Where npm's config may point that a newcomer's shell would share: the cache, the user config, the registry. */
+const KEPT_NPM_CONFIG = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_registry']);
+
+/**
+ * The environment of a newcomer's shell. When the tests run under `npm test`, npm
+ * exports its whole state (npm_config_local_prefix names this checkout!), which
+ * would point the clone's npm back here; all of it goes but the cache and config.
+ */
 function shellEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (/^npm_(?!config_)/i.test(name) || name === 'INIT_CWD') continue;
+    if ((/^npm_/i.test(name) && !KEPT_NPM_CONFIG.has(name.toLowerCase())) || name === 'INIT_CWD') continue;
     env[name] = value;
   }
-  return { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
+  // npm also puts this checkout's node_modules/.bin on PATH, where npx would find a `forge` the clone lacks.
+  const path = (env.PATH ?? '').split(delimiter).filter((dir) => !/node_modules[\\/]\.bin|node-gyp-bin/.test(dir));
+  return { ...env, PATH: path.join(delimiter), NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
 }
 
 describe('a fresh clone, as a newcomer', () => {
