@@ -39,7 +39,7 @@ describe('forge lint', () => {
     }
   });
 
-  it('warns that match() with a bare version never matches, with the fix', () => {
+  it('warns about skip entries the engine ignores: match() with a bare version (with the fix), an undefined name', () => {
     const ws = new TempWorkspace({
       'variants.yaml': 'python: ["3.12", "3.13"]\n',
       'pkgs/m/recipe/recipe.yaml': [
@@ -50,6 +50,7 @@ describe('forge lint', () => {
         '    - match(python, "3.13")',
         '    - match(python, ">=3.12,<3.13")',
         "    - match(python, '3.12|3.13.*')",
+        '    - pyhton == "3.13"',
         'requirements:',
         '  host: [python]',
         'about: {license_file: LICENSE}',
@@ -63,6 +64,7 @@ describe('forge lint', () => {
       expect(result.stdout.split('\n').filter((l) => l.startsWith('pkgs/'))).toEqual([
         'pkgs/m/recipe/recipe.yaml:5: `match(python, "3.13")`: rattler-build does not read a bare version as a match; write `==3.13` (exactly) or `3.13.*` (any release of it); as written, rattler-build ignores this skip entry and builds those variants [match-spec]',
         "pkgs/m/recipe/recipe.yaml:7: `match(python, '3.12|3.13.*')`: rattler-build does not read a bare version as a match; write `==3.12|3.13.*` (exactly) or `3.12.*|3.13.*` (any release of it); as written, rattler-build ignores this skip entry and builds those variants [match-spec]",
+        'pkgs/m/recipe/recipe.yaml:8: this skip entry cannot be evaluated (undefined variable `pyhton` in `${{ pyhton == "3.13" }}`); rattler-build ignores it and builds those variants [skip-ignored]',
       ]);
       // What forge predicts is what the engine does: only the valid entry skips (3.12).
       const [m] = JSON.parse(ws.forge('variants', '--json').stdout) as Array<{ variants: Array<{ id: string }> }>;

@@ -1,6 +1,8 @@
 import { collectSpecs } from '../recipe/evaluate.js';
 import { strictVersionSpec } from '../recipe/jinja.js';
 import type { Recipe } from '../recipe/recipe.js';
+import { renderRecipe } from '../variants/render.js';
+import type { VariantConfig } from '../variants/variant-config.js';
 
 /** A convention a recipe breaks, with where. */
 export interface Finding {
@@ -17,11 +19,18 @@ const specName = (spec: string): string => /^\s*([^\s<>=!~^*\[]+)/.exec(spec)?.[
 const isPinned = (spec: string): boolean => spec.trim() !== specName(spec);
 const asMapping = (value: unknown): Mapping => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Mapping) : {});
 
+/** The matrix a recipe is rendered with, for the findings that need its variants. */
+export interface LintMatrix {
+  readonly config: VariantConfig;
+  readonly targetPlatform: string;
+}
+
 /**
  * The conventions of seed 000 (conda-forge's, for recipes meant to go
- * upstream), checked on the recipe as written so every finding has a line.
+ * upstream), checked on the recipe as written so every finding has a line;
+ * with a matrix, also the skip entries the engine would ignore.
  */
-export function lintRecipe(recipe: Recipe): Finding[] {
+export function lintRecipe(recipe: Recipe, matrix?: LintMatrix): Finding[] {
   const findings: Finding[] = [];
   const report = (rule: string, message: string, path: Path) => findings.push({ file: recipe.file, line: recipe.yaml.lineOf(path), rule, message });
   const topBuild = asMapping(recipe.top.build);
@@ -85,7 +94,22 @@ export function lintRecipe(recipe: Recipe): Finding[] {
     const effect = path.includes('skip') ? 'rattler-build ignores this skip entry and builds those variants' : 'rattler-build fails to render the recipe';
     report('match-spec', `\`${call}\`: ${fix}; as written, ${effect}`, path);
   }
+  if (matrix) findings.push(...ignoredSkips(recipe, matrix, new Set(findings.map((f) => f.line))));
   return findings;
+}
+
+/** Skip entries that fail to evaluate for some variant (other than a match-spec finding on the same line). */
+function ignoredSkips(recipe: Recipe, matrix: LintMatrix, reported: ReadonlySet<number | undefined>): Finding[] {
+  const found = new Map<string, Finding>();
+  renderRecipe(recipe, matrix.config, {
+    targetPlatform: matrix.targetPlatform,
+    onIgnoredSkip: (error) => {
+      if (reported.has(error.line)) return;
+      const message = `this skip entry cannot be evaluated (${error.message}); rattler-build ignores it and builds those variants`;
+      found.set(`${error.line}\0${message}`, { file: recipe.file, line: error.line, rule: 'skip-ignored', message });
+    },
+  });
+  return [...found.values()];
 }
 
 const MATCH_CALL = /\bmatch\(\s*[A-Za-z_][A-Za-z0-9_]*\s*,\s*(['"])(.*?)\1\s*\)/g;

@@ -43,6 +43,8 @@ export interface RenderedVariant {
 
 export interface RenderOptions {
   readonly targetPlatform: string;
+  /** Told of each `build.skip` entry that cannot be evaluated, which the engine (and so this) takes as false. */
+  readonly onIgnoredSkip?: (error: ForgeError) => void;
 }
 
 type Mapping = Record<string, unknown>;
@@ -156,7 +158,7 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
     const ownSkip = (output.fields.build as Mapping | undefined)?.skip !== undefined;
     const buildPath = ownSkip ? [...output.path, 'build'] : ['build'];
-    const skipped = skipList(build.skip).some((item, i) => evaluator.skipCondition(item, [...buildPath, 'skip', i]));
+    const skipped = skipList(build.skip).some((item, i) => evaluator.skipCondition(item, [...buildPath, 'skip', i], options.onIgnoredSkip));
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;
