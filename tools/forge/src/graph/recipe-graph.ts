@@ -102,12 +102,12 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
       }),
     );
   }
-  assertAcyclic(byProject, dependencies);
+  assertAcyclic(new Map(projects.map((p) => [p.name, p.recipeFile])), dependencies);
   return { projects: byProject, dependencies, tasks };
 }
 
 /** Two variants fit together when they agree on every key both have. */
-function agree(a: Variant, b: Variant): boolean {
+export function agree(a: Variant, b: Variant): boolean {
   return Object.keys(a).every((key) => b[key] === undefined || b[key] === a[key]);
 }
 
@@ -136,26 +136,35 @@ function taskValues(variant: Variant, ownNames: ReadonlySet<string>): Variant {
   return values;
 }
 
+/** The values in id order: python, numpy, then the rest by name. */
+export function idOrder(values: Variant): Variant {
+  return Object.fromEntries(sortedKeys(values).sort((a, b) => rank(a) - rank(b)).map((key) => [key, values[key]!]));
+}
+
 function rank(key: string): number {
   const index = ID_ORDER.indexOf(key);
   return index === -1 ? ID_ORDER.length : index;
 }
 
-/** A conda variant task's id: `noarch` (or `noarch-<values>`) for noarch packages, the subdir when no key varies it. */
-function taskId(values: Variant, subdir: string): string {
+/**
+ * The id of a variant task (`build-<id>`, `wheel-<id>`): its values' {@link variantId},
+ * `noarch` first for noarch packages, the subdir when no key varies it.
+ */
+export function taskId(values: Variant, subdir: string): string {
   const id = variantId(values);
   if (subdir === 'noarch') return id ? `noarch-${id}` : 'noarch';
   return id || subdir;
 }
 
-function assertAcyclic(projects: ReadonlyMap<string, RecipeProject>, dependencies: ReadonlyMap<string, ReadonlySet<string>>): void {
+/** Project name -> its file, for the message. Shared by recipes and wheel projects. */
+export function assertAcyclic(projects: ReadonlyMap<string, string>, dependencies: ReadonlyMap<string, ReadonlySet<string>>): void {
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
   const visit = (name: string): void => {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
       const cycle = [...stack.slice(stack.indexOf(name)), name];
-      const files = cycle.slice(0, -1).map((p) => projects.get(p)!.recipeFile);
+      const files = cycle.slice(0, -1).map((p) => projects.get(p)!);
       throw new ForgeError(`dependency cycle: ${cycle.join(' -> ')} (${files.join(', ')})`, { file: files[0] });
     }
     state.set(name, 'visiting');
