@@ -283,7 +283,7 @@ export function shortVersion(version: string, length: number): string {
  * rattler-build's `match(value, spec)`: does the variant value's version (the part
  * before a space, less trailing `.*` and `*`) satisfy the spec. The engine parses the
  * spec strictly, so a bare version (`"3.13"`) is an error, not `==3.13`: in an `if:` or
- * a template the render fails, and a `skip` entry that fails is ignored (see Evaluator).
+ * a template the render fails, and a `skip` entry that fails is ignored (NodeEvaluator.skipCondition).
  */
 function matchVersion(value: unknown, spec: string): boolean {
   if (value === undefined || value === null) return true;
