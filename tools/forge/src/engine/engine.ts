@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execaSync } from 'execa';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +57,9 @@ export function engineVersion(engine: Engine): string {
   let version = versions.get(id);
   if (!version) {
     try {
-      version = execFileSync(engine.command, [...engine.prefix, '--version'], { encoding: 'utf8' }).trim();
+      version = execaSync(engine.command, [...engine.prefix, '--version']).stdout;
     } catch (error) {
-      throw new ForgeError(`the engine \`${id}\` (from ${engine.source}) does not run: ${(error as Error).message.split('\n')[0]}`);
+      throw new ForgeError(`the engine \`${id}\` (from ${engine.source}) does not run: ${(error as { shortMessage?: string }).shortMessage ?? (error as Error).message.split('\n')[0]}`);
     }
     versions.set(id, version);
   }
