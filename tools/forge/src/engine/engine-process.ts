@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { atExit } from '../at-exit.js';
 import type { Engine } from './engine.js';
 
@@ -22,12 +21,13 @@ const TAIL = 40;
  * engine, the build script it starts, the compilers that script starts. If
  * this process ends while the engine runs (SIGINT, SIGTERM, an exit), the
  * whole group is killed at once, so nothing goes on writing into a folder
- * that is being removed. It is killed outright (SIGKILL): its work is being
- * thrown away, and rattler-build's package cache is written atomically.
- * execa's own `cleanup` only reaches the direct child, and not at all in a
+ * that is being removed. It is killed outright (SIGKILL), since its work is
+ * being thrown away and this process has no time to wait. execa's own `cleanup` only reaches the direct child, and not at all in a
  * group of its own, hence the hook here.
  */
 export async function runEngine(engine: Engine, args: readonly string[], onLine: (line: string) => void): Promise<EngineRun> {
+  // Loaded here, not with the module: every task process imports this module, most never start an engine (cached, on a channel).
+  const { execa } = await import('execa');
   const child = execa(engine.command, [...engine.prefix, ...args], {
     all: true,
     buffer: false,

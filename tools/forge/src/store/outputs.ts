@@ -133,7 +133,9 @@ export class OutputStore {
    * lock a live process holds is left alone: that build is running.
    */
   sweep(): void {
-    for (const name of readdirIfAny(join(this.dir, STAGING))) {
+    const staged = readdirIfAny(join(this.dir, STAGING));
+    if (staged.length) mkdirSync(join(this.dir, LOCKS), { recursive: true });
+    for (const name of staged) {
       const held = tryLock(join(this.dir, LOCKS, `${name}.lock`));
       if (!held) continue;
       try {
