@@ -125,6 +125,9 @@ describe('the sweep at the start of a build', () => {
         writeFileSync(join(out, '.locks', `${task}.lock`), JSON.stringify(owner));
       }
 
+      // A process killed while creating a lock leaves its private draft.
+      writeFileSync(join(out, '.locks', `demo-core-noarch.lock.${dead}.0.tmp`), JSON.stringify(owners['demo-cuda-py3.13-cuda12.9']));
+
       const result = await ws.nxAsync('run', 'demo-core:build-noarch', '--output-style=stream');
       expect(result.code, result.stdout + result.stderr).toBe(0);
       expect(entries(join(out, '.staging')).sort()).toEqual(['demo-ext-py3.13-cuda12.6']);

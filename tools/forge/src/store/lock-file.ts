@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { atExit } from '../at-exit.js';
 import { currentOwner, ownerAlive, type ProcessOwner } from './process-owner.js';
 
@@ -36,6 +37,17 @@ export async function acquireLock(file: string, onWait?: () => void): Promise<He
     if (!waited) onWait?.();
     waited = true;
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Removes the private files (`<lock>.<pid>.<n>.tmp` while creating, `.stale`
+ * while breaking) that a process killed in those few instructions left in `dir`.
+ */
+export function removeDeadDrafts(dir: string, names: readonly string[]): void {
+  for (const name of names) {
+    const pid = /\.(\d+)\.\d+\.(?:tmp|stale)$/.exec(name)?.[1];
+    if (pid && !ownerAlive({ host: hostname(), pid: Number(pid), start: '' })) rmSync(join(dir, name), { force: true });
   }
 }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync
 import { dirname, join } from 'node:path';
 import { atExit } from '../at-exit.js';
 import type { KeyInputs } from './content-key.js';
-import { acquireLock, tryLock } from './lock-file.js';
+import { acquireLock, removeDeadDrafts, tryLock } from './lock-file.js';
 
 /** What a finished build left: written last, so its presence means the build completed. */
 export interface Manifest {
@@ -144,7 +144,9 @@ export class OutputStore {
         held.release();
       }
     }
-    for (const name of readdirIfAny(join(this.dir, LOCKS)).filter((n) => n.endsWith('.lock'))) tryLock(join(this.dir, LOCKS, name))?.release();
+    const locks = readdirIfAny(join(this.dir, LOCKS));
+    for (const name of locks.filter((n) => n.endsWith('.lock'))) tryLock(join(this.dir, LOCKS, name))?.release();
+    removeDeadDrafts(join(this.dir, LOCKS), locks);
   }
 
   private lockFile(project: string, id: string): string {
