@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runEngine, type EngineRun } from '../engine/engine-process.js';
+import { runLogged, type LoggedRun } from '../engine/logged-process.js';
 import type { Engine } from '../engine/engine.js';
 
 export interface EngineBuildRequest {
@@ -24,8 +24,8 @@ export function buildArgs(request: EngineBuildRequest): string[] {
 }
 
 /** Runs the engine for one variant, streaming its log line by line with the task's label in front. */
-export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<EngineRun> {
-  return runEngine(engine, buildArgs(request), (line) => write(`[${request.label}] ${line}`));
+export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<LoggedRun> {
+  return runLogged(engine.command, [...engine.prefix, ...buildArgs(request)], { label: request.label, env: { ...process.env, NO_COLOR: '1' } }, write);
 }
 
 const EMPTY_INDEX = (subdir: string) => JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': {}, repodata_version: 1 });
