@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ForgeError } from '../errors.js';
+import { findOnPath } from './toolchain.js';
 
 /** How to run rattler-build: a command line prefix, and whether it is the embedded front. */
 export interface Engine {
@@ -42,13 +43,6 @@ export function embeddedPython(root: string): string | undefined {
   return candidates.find((candidate): candidate is string => Boolean(candidate && existsSync(candidate)));
 }
 
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
 const versions = new Map<string, string>();
 
 /** `rattler-build 0.x` or `py-rattler-build 0.x`: part of every content key. */
@@ -57,6 +51,7 @@ export function engineVersion(engine: Engine): string {
   let version = versions.get(id);
   if (!version) {
     try {
+      // A one-shot query in every task process: execa's load time (0.1-0.3 s on a busy 2-core machine) would cost more than it brings.
       version = execFileSync(engine.command, [...engine.prefix, '--version'], { encoding: 'utf8' }).trim();
     } catch (error) {
       throw new ForgeError(`the engine \`${id}\` (from ${engine.source}) does not run: ${(error as Error).message.split('\n')[0]}`);
