@@ -70,10 +70,10 @@ describe('solving the demo workspace before building it', () => {
 
   function expectProblems(report: SolveReport): void {
     const byTask = Object.fromEntries(report.tasks.map((t) => [`${t.project}:${t.variant}`, t]));
-    expect(Object.keys(byTask).sort()).toEqual(['demo-app:noarch', 'demo-core:noarch', 'demo-cuda:cuda12.6', 'demo-cuda:cuda12.8', 'demo-ext:cuda12.6', 'demo-ext:cuda12.8']);
+    expect(Object.keys(byTask).sort()).toEqual(['demo-app:noarch', 'demo-core:noarch', 'demo-cuda:py3.12-cuda12.6', 'demo-cuda:py3.12-cuda12.8', 'demo-ext:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.8']);
     // demo-ext's host needs demo-cuda, built by nobody yet: the predicted channel has it.
-    for (const task of ['demo-core:noarch', 'demo-cuda:cuda12.6', 'demo-cuda:cuda12.8']) expect(byTask[task]!.solvable, task).toBe(true);
-    for (const task of ['demo-ext:cuda12.6', 'demo-ext:cuda12.8']) {
+    for (const task of ['demo-core:noarch', 'demo-cuda:py3.12-cuda12.6', 'demo-cuda:py3.12-cuda12.8']) expect(byTask[task]!.solvable, task).toBe(true);
+    for (const task of ['demo-ext:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.8']) {
       expect(byTask[task]!.solvable).toBe(false);
       expect(byTask[task]!.problems).toEqual([{ package: 'demo-ext', environment: 'run', spec: 'demo-lib >=2.0', kind: 'version', detail: 'no version matches; the channels have 1.0, 1.5' }]);
     }
@@ -110,21 +110,21 @@ describe('solving the demo workspace before building it', () => {
     const result = ws.nx('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
     const out = result.stdout + result.stderr;
     expect(result.code).not.toBe(0);
-    expect(out).toContain('demo-ext:cuda12.6: unsolvable');
+    expect(out).toContain('demo-ext:py3.12-cuda12.6: unsolvable');
     expect(out).toContain('run of demo-ext: demo-lib >=2.0: no version matches');
     expect(out).toContain('demo-app:noarch: unsolvable');
     expect(out).not.toMatch(/demo-(ext|app):\S+: building/);
-    expect([...manifests(ws).keys()].sort()).toEqual(['demo-core:noarch', 'demo-cuda:cuda12.6', 'demo-cuda:cuda12.8']);
+    expect([...manifests(ws).keys()].sort()).toEqual(['demo-core:noarch', 'demo-cuda:py3.12-cuda12.6', 'demo-cuda:py3.12-cuda12.8']);
 
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as PlanEntry[];
     const status = Object.fromEntries(plan.map((p) => [`${p.project}:${p.variant}`, p]));
-    expect(status['demo-cuda:cuda12.6']!.status).toBe('cached');
-    expect(status['demo-ext:cuda12.8']!.status).toBe('unsolvable');
-    expect(status['demo-ext:cuda12.8']!.reason).toContain('demo-lib >=2.0: no version matches');
+    expect(status['demo-cuda:py3.12-cuda12.6']!.status).toBe('cached');
+    expect(status['demo-ext:py3.12-cuda12.8']!.status).toBe('unsolvable');
+    expect(status['demo-ext:py3.12-cuda12.8']!.reason).toContain('demo-lib >=2.0: no version matches');
     expect(status['demo-app:noarch']!.status).toBe('blocked');
     expect(status['demo-app:noarch']!.reason).toContain('is unsolvable');
 
-    const skipped = ws.nxWithEnv({ FORGE_SKIP_SOLVE: '1' }, 'run', 'demo-ext:solve-cuda12.6', '--output-style=stream');
+    const skipped = ws.nxWithEnv({ FORGE_SKIP_SOLVE: '1' }, 'run', 'demo-ext:solve-py3.12-cuda12.6', '--output-style=stream');
     expect(skipped.code, skipped.stdout).toBe(0);
     expect(skipped.stdout).toContain('not solved (FORGE_SKIP_SOLVE=1)');
   });
@@ -138,7 +138,7 @@ describe('solving the demo workspace before building it', () => {
     const before = manifests(ws);
     const result = ws.nx('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(rebuilt(before, manifests(ws))).toEqual(['demo-app:noarch', 'demo-ext:cuda12.6', 'demo-ext:cuda12.8', 'demo-extra:noarch']);
+    expect(rebuilt(before, manifests(ws))).toEqual(['demo-app:noarch', 'demo-ext:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.8', 'demo-extra:noarch']);
   });
 });
 
