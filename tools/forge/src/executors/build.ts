@@ -4,7 +4,7 @@ import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isForgeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
-import { readVariantConfig } from '../graph/workspace.js';
+import { readVariantConfig } from '../graph/render-recipes.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
@@ -24,7 +24,7 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const { root, forge, graph, engine, keys, store } = startRun(context.root);
+    const { root, forge, graph, engine, keys, store } = await startRun(context.root);
     const task = findTask(graph, project, options.variant);
     const { key, inputs } = keys.of(task);
     const label = `${project}:${task.id}`;

@@ -26,11 +26,11 @@ export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
  */
 export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
   `**/${RECIPE_GLOB_SUFFIX}`,
-  (files, rawOptions, context) => {
+  async (files, rawOptions, context) => {
     try {
       const options = normalizeOptions(rawOptions);
       const recipeFiles = files.filter((file) => file.startsWith(`${options.recipesDir}/`) && file.split('/').length === options.recipesDir.split('/').length + 3);
-      const graph = buildGraph(loadProjects(context.workspaceRoot, options, recipeFiles));
+      const graph = buildGraph(await loadProjects(context.workspaceRoot, options, recipeFiles));
       return recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
     } catch (error) {
       // Nx prints the message; a ForgeError already names the file and line.

@@ -13,8 +13,8 @@ export function registerExplain(program: Command): void {
     .argument('<package>', 'package or project')
     .argument('<variant>', 'variant id, as `forge variants` lists it')
     .option('--json', 'print JSON')
-    .action((pkg: string, variant: string, options: { json?: boolean }) => {
-      const { root, options: forge, graph } = loadWorkspace();
+    .action(async (pkg: string, variant: string, options: { json?: boolean }) => {
+      const { root, options: forge, graph } = await loadWorkspace();
       const [project] = selectProjects(graph, [pkg]) as [string];
       const task = graph.tasks.get(project)?.find((t) => t.id === variant);
       if (!task) throw new ForgeError(`${project} has no variant \`${variant}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);

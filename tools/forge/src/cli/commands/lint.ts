@@ -12,8 +12,8 @@ export function registerLint(program: Command): void {
     .description('check recipes against the conda-forge conventions wv-forge follows')
     .argument('[packages...]', 'packages or projects to check (default: all)')
     .option('--json', 'print findings as JSON')
-    .action((packages: string[], options: { json?: boolean }) => {
-      const { root, graph } = loadWorkspace();
+    .action(async (packages: string[], options: { json?: boolean }) => {
+      const { root, graph } = await loadWorkspace();
       const findings = selectProjects(graph, packages).flatMap((name) => {
         const file = graph.projects.get(name)!.recipeFile;
         return lintRecipe(parseRecipe(parseYamlText(file, readFileSync(join(root, file), 'utf8'))));

@@ -31,7 +31,7 @@ export async function makeMatrix(affected?: { base: string }): Promise<MatrixJob
   const onlyProjects = affected ? affectedProjects(affected.base) : undefined;
   const selected = plan.filter((p) => p.status === 'build' && (!onlyProjects || onlyProjects.has(p.project)));
   const ids = new Set(selected.map((p) => p.target));
-  const { graph } = loadWorkspace();
+  const { graph } = await loadWorkspace();
   const wave = new Map<string, number>();
   const jobs: MatrixJob[] = [];
   for (const entry of selected) {

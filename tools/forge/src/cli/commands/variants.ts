@@ -12,8 +12,8 @@ export interface PackageVariants {
   readonly variants: Array<{ id: string; values: Record<string, VariantValue>; buildString: string; subdir: string; file: string }>;
 }
 
-export function collectVariants(names: readonly string[]): PackageVariants[] {
-  const { graph } = loadWorkspace();
+export async function collectVariants(names: readonly string[]): Promise<PackageVariants[]> {
+  const { graph } = await loadWorkspace();
   const result: PackageVariants[] = [];
   for (const project of selectProjects(graph, names)) {
     const byPackage = new Map<string, PackageVariants>();
@@ -44,8 +44,8 @@ export function registerVariants(program: Command): void {
     .description('list the variants each recipe expands to, with build strings and file names')
     .argument('[packages...]', 'packages or projects to show (default: all)')
     .option('--json', 'print JSON for scripts')
-    .action((packages: string[], options: { json?: boolean }) => {
-      const packagesVariants = collectVariants(packages);
+    .action(async (packages: string[], options: { json?: boolean }) => {
+      const packagesVariants = await collectVariants(packages);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(packagesVariants, null, 2)}\n`);
         return;
