@@ -1,25 +1,14 @@
 import { namedPatches, parseRecipe } from '../recipe/recipe.js';
 import { parseYamlText } from '../recipe/yaml-file.js';
 import { renderRecipe } from '../variants/render.js';
-import { parseVariantConfig, type VariantConfig } from '../variants/variant-config.js';
+import { parseVariantConfig } from '../variants/variant-config.js';
 import type { RenderEntry } from './render-cache.js';
-import { readVariantConfigText } from './workspace.js';
 
 /*
  * The render-cache miss path: the only module that parses recipe YAML and
  * evaluates Jinja. It pulls in the YAML parser, minijinja and rattler (both
  * WASM), so callers import it dynamically and a fully cached load never does.
  */
-
-export interface LoadedVariantConfig {
-  readonly config: VariantConfig;
-  readonly text: string;
-}
-
-export function readVariantConfig(root: string, file: string): LoadedVariantConfig {
-  const text = readVariantConfigText(root, file);
-  return { config: parseVariantConfig(parseYamlText(file, text)), text };
-}
 
 /** Renders recipes (workspace-relative file and text) against one variant config. */
 export function renderRecipes(

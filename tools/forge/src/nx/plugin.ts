@@ -3,6 +3,7 @@ import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import { parallelOf, PARALLEL_ENV } from '../executors/parallelism.js';
 import { KEY_FILE } from '../store/outputs.js';
 import type { VariantValue } from '../variants/keys.js';
 import { parseUploadChannel } from '../store/upload-channel.js';
@@ -111,10 +112,13 @@ export const createDependencies: CreateDependencies<Partial<ForgeOptions>> = (_o
 };
 
 /**
- * Fails a run that will upload to prefix.dev without PREFIX_API_KEY before any
- * task starts, rather than after hours of builds.
+ * Passes the run's `--parallel` on to the variant build batch (Nx sets what a
+ * hook writes to process.env for the tasks), and fails a run that will upload
+ * to prefix.dev without PREFIX_API_KEY before any task starts, rather than
+ * after hours of builds.
  */
 export const preTasksExecution: PreTasksExecution<Partial<ForgeOptions>> = (rawOptions, context) => {
+  process.env[PARALLEL_ENV] = String(parallelOf(context.argv, context.nxJsonConfiguration.parallel));
   const wantsUpload = context.argv.some((arg) => /(^|[:,=])upload(,|$)/.test(arg));
   if (!wantsUpload) return;
   const options = normalizeOptions(rawOptions);
