@@ -3,6 +3,11 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { RenderedVariant } from '../variants/render.js';
 
+/** Where Nx keeps its workspace data, and wv-forge its caches: `nx reset` clears them. */
+export function workspaceDataDir(root: string): string {
+  return process.env.NX_WORKSPACE_DATA_DIRECTORY ?? join(root, '.nx', 'workspace-data');
+}
+
 /** Bumped when the engine's output for the same inputs, or the entry's shape, changes. */
 const ENGINE_REVISION = '3';
 
@@ -28,8 +33,7 @@ export class RenderCache {
   }
 
   static forWorkspace(root: string): RenderCache {
-    const dir = process.env.NX_WORKSPACE_DATA_DIRECTORY ?? join(root, '.nx', 'workspace-data');
-    return new RenderCache(join(dir, 'forge-render-cache.json'));
+    return new RenderCache(join(workspaceDataDir(root), 'forge-render-cache.json'));
   }
 
   /** What every recipe of one load shares: hashed once, not once per recipe. */

@@ -15,6 +15,8 @@ export interface RecipeProject {
   readonly recipeFile: string;
   /** Every rendered output variant, skipped ones included. */
   readonly rendered: readonly RenderedVariant[];
+  /** The patches it names, which must exist. */
+  readonly patches: RenderEntry['patches'];
 }
 
 export function buildable(project: RecipeProject): RenderedVariant[] {
@@ -46,6 +48,27 @@ export function readVariantConfigText(root: string, file: string): string {
   }
 }
 
+/** What decides a load: the variant config and every recipe's text with its render-cache key. */
+export interface RecipeSources {
+  readonly configText: string;
+  readonly recipes: ReadonlyArray<{ readonly file: string; readonly text: string; readonly key: string }>;
+}
+
+export function readRecipeSources(root: string, options: ForgeOptions, recipeFiles: readonly string[] = discoverRecipes(root, options)): RecipeSources {
+  const configText = readVariantConfigText(root, options.variantConfig);
+  const scope = RenderCache.scope(configText, options.targetPlatform);
+  const recipes = recipeFiles.map((file) => {
+    let text: string;
+    try {
+      text = readFileSync(join(root, file), 'utf8');
+    } catch {
+      throw new ForgeError('recipe file not found', { file });
+    }
+    return { file, text, key: RenderCache.key(scope, text) };
+  });
+  return { configText, recipes };
+}
+
 /**
  * Renders the recipes and checks that every patch they name exists. A recipe
  * whose content (and the variant config and platform) is in the render cache
@@ -54,35 +77,25 @@ export function readVariantConfigText(root: string, file: string): string {
 export async function loadProjects(
   root: string,
   options: ForgeOptions,
-  recipeFiles: readonly string[] = discoverRecipes(root, options),
+  sources: RecipeSources = readRecipeSources(root, options),
   cache: RenderCache = RenderCache.forWorkspace(root),
 ): Promise<RecipeProject[]> {
-  const configText = readVariantConfigText(root, options.variantConfig);
-  const scope = RenderCache.scope(configText, options.targetPlatform);
-  const texts = recipeFiles.map((recipeFile) => {
-    try {
-      return readFileSync(join(root, recipeFile), 'utf8');
-    } catch {
-      throw new ForgeError('recipe file not found', { file: recipeFile });
-    }
-  });
-  const keys = texts.map((text) => RenderCache.key(scope, text));
-  const misses = recipeFiles.flatMap((file, i) => (cache.get(keys[i]!) ? [] : [{ file, text: texts[i]!, key: keys[i]! }]));
+  const misses = sources.recipes.filter((recipe) => !cache.get(recipe.key));
   if (misses.length) {
     const { renderRecipes } = await import('./render-recipes.js');
-    const entries = renderRecipes({ file: options.variantConfig, text: configText }, options.targetPlatform, misses);
+    const entries = renderRecipes({ file: options.variantConfig, text: sources.configText }, options.targetPlatform, misses);
     misses.forEach((miss, i) => cache.set(miss.key, entries[i]!));
-    cache.retain(new Set(keys));
+    cache.retain(new Set(sources.recipes.map((recipe) => recipe.key)));
     cache.save();
   }
-  return recipeFiles.map((recipeFile, i) => {
-    const entry = cache.get(keys[i]!)!;
-    checkPatches(root, recipeFile, entry.patches);
-    return { ...projectOf(recipeFile), recipeFile, rendered: entry.rendered };
+  return sources.recipes.map(({ file, key }) => {
+    const { rendered, patches } = cache.get(key)!;
+    checkPatches(root, file, patches);
+    return { ...projectOf(file), recipeFile: file, rendered, patches };
   });
 }
 
-function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {
+export function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {
   const dir = posix.dirname(recipeFile);
   for (const { patch, line } of patches) {
     if (!existsSync(join(root, dir, patch))) {

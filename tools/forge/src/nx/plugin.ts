@@ -2,9 +2,10 @@ import type { CreateDependencies, DependencyType, PreTasksExecution, CreateNodes
 import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
-import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
 import { parallelOf, PARALLEL_ENV } from '../executors/parallelism.js';
 import { KEY_FILE } from '../store/outputs.js';
+import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';
 import { parseUploadChannel } from '../store/upload-channel.js';
 
@@ -31,8 +32,19 @@ export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
     try {
       const options = normalizeOptions(rawOptions);
       const recipeFiles = files.filter((file) => file.startsWith(`${options.recipesDir}/`) && file.split('/').length === options.recipesDir.split('/').length + 3);
-      const graph = buildGraph(await loadProjects(context.workspaceRoot, options, recipeFiles));
-      return recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
+      const root = context.workspaceRoot;
+      const sources = readRecipeSources(root, options, recipeFiles);
+      const cache = new NodesCache(root);
+      const key = NodesCache.key(options, sources);
+      const cached = cache.read<Array<readonly [string, CreateNodesResult]>>(key);
+      if (cached) {
+        for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
+        return cached.results;
+      }
+      const graph = buildGraph(await loadProjects(root, options, sources));
+      const results = recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
+      cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
+      return results;
     } catch (error) {
       // Nx prints the message; a ForgeError already names the file and line.
       throw isForgeError(error) ? new Error(error.format()) : error;
