@@ -2,11 +2,13 @@
 import { Command, CommanderError } from 'commander';
 import { isForgeError } from '../errors.js';
 import { registerExplain } from './commands/explain.js';
+import { registerFetch } from './commands/fetch.js';
 import { registerLevels } from './commands/levels.js';
 import { registerLint } from './commands/lint.js';
 import { registerMatrix } from './commands/matrix.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPublish } from './commands/publish.js';
+import { registerToolchain } from './commands/toolchain.js';
 import { registerVariants } from './commands/variants.js';
 
 const program = new Command()
@@ -21,6 +23,8 @@ registerPlan(program);
 registerExplain(program);
 registerPublish(program);
 registerMatrix(program);
+registerToolchain(program);
+registerFetch(program);
 
 try {
   await program.parseAsync(process.argv);

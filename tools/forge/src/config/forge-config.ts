@@ -28,6 +28,16 @@ export interface ForgeOptions {
   readonly engine: string | undefined;
   /** Extra arguments for every engine build. */
   readonly engineArgs: readonly string[];
+  /** Local wheel outputs: one folder per wheel task, seed 003's `py<VER>/cuda<VER>/<platform>/` inside. */
+  readonly wheelsDir: string;
+  /**
+   * Where `upload-wheels` publishes and builds look for published wheels: a
+   * folder or an http(s) URL, holding one PEP 503 index per CUDA version
+   * (`cu130/`, `cpu/`) and the wheel variants (`variants/`).
+   */
+  readonly wheelIndex: string | undefined;
+  /** The index `venv` and `docker` environments install build requirements from (PEP 503 URL or folder). */
+  readonly pipIndex: string;
 }
 
 export const DEFAULT_OPTIONS: ForgeOptions = {
@@ -40,6 +50,9 @@ export const DEFAULT_OPTIONS: ForgeOptions = {
   uploadChannel: 'https://prefix.dev/wv-forge',
   engine: undefined,
   engineArgs: [],
+  wheelsDir: 'wheelhouse',
+  wheelIndex: undefined,
+  pipIndex: 'https://pypi.org/simple',
 };
 
 const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);

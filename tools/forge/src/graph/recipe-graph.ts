@@ -103,12 +103,12 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
       }),
     );
   }
-  assertAcyclic(byProject, dependencies);
+  assertAcyclic(new Map(projects.map((p) => [p.name, p.recipeFile])), dependencies);
   return { projects: byProject, dependencies, tasks };
 }
 
 /** Two variants fit together when they agree on every key both have. */
-function agree(a: Variant, b: Variant): boolean {
+export function agree(a: Variant, b: Variant): boolean {
   return Object.keys(a).every((key) => b[key] === undefined || b[key] === a[key]);
 }
 
@@ -143,26 +143,36 @@ function taskValues(variant: Variant, ownNames: ReadonlySet<string>, varying: Re
   return values;
 }
 
+/** The values in id order: python, numpy, then the rest by name. */
+export function idOrder(values: Variant): Variant {
+  return Object.fromEntries(sortedKeys(values).sort((a, b) => rank(a) - rank(b)).map((key) => [key, values[key]!]));
+}
+
 function rank(key: string): number {
   const index = ID_ORDER.indexOf(key);
   return index === -1 ? ID_ORDER.length : index;
 }
 
-function taskId(values: Variant, subdir: string): string {
+/**
+ * The readable id of a variant task, from its values (python first): the one
+ * naming scheme of conda `build-<id>` and wheel `wheel-<id>` tasks.
+ */
+export function taskId(values: Variant, subdir: string): string {
   const parts = subdir === 'noarch' ? ['noarch'] : [];
   for (const key of Object.keys(values)) parts.push(`${ALIASES[key] ?? key}${values[key]}`);
   if (parts.length === 0) parts.push(subdir);
   return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-function assertAcyclic(projects: ReadonlyMap<string, RecipeProject>, dependencies: ReadonlyMap<string, ReadonlySet<string>>): void {
+/** Project name -> its file, for the message. Shared by recipes and wheel projects. */
+export function assertAcyclic(projects: ReadonlyMap<string, string>, dependencies: ReadonlyMap<string, ReadonlySet<string>>): void {
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
   const visit = (name: string): void => {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
       const cycle = [...stack.slice(stack.indexOf(name)), name];
-      const files = cycle.slice(0, -1).map((p) => projects.get(p)!.recipeFile);
+      const files = cycle.slice(0, -1).map((p) => projects.get(p)!);
       throw new ForgeError(`dependency cycle: ${cycle.join(' -> ')} (${files.join(', ')})`, { file: files[0] });
     }
     state.set(name, 'visiting');

@@ -1,10 +1,14 @@
-import type { RecipeGraph, VariantTask } from './recipe-graph.js';
+interface OrderedTask {
+  readonly project: string;
+  readonly id: string;
+  readonly needs: ReadonlyArray<{ readonly project: string; readonly id: string }>;
+}
 
-/** All variant tasks, each after the tasks it needs (stable: by project, then variant). */
-export function tasksInOrder(graph: RecipeGraph): VariantTask[] {
+/** All variant tasks (conda or wheel), each after the tasks it needs (stable: by project, then variant). */
+export function tasksInOrder<T extends OrderedTask>(graph: { readonly tasks: ReadonlyMap<string, readonly T[]> }): T[] {
   const all = [...graph.tasks.values()].flat().sort((a, b) => `${a.project}/${a.id}`.localeCompare(`${b.project}/${b.id}`));
   const done = new Set<string>();
-  const order: VariantTask[] = [];
+  const order: T[] = [];
   while (order.length < all.length) {
     const before = order.length;
     for (const task of all) {

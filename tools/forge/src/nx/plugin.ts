@@ -2,8 +2,10 @@ import type { CreateDependencies, DependencyType, PreTasksExecution, CreateNodes
 import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
+import type { WheelGraph, WheelProject } from '../graph/wheel-graph.js';
 import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
 import { parallelOf, PARALLEL_ENV } from '../executors/parallelism.js';
+import { WHEEL_FILE_SUFFIX } from '../recipe/wheel-spec.js';
 import { KEY_FILE } from '../store/outputs.js';
 import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';
@@ -16,9 +18,21 @@ export interface ForgeProjectMetadata {
   readonly variants: ReadonlyArray<{ id: string; values: Record<string, VariantValue>; files: string[] }>;
 }
 
+/** What the plugin records on a wheel project: its file, upstream wheel projects and variants. */
+export interface ForgeWheelMetadata {
+  readonly file: string;
+  readonly dependencies: readonly string[];
+  readonly variants: ReadonlyArray<{ id: string; values: Record<string, VariantValue> }>;
+}
+
 export const BUILD_TARGET = 'build';
 export const UPLOAD_TARGET = 'upload';
 export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
+export const WHEEL_TARGET = 'wheel';
+export const UPLOAD_WHEELS_TARGET = 'upload-wheels';
+export const wheelTarget = (id: string): string => `${WHEEL_TARGET}-${id}`;
+/** Environment variable that overrides every wheel project's `build.environment`. */
+export const WHEEL_ENVIRONMENT_ENV = 'FORGE_WHEEL_ENVIRONMENT';
 
 /**
  * One Nx project per recipe, one task per variant and an aggregate `build`.
@@ -27,23 +41,22 @@ export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
  * packages, which only the whole set of recipes can tell.
  */
 export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
-  `**/${RECIPE_GLOB_SUFFIX}`,
+  `**/{${RECIPE_GLOB_SUFFIX},${WHEEL_FILE_SUFFIX}}`,
   async (files, rawOptions, context) => {
     try {
       const options = normalizeOptions(rawOptions);
-      const recipeFiles = files.filter((file) => file.startsWith(`${options.recipesDir}/`) && file.split('/').length === options.recipesDir.split('/').length + 3);
-      const root = context.workspaceRoot;
-      const sources = readRecipeSources(root, options, recipeFiles);
-      const cache = new NodesCache(root);
-      const key = NodesCache.key(options, sources);
-      const cached = cache.read<Array<readonly [string, CreateNodesResult]>>(key);
-      if (cached) {
-        for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
-        return cached.results;
+      const depth = options.recipesDir.split('/').length + 3;
+      const inRecipesDir = (file: string, suffix: string) => file.startsWith(`${options.recipesDir}/`) && file.endsWith(`/${suffix}`) && file.split('/').length === depth;
+      const recipeFiles = files.filter((file) => inRecipesDir(file, RECIPE_GLOB_SUFFIX));
+      const wheelFiles = files.filter((file) => inRecipesDir(file, WHEEL_FILE_SUFFIX));
+      const results: Array<readonly [string, CreateNodesResult]> = [];
+      if (recipeFiles.length) results.push(...(await recipeNodes(context.workspaceRoot, options, recipeFiles)));
+      if (wheelFiles.length) {
+        // Loaded only where there are wheel projects: it brings the YAML parser.
+        const { loadWheelGraph } = await import('../graph/wheel-graph.js');
+        const wheels = loadWheelGraph(context.workspaceRoot, options, wheelFiles);
+        results.push(...[...wheels.projects.values()].map((project) => [project.file, wheelProjectNode(project, wheels, options)] as const));
       }
-      const graph = buildGraph(await loadProjects(root, options, sources));
-      const results = recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
-      cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
       return results;
     } catch (error) {
       // Nx prints the message; a ForgeError already names the file and line.
@@ -51,6 +64,22 @@ export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
     }
   },
 ];
+
+/** The recipe projects: from the nodes cache when no recipe, option or plugin build changed. */
+async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: readonly string[]): Promise<Array<readonly [string, CreateNodesResult]>> {
+  const sources = readRecipeSources(root, options, recipeFiles);
+  const cache = new NodesCache(root);
+  const key = NodesCache.key(options, sources);
+  const cached = cache.read<Array<readonly [string, CreateNodesResult]>>(key);
+  if (cached) {
+    for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
+    return cached.results;
+  }
+  const graph = buildGraph(await loadProjects(root, options, sources));
+  const results = recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
+  cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
+  return results;
+}
 
 function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, options: ForgeOptions): CreateNodesResult {
   const { name, root } = projectOf(recipeFile);
@@ -104,6 +133,64 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
   return { projects: { [root]: project } };
 }
 
+/**
+ * A wheel project's targets: one `wheel-<id>` per variant, the aggregate
+ * `wheel`, and `upload-wheels`. Nx merges them into the project of a recipe in
+ * the same folder.
+ */
+function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: ForgeOptions): CreateNodesResult {
+  const tasks = graph.tasks.get(project.name) ?? [];
+  const { spec } = project;
+  const sourceInputs = spec.source.kind === 'path' && !spec.source.path.startsWith(`${project.root}/wheel/`) ? [`{workspaceRoot}/${spec.source.path}/**/*`] : [];
+  const targets: Record<string, TargetConfiguration> = {};
+  for (const task of tasks) {
+    targets[wheelTarget(task.id)] = {
+      executor: '@wv-forge/forge:wheel',
+      options: { variant: task.id },
+      cache: true,
+      inputs: [
+        `{projectRoot}/wheel/**/*`,
+        ...sourceInputs,
+        `{workspaceRoot}/${options.variantConfig}`,
+        { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
+        { env: WHEEL_ENVIRONMENT_ENV },
+        // The machine's toolchain (python, nvcc, compiler, torch) is part of the
+        // content key; here it keeps Nx from restoring another machine's result.
+        { runtime: `node node_modules/@wv-forge/forge/dist/cli/main.js toolchain --id${spec.variant.keys.includes('torch') ? ' --torch' : ''}` },
+      ],
+      outputs: [`{workspaceRoot}/${options.wheelsDir}/{projectName}/${task.id}`],
+      dependsOn: task.needs.map((need) => ({ projects: [need.project], target: wheelTarget(need.id) })),
+      metadata: { technologies: ['python'], description: `Wheel of ${spec.name} ${spec.version}${describeValues(task.values)}` },
+    };
+  }
+  targets[WHEEL_TARGET] = {
+    executor: 'nx:noop',
+    dependsOn: tasks.map((task) => wheelTarget(task.id)),
+    metadata: { technologies: ['python'], description: `All ${tasks.length} wheel variant(s) of ${spec.name}` },
+  };
+  targets[UPLOAD_WHEELS_TARGET] = {
+    executor: '@wv-forge/forge:upload-wheels',
+    dependsOn: [WHEEL_TARGET, `^${UPLOAD_WHEELS_TARGET}`],
+    cache: false,
+    metadata: { technologies: ['python'], description: `Publish ${spec.name}'s wheels to ${options.wheelIndex ?? '(wheelIndex is not set)'}` },
+  };
+  const metadata: ForgeWheelMetadata = {
+    file: project.file,
+    dependencies: [...(graph.dependencies.get(project.name) ?? [])].sort(),
+    variants: tasks.map((task) => ({ id: task.id, values: { ...task.values } })),
+  };
+  return {
+    projects: {
+      [project.root]: { root: project.root, name: project.name, projectType: 'library', tags: ['wheel'], targets, metadata: { forgeWheel: metadata } as ProjectConfiguration['metadata'] },
+    },
+  };
+}
+
+function describeValues(values: Readonly<Record<string, VariantValue>>): string {
+  const parts = Object.entries(values).map(([k, v]) => `${k} ${v}`);
+  return parts.length ? ` for ${parts.join(', ')}` : '';
+}
+
 function describe(task: VariantTask): string {
   const values = Object.entries(task.values).map(([k, v]) => `${k} ${v}`);
   return values.length ? `Build for ${values.join(', ')}` : `Build (${task.id})`;
@@ -113,11 +200,14 @@ function describe(task: VariantTask): string {
 export const createDependencies: CreateDependencies<Partial<ForgeOptions>> = (_options, context) => {
   const edges: RawProjectGraphDependency[] = [];
   for (const [source, project] of Object.entries(context.projects)) {
-    const forge = (project.metadata as { forge?: ForgeProjectMetadata } | undefined)?.forge;
-    if (!forge) continue;
-    for (const target of forge.dependencies) {
+    const metadata = project.metadata as { forge?: ForgeProjectMetadata; forgeWheel?: ForgeWheelMetadata } | undefined;
+    const declared = [
+      ...(metadata?.forge ? metadata.forge.dependencies.map((target) => [target, metadata.forge!.recipe] as const) : []),
+      ...(metadata?.forgeWheel ? metadata.forgeWheel.dependencies.map((target) => [target, metadata.forgeWheel!.file] as const) : []),
+    ];
+    for (const [target, sourceFile] of declared) {
       if (!context.projects[target]) continue;
-      edges.push({ source, target, type: 'static' as DependencyType.static, sourceFile: forge.recipe });
+      edges.push({ source, target, type: 'static' as DependencyType.static, sourceFile });
     }
   }
   return edges;

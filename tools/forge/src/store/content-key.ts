@@ -13,6 +13,22 @@ export interface KeyInputs {
   /** Upstream variant tasks (`project/id`) -> their content keys. */
   readonly upstream: Readonly<Record<string, string>>;
   readonly engine: string;
+  /** Wheel tasks: the source (git url and resolved commit, or a local folder). */
+  readonly source?: Readonly<Record<string, string>>;
+  /** Wheel tasks: the environment kind and the versions of its python, nvcc, torch, compiler, image. */
+  readonly toolchain?: Readonly<Record<string, string>>;
+}
+
+/** The key of a set of inputs: the same inputs give the same key on any machine. */
+export function hashInputs(inputs: KeyInputs): string {
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
+}
+
+/** relative path -> sha256 of every file under a folder, sorted; checkout paths do not matter. */
+export function folderFiles(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const file of listFiles(dir)) files[file] = createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
+  return files;
 }
 
 export interface ContentKey {
@@ -55,7 +71,7 @@ export class ContentKeys {
     const variant: Record<string, Record<string, VariantValue>> = {};
     for (const output of task.outputs) variant[output.name] = Object.fromEntries(sortedKeys(output.variant).map((k) => [k, output.variant[k]!]));
     const inputs: KeyInputs = { files: this.recipeFiles(posix.dirname(project.recipeFile)), variant, upstream, engine: this.engine };
-    const key = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
+    const key = hashInputs(inputs);
     const result = { key, inputs };
     this.memo.set(id, result);
     return result;
@@ -73,7 +89,7 @@ export class ContentKeys {
       upstream: Object.fromEntries(dependencies.map((d) => [`${d}/*`, this.recipeKey(d)])),
       engine: this.engine,
     };
-    const key = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
+    const key = hashInputs(inputs);
     this.memo.set(id, { key, inputs });
     return key;
   }
@@ -81,10 +97,7 @@ export class ContentKeys {
   private recipeFiles(dir: string): Record<string, string> {
     let files = this.fileHashes.get(dir);
     if (!files) {
-      files = {};
-      for (const file of listFiles(join(this.root, dir))) {
-        files[file] = createHash('sha256').update(readFileSync(join(this.root, dir, file))).digest('hex');
-      }
+      files = folderFiles(join(this.root, dir));
       this.fileHashes.set(dir, files);
     }
     return files;
@@ -113,7 +126,14 @@ export function explainChange(before: KeyInputs, after: KeyInputs): string[] {
       else if (a[name] !== b[name]) changes.push(`${kind} changed: ${name}`);
     }
   };
-  diff('recipe file', before.files, after.files);
+  diff(after.toolchain ? 'file' : 'recipe file', before.files, after.files);
+  const valued = (kind: string, a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>) => {
+    for (const name of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      if (a[name] !== b[name]) changes.push(`${kind} ${name} changed: ${a[name] ?? '(unset)'} -> ${b[name] ?? '(unset)'}`);
+    }
+  };
+  valued('source', before.source ?? {}, after.source ?? {});
+  valued('toolchain', before.toolchain ?? {}, after.toolchain ?? {});
   for (const name of new Set([...Object.keys(before.variant), ...Object.keys(after.variant)])) {
     const a = before.variant[name] ?? {};
     const b = after.variant[name] ?? {};

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { ForgeError } from '../../errors.js';
-import { variantTarget } from '../../nx/plugin.js';
-import { loadWorkspace } from '../load.js';
 import { findWorkspaceRoot, nxBin } from '../workspace-root.js';
 import { makePlan } from './plan.js';
 
 /** One CI job: a variant task to run with `nx run <task>`. */
 export interface MatrixJob {
+  readonly kind: 'conda' | 'wheel';
   readonly task: string;
   readonly project: string;
   readonly variant: string;
@@ -31,15 +30,13 @@ export async function makeMatrix(affected?: { base: string }): Promise<MatrixJob
   const onlyProjects = affected ? affectedProjects(affected.base) : undefined;
   const selected = plan.filter((p) => p.status === 'build' && (!onlyProjects || onlyProjects.has(p.project)));
   const ids = new Set(selected.map((p) => p.target));
-  const { graph } = await loadWorkspace();
   const wave = new Map<string, number>();
   const jobs: MatrixJob[] = [];
   for (const entry of selected) {
-    const task = graph.tasks.get(entry.project)!.find((t) => t.id === entry.variant)!;
-    const needs = task.needs.map((n) => `${n.project}:${variantTarget(n.id)}`).filter((t) => ids.has(t));
+    const needs = entry.needs.filter((t) => ids.has(t));
     const w = Math.min(WAVES - 1, Math.max(-1, ...needs.map((n) => wave.get(n)!)) + 1);
     wave.set(entry.target, w);
-    jobs.push({ task: entry.target, project: entry.project, variant: entry.variant, wave: w, needs });
+    jobs.push({ kind: entry.kind, task: entry.target, project: entry.project, variant: entry.variant, wave: w, needs });
   }
   return jobs.sort((a, b) => a.wave - b.wave || a.task.localeCompare(b.task));
 }

@@ -7,11 +7,14 @@ import { channelUrl, findOnChannels } from '../../store/channels.js';
 import { ContentKeys, explainChange } from '../../store/content-key.js';
 import { OutputStore } from '../../store/outputs.js';
 import { loadWorkspace } from '../load.js';
+import { makeWheelPlan } from '../wheel-plan.js';
 import { printTable } from '../table.js';
 
-export type PlanStatus = 'build' | 'cached' | 'channel' | 'blocked';
+export type PlanStatus = 'build' | 'cached' | 'channel' | 'blocked' | 'skipped';
 
 export interface PlanEntry {
+  /** A conda variant (`build-<id>`) or a wheel variant (`wheel-<id>`). */
+  readonly kind: 'conda' | 'wheel';
   readonly project: string;
   readonly variant: string;
   readonly target: string;
@@ -19,10 +22,17 @@ export interface PlanEntry {
   readonly reason: string;
   readonly key: string;
   readonly files: string[];
+  /** The targets this one waits for. */
+  readonly needs: string[];
 }
 
-/** What `nx run-many -t build` would do for every variant task, without doing it. */
+/** What `nx run-many -t build` and `-t wheel` would do for every variant task, without doing it. */
 export async function makePlan(): Promise<PlanEntry[]> {
+  const { root } = await loadWorkspace();
+  return [...(await makeCondaPlan()), ...(await makeWheelPlan(root)).entries];
+}
+
+async function makeCondaPlan(): Promise<PlanEntry[]> {
   const { root, options, graph } = await loadWorkspace();
   const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
   const store = new OutputStore(join(root, options.outputDir));
@@ -32,7 +42,8 @@ export async function makePlan(): Promise<PlanEntry[]> {
   for (const task of tasksInOrder(graph)) {
     const { key, inputs } = keys.of(task);
     const files = task.outputs.map((o) => o.file);
-    const entry = (s: PlanStatus, reason: string): PlanEntry => ({ project: task.project, variant: task.id, target: `${task.project}:${variantTarget(task.id)}`, status: s, reason, key, files });
+    const needs = task.needs.map((n) => `${n.project}:${variantTarget(n.id)}`);
+    const entry = (s: PlanStatus, reason: string): PlanEntry => ({ kind: 'conda', project: task.project, variant: task.id, target: `${task.project}:${variantTarget(task.id)}`, status: s, reason, key, files, needs });
     let result: PlanEntry;
     const blockers = task.needs
       .map((n) => status.get(`${n.project}/${n.id}`)!)
@@ -75,7 +86,7 @@ export function registerPlan(program: Command): void {
         process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
         return;
       }
-      printTable(['task', 'status', 'key', 'reason'], plan.map((p) => [`${p.project}:${p.variant}`, p.status, p.key.slice(0, 12), p.reason]));
+      printTable(['task', 'status', 'key', 'reason'], plan.map((p) => [p.target, p.status, p.key.slice(0, 12), p.reason]));
       const counts = new Map<string, number>();
       for (const p of plan) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
       process.stdout.write(`\n${plan.length} task(s): ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}\n`);

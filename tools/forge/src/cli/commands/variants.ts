@@ -1,27 +1,36 @@
 import type { Command } from 'commander';
+import { loadWheelGraph } from '../../graph/wheel-graph.js';
 import { normalizeKey, type VariantValue } from '../../variants/keys.js';
 import { loadWorkspace, selectProjects } from '../load.js';
 import { printTable } from '../table.js';
 
 /** The `forge variants --json` shape (one entry per package a recipe produces). */
 export interface PackageVariants {
+  /** A conda recipe's package, or a wheel project's distribution (no build string; file names are known after the build). */
+  readonly kind: 'conda' | 'wheel';
+  readonly project: string;
   readonly name: string;
   readonly version: string;
   readonly noarch: 'python' | 'generic' | null;
   readonly usedKeys: string[];
-  readonly variants: Array<{ id: string; values: Record<string, VariantValue>; buildString: string; subdir: string; file: string }>;
+  readonly variants: Array<{ id: string; values: Record<string, VariantValue>; buildString: string | null; subdir: string; file: string | null }>;
 }
 
 export async function collectVariants(names: readonly string[]): Promise<PackageVariants[]> {
-  const { graph } = await loadWorkspace();
+  const { root, options, graph } = await loadWorkspace();
+  const wheels = loadWheelGraph(root, options);
   const result: PackageVariants[] = [];
-  for (const project of selectProjects(graph, names)) {
+  // A name may be a recipe project, a package it produces, a wheel project, or a folder with both.
+  const wheelProjects = names.length ? names.filter((name) => wheels.projects.has(name)) : [...wheels.projects.keys()].sort();
+  const condaNames = names.filter((name) => !wheels.projects.has(name) || graph.projects.has(name));
+  const condaProjects = names.length && condaNames.length === 0 ? [] : selectProjects(graph, condaNames);
+  for (const project of condaProjects) {
     const byPackage = new Map<string, PackageVariants>();
     for (const task of graph.tasks.get(project) ?? []) {
       for (const output of task.outputs) {
         let entry = byPackage.get(output.name);
         if (!entry) {
-          entry = { name: output.name, version: output.version, noarch: output.noarch, usedKeys: [], variants: [] };
+          entry = { kind: 'conda', project, name: output.name, version: output.version, noarch: output.noarch, usedKeys: [], variants: [] };
           byPackage.set(output.name, entry);
         }
         for (const key of Object.keys(output.variant)) {
@@ -35,13 +44,25 @@ export async function collectVariants(names: readonly string[]): Promise<Package
       result.push(entry);
     }
   }
+  for (const project of wheelProjects) {
+    const { spec } = wheels.projects.get(project)!;
+    result.push({
+      kind: 'wheel',
+      project,
+      name: spec.name,
+      version: spec.version,
+      noarch: null,
+      usedKeys: [...spec.variant.keys].sort(),
+      variants: (wheels.tasks.get(project) ?? []).map((task) => ({ id: task.id, values: { ...task.values }, buildString: null, subdir: options.targetPlatform, file: null })),
+    });
+  }
   return result;
 }
 
 export function registerVariants(program: Command): void {
   program
     .command('variants')
-    .description('list the variants each recipe expands to, with build strings and file names')
+    .description('list the variants each recipe and wheel project expands to, with build strings and file names')
     .argument('[packages...]', 'packages or projects to show (default: all)')
     .option('--json', 'print JSON for scripts')
     .action(async (packages: string[], options: { json?: boolean }) => {
@@ -51,8 +72,8 @@ export function registerVariants(program: Command): void {
         return;
       }
       printTable(
-        ['package', 'variant', 'build string', 'file'],
-        packagesVariants.flatMap((p) => p.variants.map((v) => [`${p.name} ${p.version}`, v.id, v.buildString, v.file])),
+        ['kind', 'package', 'variant', 'build string', 'file'],
+        packagesVariants.flatMap((p) => p.variants.map((v) => [p.kind, `${p.name} ${p.version}`, v.id, v.buildString ?? '', v.file ?? '(a wheel: named when built)'])),
       );
       const total = packagesVariants.reduce((sum, p) => sum + p.variants.length, 0);
       process.stdout.write(`\n${packagesVariants.length} package(s), ${total} variant(s)\n`);

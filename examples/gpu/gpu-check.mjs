@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// The GPU check: on a machine with an NVIDIA GPU, nvcc and a CUDA torch, build two
+// CUDA torch extensions as wheel variants through Nx on the `host` environment (this
+// folder's example, and Pointcept's libs/pointops at its pinned tag, from the
+// repository's pkgs/pointops), publish them to the per-CUDA index, install each into
+// a fresh folder from that index, and run their kernels against torch on the GPU.
+//
+// Usage: npm run gpu-check [-- --keep] [-- --jobs N]
+// Sources come from the source cache (FORGE_SOURCE_CACHE, default <repo>/.forge/sources):
+// `npx forge fetch pointops` fills it on a machine with network, and the folder can be
+// carried to one without.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '../..');
+const keep = process.argv.includes('--keep');
+const ws = mkdtempSync(join(tmpdir(), 'wv-forge-gpu-'));
+const python = process.env.FORGE_HOST_PYTHON ?? 'python3';
+const projects = ['forge-cuda-example', 'pointops'];
+
+cpSync(here, ws, { recursive: true, filter: (src) => !/[/\\](output|wheelhouse|\.nx|\.wheel-index|\.published)$/.test(src) });
+cpSync(join(repo, 'pkgs/pointops'), join(ws, 'pkgs/pointops'), { recursive: true });
+symlinkSync(join(repo, 'node_modules'), join(ws, 'node_modules'), 'dir');
+
+const env = {
+  ...process.env,
+  NX_DAEMON: 'false',
+  NX_NO_CLOUD: 'true',
+  NX_TUI: 'false',
+  FORGE_SOURCE_CACHE: process.env.FORGE_SOURCE_CACHE ?? join(repo, '.forge/sources'),
+};
+const step = (title) => console.log(`\n=== ${title}`);
+const run = (command, args, options = {}) => {
+  const started = Date.now();
+  const result = spawnSync(command, args, { cwd: ws, env, stdio: 'inherit', ...options });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${result.status})`);
+  return (Date.now() - started) / 1000;
+};
+const nx = (...args) => run(process.execPath, [join(repo, 'node_modules/nx/dist/bin/nx.js'), ...args]);
+const forge = (...args) => run(process.execPath, [join(repo, 'tools/forge/dist/cli/main.js'), ...args]);
+
+function wheelsUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((file) => file.endsWith('.whl'))
+    .map((file) => join(dir, file))
+    .sort();
+}
+const mib = (file) => `${(statSync(file).size / 2 ** 20).toFixed(2)} MiB`;
+
+try {
+  step('toolchain this machine offers the host environment');
+  forge('toolchain');
+
+  step('sources: from the source cache (no network needed once fetched)');
+  forge('fetch', ...projects);
+
+  step('1. nx run-many -t wheel: every variant this machine can build, the rest skipped with a reason');
+  const first = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=2', '--output-style=stream');
+  console.log(`\nwheel builds: ${first.toFixed(1)} s`);
+  for (const wheel of wheelsUnder(join(ws, 'wheelhouse'))) console.log(`  ${relative(ws, wheel)}  ${mib(wheel)}`);
+
+  step('2. the same command again: nothing changed, nothing builds');
+  const second = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=2', '--output-style=stream');
+  console.log(`\nsecond run: ${second.toFixed(1)} s`);
+
+  step('3. publish to the per-CUDA index (never overwriting)');
+  nx('run-many', '-t', 'upload-wheels', `--projects=${projects.join(',')}`, '--output-style=stream');
+  const index = join(ws, '.wheel-index');
+  for (const wheel of wheelsUnder(index)) console.log(`  ${relative(ws, wheel)}  ${mib(wheel)}`);
+
+  step('4. install each from the index into a fresh folder, then run its kernel against torch');
+  const cudaIndexes = readdirSync(index).filter((name) => name.startsWith('cu') && statSync(join(index, name)).isDirectory());
+  if (cudaIndexes.length !== 1) throw new Error(`expected one CUDA index under ${index}, found: ${cudaIndexes.join(', ') || 'none'}`);
+  const indexUrl = pathToFileURL(join(index, cudaIndexes[0])).href;
+  const targets = {};
+  for (const project of projects) {
+    const target = join(ws, 'installed', project);
+    mkdirSync(target, { recursive: true });
+    // --no-deps: torch and numpy are the machine's own; the check is about our wheel.
+    run(python, ['-m', 'pip', 'install', '--quiet', '--no-deps', '--target', target, '--index-url', indexUrl, project]);
+    targets[project] = target;
+    console.log(`  ${project}: ${readdirSync(target).filter((name) => name.endsWith('.dist-info')).join(', ')}`);
+  }
+  for (const so of readdirSync(targets.pointops, { recursive: true }).map(String).filter((f) => f.endsWith('.so'))) {
+    const elf = spawnSync('cuobjdump', ['--list-elf', join(targets.pointops, so)], { encoding: 'utf8' });
+    if (elf.status === 0) console.log(`  ${basename(so)} carries: ${[...new Set(elf.stdout.match(/sm_\d+/g) ?? [])].join(' ')}`);
+  }
+  run(python, [join(here, 'kernel_check.py'), targets['forge-cuda-example'], targets.pointops]);
+} catch (error) {
+  console.error(`gpu-check: ${error.message}`);
+  process.exitCode = 1;
+} finally {
+  if (keep) console.log(`\nworkspace kept at ${ws}`);
+  else rmSync(ws, { recursive: true, force: true });
+}

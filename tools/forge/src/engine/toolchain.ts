@@ -1,0 +1,120 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { ForgeError } from '../errors.js';
+
+/** What a Python interpreter is, as the wheel builds care: version, platform, torch. */
+export interface PythonInfo {
+  readonly executable: string;
+  /** `3.11.7` */
+  readonly version: string;
+  /** `3.11` */
+  readonly short: string;
+  /** sysconfig's platform, `linux-x86_64`: the platform folder of the wheelhouse. */
+  readonly platform: string;
+  /** torch's version without the local part (`2.11.0`), when asked for and installed. */
+  readonly torch?: string | undefined;
+  /** The CUDA version torch was built with (`13.0`), or undefined for a CPU torch. */
+  readonly torchCuda?: string | undefined;
+  /** For each requirement asked about: the installed version, or null, and whether it satisfies the spec. */
+  readonly requirements?: Readonly<Record<string, { installed: string | null; satisfied: boolean }>>;
+}
+
+/** A CUDA toolkit: the nvcc release and the folder it lives in (CUDA_HOME). */
+export interface CudaInfo {
+  readonly version: string;
+  readonly home: string;
+  readonly nvcc: string;
+}
+
+// Runs in the interpreter being probed; `packaging` comes from the frontend
+// folder appended to sys.path when the interpreter has none of its own.
+const PROBE = `
+import json, sys, sysconfig
+out = {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3], "short": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform()}
+args = json.loads(sys.argv[1])
+sys.path.extend(args["path"])
+if args["torch"]:
+    try:
+        import importlib.metadata as md
+        v = md.version("torch")
+        out["torch"] = v.split("+")[0]
+        import torch
+        out["torchCuda"] = torch.version.cuda
+    except Exception:
+        pass
+if args["requirements"]:
+    import importlib.metadata as md
+    from packaging.requirements import Requirement
+    reqs = {}
+    for spec in args["requirements"]:
+        r = Requirement(spec)
+        try:
+            v = md.version(r.name)
+        except md.PackageNotFoundError:
+            v = None
+        reqs[spec] = {"installed": v, "satisfied": v is not None and r.specifier.contains(v, prereleases=True)}
+    out["requirements"] = reqs
+print(json.dumps(out))
+`;
+
+/** Probes an interpreter; `frontend` folders are appended to its sys.path for `packaging`. */
+export function probePython(python: string, options: { torch?: boolean; requirements?: readonly string[]; frontend?: readonly string[] } = {}): PythonInfo {
+  const args = JSON.stringify({ torch: options.torch ?? false, requirements: options.requirements ?? [], path: options.frontend ?? [] });
+  try {
+    return JSON.parse(execFileSync(python, ['-c', PROBE, args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as PythonInfo;
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop();
+    throw new ForgeError(`cannot run the Python interpreter \`${python}\`: ${stderr || (error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** The host's Python: FORGE_HOST_PYTHON, else `python3` on PATH. */
+export function hostPython(): string {
+  const configured = process.env.FORGE_HOST_PYTHON;
+  if (configured) return configured;
+  const found = findOnPath('python3');
+  if (!found) throw new ForgeError('no python3 on PATH for the host environment (set FORGE_HOST_PYTHON to an interpreter)');
+  return found;
+}
+
+/**
+ * The CUDA toolkit of this machine: CUDA_HOME (or CUDA_PATH), else
+ * /usr/local/cuda, else the folder above the nvcc on PATH. Undefined without one.
+ */
+export function probeCuda(): CudaInfo | undefined {
+  const candidates = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'];
+  const onPath = findOnPath('nvcc');
+  if (onPath) candidates.push(dirname(dirname(realpathSync(onPath))));
+  for (const home of candidates) {
+    if (!home) continue;
+    const nvcc = join(home, 'bin', 'nvcc');
+    if (!existsSync(nvcc)) continue;
+    let text: string;
+    try {
+      text = execFileSync(nvcc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch {
+      continue;
+    }
+    const release = /release (\d+\.\d+)/.exec(text)?.[1];
+    if (release) return { version: release, home: realpathSync(home), nvcc };
+  }
+  return undefined;
+}
+
+/** The C compiler's identity (`gcc (Debian 12.2.0-14) 12.2.0`): CC, else cc on PATH. */
+export function probeCompiler(): string {
+  const cc = process.env.CC ?? 'cc';
+  try {
+    return execFileSync(cc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+  } catch {
+    return `${cc}: not found`;
+  }
+}
+
+export function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}

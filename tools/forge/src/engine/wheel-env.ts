@@ -1,0 +1,191 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { ForgeError } from '../errors.js';
+import { embeddedPython } from './engine.js';
+import { findOnPath, hostPython, probeCompiler, probeCuda, probePython, type CudaInfo } from './toolchain.js';
+
+const run = promisify(execFile);
+
+/** What a wheel variant asks of its environment: the values of the toolchain keys it uses. */
+export interface ToolchainWants {
+  readonly kind: 'host' | 'venv' | 'docker';
+  readonly python: string | undefined;
+  readonly cuda: string | undefined;
+  readonly torch: string | undefined;
+  /** Build requirements (not upstream wheels); `host` checks which the machine already satisfies. */
+  readonly requirements: readonly string[];
+  /** `docker`: the image the build runs in. */
+  readonly image?: string | undefined;
+}
+
+export type ToolchainCheck =
+  | {
+      readonly ok: true;
+      /** Part of the content key: environment kind and tool versions. */
+      readonly toolchain: Readonly<Record<string, string>>;
+      /** The interpreter builds run with (host) or a venv is made from (venv). */
+      readonly python: string;
+      readonly platform: string;
+      readonly cuda: CudaInfo | undefined;
+      /** `host`: requirements the machine does not satisfy, to install next to the build. */
+      readonly missing: readonly string[];
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Can this machine build the variant, and with what? `host` builds only what
+ * the machine's own python, nvcc and torch match (anything else is skipped with
+ * the reason, never built against the wrong toolkit); `venv` needs the
+ * variant's Python on the machine, and its nvcc when CUDA is a key.
+ */
+export function checkToolchain(wants: ToolchainWants, frontend: string): ToolchainCheck {
+  const compiler = probeCompiler();
+  if (wants.kind === 'docker') {
+    return { ok: true, toolchain: { environment: 'docker', image: wants.image ?? '', compiler: 'from the image' }, python: 'python', platform: 'linux-x86_64', cuda: undefined, missing: [] };
+  }
+  const cuda = wants.cuda !== undefined ? probeCuda() : undefined;
+  if (wants.cuda !== undefined) {
+    if (!cuda) return { ok: false, reason: `needs CUDA ${wants.cuda}, this machine has no CUDA toolkit (no nvcc in CUDA_HOME, /usr/local/cuda or on PATH)` };
+    if (cuda.version !== wants.cuda) return { ok: false, reason: `needs CUDA ${wants.cuda}, this machine has ${cuda.version} (${cuda.nvcc})` };
+  }
+  const interpreter = wants.kind === 'host' ? hostPython() : findPython(wants.python);
+  const toolchainRequirements = wants.kind === 'host' ? wants.requirements : [];
+  const info = probePython(interpreter, { torch: wants.kind === 'host' && wants.torch !== undefined, requirements: toolchainRequirements, frontend: [frontend] });
+  if (wants.python !== undefined && info.short !== wants.python) {
+    return { ok: false, reason: `needs Python ${wants.python}, this machine has ${info.short} (${interpreter})` };
+  }
+  const toolchain: Record<string, string> = { environment: wants.kind, python: info.version, compiler };
+  if (cuda) toolchain.nvcc = cuda.version;
+  if (wants.kind === 'host' && wants.torch !== undefined) {
+    if (!info.torch) return { ok: false, reason: `needs torch ${wants.torch}, this machine's Python (${interpreter}) has no torch` };
+    if (info.torch !== wants.torch) return { ok: false, reason: `needs torch ${wants.torch}, this machine has ${info.torch}` };
+    if (wants.cuda !== undefined && info.torchCuda !== wants.cuda) {
+      return { ok: false, reason: `needs a torch built for CUDA ${wants.cuda}, this machine's torch ${info.torch} is built for ${info.torchCuda ?? 'CPU only'}` };
+    }
+    toolchain.torch = `${info.torch}${info.torchCuda ? ` cuda ${info.torchCuda}` : ''}`;
+  } else if (wants.torch !== undefined) {
+    toolchain.torch = wants.torch;
+  }
+  const missing = Object.entries(info.requirements ?? {}).filter(([, r]) => !r.satisfied).map(([spec]) => spec);
+  return { ok: true, toolchain, python: interpreter, platform: info.platform, cuda, missing };
+}
+
+/**
+ * The interpreter for a Python version, as uv finds it (virtual environments,
+ * uv-managed installs, PATH), never downloaded: a missing one is an error that
+ * says how to get it.
+ */
+export function findPython(version: string | undefined): string {
+  if (version === undefined) return hostPython();
+  try {
+    return execFileSync(uvCommand(), ['python', 'find', '--no-project', version], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, UV_PYTHON_DOWNLOADS: 'never' },
+    }).trim();
+  } catch {
+    throw new ForgeError(`Python ${version} is not on this machine: install it (\`uv python install ${version}\`, or your system's package manager) or remove ${version} from python in the variant config`);
+  }
+}
+
+/** uv: UV, else the one the tools venv has (setup:engine installs it), else uv on PATH. */
+export function uvCommand(): string {
+  const configured = process.env.UV;
+  if (configured) return configured;
+  const python = embeddedPython(process.cwd());
+  const beside = python ? join(dirname(python), 'uv') : undefined;
+  if (beside && existsSync(beside)) return beside;
+  const onPath = findOnPath('uv');
+  if (!onPath) throw new ForgeError('wheel environments need uv: run `npm run setup:engine` (it installs uv in .venv) or put uv on PATH');
+  return onPath;
+}
+
+/**
+ * pypa build and the packages it needs, copied from the tools venv into
+ * `<cache>/frontend-<version>`: the frontend runs in the build's own
+ * interpreter (that is what --no-isolation means) without being installed
+ * there, appended to its sys.path so the environment's own packages win.
+ */
+export function frontendDir(cache: string): string {
+  const python = embeddedPython(process.cwd());
+  if (!python) throw new ForgeError('wheel builds need pypa build from the tools venv: run `npm run setup:engine`');
+  const located = JSON.parse(
+    execFileSync(python, ['-c', 'import json, build, pyproject_hooks, packaging, os; print(json.dumps({"version": build.__version__, "dirs": [os.path.dirname(m.__file__) for m in (build, pyproject_hooks, packaging)]}))'], { encoding: 'utf8' }),
+  ) as { version: string; dirs: string[] };
+  const dir = join(cache, `frontend-${located.version}`);
+  if (existsSync(dir)) return dir;
+  const staging = `${dir}.${process.pid}.tmp`;
+  mkdirSync(staging, { recursive: true });
+  for (const source of located.dirs) cpSync(source, join(staging, source.split('/').pop()!), { recursive: true, filter: (path) => !path.includes('__pycache__') });
+  try {
+    renameSync(staging, dir);
+  } catch {
+    rmSync(staging, { recursive: true, force: true }); // another build put it there first
+  }
+  return dir;
+}
+
+/** The command line that runs pypa build in `python` with the frontend folder appended to its path. */
+export function frontendCommand(python: string, frontend: string, args: readonly string[]): [string, string[]] {
+  const boot = 'import sys; sys.path.append(sys.argv.pop(1)); from build.__main__ import entrypoint; entrypoint()';
+  return [python, ['-c', boot, frontend, ...args]];
+}
+
+export interface PreparedEnvironment {
+  readonly python: string;
+  /** Variables to add to the build's environment (PATH, PYTHONPATH, VIRTUAL_ENV). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Makes the build environment in `dir`: `venv` is a fresh virtual environment
+ * with every requirement installed from the index; `host` keeps the machine's
+ * interpreter and installs only what it lacks (and the upstream wheels) into
+ * an overlay folder on PYTHONPATH, so the machine's Python is never modified.
+ */
+export async function prepareEnvironment(
+  kind: 'host' | 'venv',
+  request: { readonly python: string; readonly dir: string; readonly install: readonly string[]; readonly index: string },
+  log: (line: string) => void,
+): Promise<PreparedEnvironment> {
+  const uv = uvCommand();
+  const index = ['--index-url', request.index];
+  const uvEnv = { ...process.env, UV_PYTHON_DOWNLOADS: 'never', UV_NO_CONFIG: '1' };
+  const uvRun = async (args: string[], what: string) => {
+    try {
+      await run(uv, args, { env: uvEnv, maxBuffer: 64 << 20 });
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').filter(Boolean);
+      throw new ForgeError(`${what}: ${stderr.slice(-3).join(' / ') || (error as Error).message.split('\n')[0]}`);
+    }
+  };
+  if (kind === 'venv') {
+    const venv = join(request.dir, 'venv');
+    await uvRun(['venv', '--quiet', '--python', request.python, venv], `cannot create a virtual environment with ${request.python}`);
+    const python = join(venv, 'bin', 'python');
+    if (request.install.length) {
+      log(`installing ${request.install.join(', ')} into a fresh venv from ${request.index}`);
+      await uvRun(['pip', 'install', '--quiet', '--python', python, ...index, ...request.install], 'cannot install the build requirements');
+    }
+    return { python, env: { VIRTUAL_ENV: venv, PATH: `${join(venv, 'bin')}${delimiter}${process.env.PATH ?? ''}` } };
+  }
+  const overlay = join(request.dir, 'overlay');
+  mkdirSync(overlay, { recursive: true });
+  if (request.install.length) {
+    log(`installing ${request.install.join(', ')} beside the host Python (not into it) from ${request.index}`);
+    await uvRun(['pip', 'install', '--quiet', '--python', request.python, '--target', overlay, ...index, ...request.install], 'cannot install the build requirements');
+  }
+  const pythonPath = [overlay, process.env.PYTHONPATH].filter(Boolean).join(delimiter);
+  return { python: request.python, env: { PYTHONPATH: pythonPath, PATH: `${dirname(request.python)}${delimiter}${process.env.PATH ?? ''}` } };
+}
+
+/** Installs wheels into a fresh folder for the test: nothing of the build environment but its Python. */
+export async function installForTest(python: string, dir: string, wheels: readonly string[]): Promise<void> {
+  try {
+    await run(uvCommand(), ['pip', 'install', '--quiet', '--offline', '--no-deps', '--python', python, '--target', dir, ...wheels], { env: { ...process.env, UV_NO_CONFIG: '1' } });
+  } catch (error) {
+    throw new ForgeError(`cannot install the built wheel for its test: ${String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop()}`);
+  }
+}

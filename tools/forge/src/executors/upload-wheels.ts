@@ -1,0 +1,69 @@
+import type { ExecutorContext } from '@nx/devkit';
+import { join } from 'node:path';
+import { ForgeError, isForgeError } from '../errors.js';
+import { explainChange } from '../store/content-key.js';
+import { indexDir, publishWheels } from '../store/wheel-index.js';
+import { findPublished, writePublished, type PublishedWheels } from '../store/wheel-records.js';
+import { startWheelRun } from './context.js';
+import { indexFlavor, TASK_INDEX } from './wheel-build.js';
+
+/** Folder of the wheel index that holds the variant-labelled wheels and their variants.json. */
+export const VARIANTS_INDEX = 'variants';
+
+/**
+ * Publishes every built variant of a wheel project to the wheel index: the
+ * installable wheel (PyTorch-style local version) into the index of its CUDA
+ * version, the labelled wheel into `variants/`, then the record of what was
+ * published. Runs after the project's wheel tasks and its upstream uploads.
+ * Never overwrites: a variant published from other inputs under the same
+ * version and build number is refused.
+ */
+export default async function uploadWheelsExecutor(_options: object, context: ExecutorContext): Promise<{ success: boolean }> {
+  const project = context.projectName!;
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const { root, forge, graph, store } = startWheelRun(context.root);
+    const wheelProject = graph.projects.get(project);
+    if (!wheelProject) throw new ForgeError(`${project} is not a wheel project`);
+    if (!forge.wheelIndex) throw new ForgeError('set `wheelIndex` in the forge plugin options (a folder) to publish wheels', { file: 'nx.json' });
+    const index = indexDir(forge.wheelIndex, root);
+    const { spec } = wheelProject;
+    let failed = false;
+    for (const task of graph.tasks.get(project) ?? []) {
+      const label = `${project}:${task.id}`;
+      const manifest = store.readManifest(project, task.id);
+      if (!manifest || !store.valid(project, task.id, manifest.key)) {
+        log(`${label}: no wheel built here (skipped on this machine, or not built): nothing to publish`);
+        continue;
+      }
+      const existing = await findPublished(forge.wheelIndex, root, project, task.id);
+      if (existing.found && existing.record.key === manifest.key) {
+        log(`${label}: already in ${index}`);
+        continue;
+      }
+      if (existing.found && existing.record.version === spec.version && existing.record.buildNumber === (spec.buildNumber ?? null)) {
+        log(`error: ${label}: ${index} already has ${spec.name} ${spec.version} for this variant, built from other inputs (${explainChange(existing.record.inputs, manifest.inputs).join('; ')}); bump build_number (or version) in ${wheelProject.file} to publish the change`);
+        failed = true;
+        continue;
+      }
+      const wheels = manifest.files.filter((f) => f.file.endsWith('.whl'));
+      const installable = wheels.filter((f) => f.file.startsWith(`${TASK_INDEX}/`));
+      const labelled = wheels.filter((f) => !f.file.startsWith(`${TASK_INDEX}/`));
+      const files: Array<PublishedWheels['files'][number]> = [];
+      for (const [folder, group] of [[indexFlavor(task.values), installable], [VARIANTS_INDEX, labelled]] as const) {
+        if (group.length === 0) continue;
+        const result = await publishWheels(root, join(index, folder), group.map((f) => join(store.taskDir(project, task.id), f.file)));
+        for (const published of result.files) {
+          const local = group.find((f) => f.file.split('/').pop() === published.file)!;
+          files.push({ file: local.file, index: `${folder}/${published.project}/${published.file}` });
+          log(`${label}: ${published.action === 'present' ? 'already there' : 'published'} ${folder}/${published.project}/${published.file}`);
+        }
+      }
+      writePublished(index, { project, id: task.id, key: manifest.key, inputs: manifest.inputs, version: spec.version, buildNumber: spec.buildNumber ?? null, files, at: new Date().toISOString() });
+    }
+    return { success: !failed };
+  } catch (error) {
+    log(`${project}: upload-wheels error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);
+    return { success: false };
+  }
+}

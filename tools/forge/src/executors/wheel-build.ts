@@ -1,0 +1,368 @@
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, delimiter, dirname, join, posix } from 'node:path';
+import { promisify } from 'node:util';
+import { dockerPlan } from '../engine/docker.js';
+import { runLogged } from '../engine/logged-process.js';
+import type { CudaInfo } from '../engine/toolchain.js';
+import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
+import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { ForgeError } from '../errors.js';
+import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
+import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
+import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '../recipe/wheel-spec.js';
+import { explainChange } from '../store/content-key.js';
+import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
+import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
+import { resolveWheelSource, wheelKey, type ResolvedWheelSource } from '../store/wheel-keys.js';
+import { publishWheels } from '../store/wheel-index.js';
+import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
+import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
+import type { WheelRun } from './context.js';
+
+const exec = promisify(execFile);
+
+export type WheelOutcome = 'built' | 'cached' | 'published' | 'skipped' | 'failed';
+
+/** Folder of the task's installable wheel (local version or plain) as a PEP 503 index: `index/<cu130|cpu>/`. */
+export const TASK_INDEX = 'index';
+
+/** `cu130` for a CUDA variant, `cpu` without one: the per-CUDA index a wheel goes to. */
+export function indexFlavor(values: WheelTask['values']): string {
+  const cuda = values.cuda_version;
+  return cuda === undefined ? 'cpu' : `cu${String(cuda).replace('.', '')}`;
+}
+
+/** The environment kind of a project, unless FORGE_WHEEL_ENVIRONMENT overrides every project's. */
+export function environmentKind(project: WheelProject): WheelEnvironmentKind {
+  const override = process.env[WHEEL_ENVIRONMENT_ENV];
+  if (override === undefined || override === '') return project.spec.build.environment;
+  if (override !== 'host' && override !== 'venv' && override !== 'docker') throw new ForgeError(`${WHEEL_ENVIRONMENT_ENV}=${override}: must be host, venv or docker`);
+  return override;
+}
+
+/** Build requirements that are not wheel projects of this workspace (those are upstream wheels). */
+export function externalRequirements(run: WheelRun, project: WheelProject, rendered: RenderedWheel): string[] {
+  const upstream = new Set([...(run.graph.dependencies.get(project.name) ?? [])].map((name) => normalizeDistName(run.graph.projects.get(name)!.spec.name)));
+  return rendered.requirements.filter((spec) => !upstream.has(requirementName(spec) ?? ''));
+}
+
+/**
+ * Builds one wheel variant, unless the wheelhouse has its content key, or the
+ * wheel index has it published; `host` variants the machine does not match are
+ * skipped with the reason. The build goes to a staging folder that replaces the
+ * task's folder by one rename, so a failed or interrupted build leaves nothing.
+ */
+export async function buildWheelTask(run: WheelRun, projectName: string, id: string, log: (line: string) => void): Promise<WheelOutcome> {
+  const { root, forge, store } = run;
+  const { project, task } = findWheelTask(run, projectName, id);
+  const label = `${projectName}:${id}`;
+  const { spec } = project;
+
+  const upstream: Record<string, string> = {};
+  const upstreamWheels: string[] = [];
+  for (const need of task.needs) {
+    const manifest = store.readManifest(need.project, need.id);
+    const installable = manifest?.files.find((f) => f.file.startsWith(`${TASK_INDEX}/`) && f.file.endsWith('.whl'));
+    if (!manifest || !installable) {
+      log(`${label}: skipped: upstream ${need.project}:${need.id} has no wheel here (it was skipped or not built)`);
+      return 'skipped';
+    }
+    upstream[`${need.project}/${need.id}`] = manifest.key;
+    upstreamWheels.push(join(store.taskDir(need.project, need.id), installable.file));
+  }
+  const assessed = await assessWheelTask(run, project, task, upstream);
+  if (assessed.status === 'skipped') {
+    log(`${label}: skipped: ${assessed.reason}`);
+    return 'skipped';
+  }
+  const { key, inputs } = assessed;
+
+  return store.lock(projectName, id, async () => {
+    if (store.valid(projectName, id, key)) {
+      log(`${label}: cached in ${posix.join(forge.wheelsDir, projectName, id)} (key ${key.slice(0, 12)})`);
+      return 'cached';
+    }
+    const staged = store.stagingDir(projectName, id);
+    try {
+      if (forge.wheelIndex) {
+        const published = await findPublished(forge.wheelIndex, root, projectName, id);
+        if (published.found && published.record.key === key) {
+          await copyPublished(forge.wheelIndex, root, published.record.files, staged);
+          finish(staged, { project: projectName, id, key, inputs, files: listFiles(staged), builtAt: new Date().toISOString(), seconds: 0, channel: published.where });
+          store.publish(staged, projectName, id);
+          log(`${label}: already published in ${published.where}, not building`);
+          return 'published';
+        }
+        if (published.found && published.record.version === spec.version && published.record.buildNumber === (spec.buildNumber ?? null)) {
+          const changed = explainChange(published.record.inputs, inputs);
+          log(`error: ${label}: ${published.where} already has ${spec.name} ${spec.version}${spec.buildNumber === undefined ? '' : ` build ${spec.buildNumber}`} for this variant, built from other inputs (${changed.join('; ')}); bump build_number (or version) in ${project.file} to publish the change`);
+          return 'failed';
+        }
+        if (!published.found && published.problem) log(`${label}: could not check the wheel index (${published.problem})`);
+      }
+      return await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
+    } finally {
+      rmSync(staged, { recursive: true, force: true });
+    }
+  }, () => log(`${label}: waiting for another build of the same variant to finish`));
+}
+
+/** A wheel task ready to build here: its key, and what the build needs to know. */
+export interface ReadyWheelTask {
+  readonly status: 'ready';
+  readonly key: string;
+  readonly inputs: Manifest['inputs'];
+  readonly rendered: RenderedWheel;
+  readonly requirements: readonly string[];
+  readonly kind: WheelEnvironmentKind;
+  readonly check: Extract<ReturnType<typeof checkToolchain>, { ok: true }>;
+  readonly frontend: string;
+  readonly source: ResolvedWheelSource;
+}
+
+export type WheelAssessment = ReadyWheelTask | { readonly status: 'skipped'; readonly reason: string };
+
+export function findWheelTask(run: WheelRun, projectName: string, id: string): { project: WheelProject; task: WheelTask } {
+  const project = run.graph.projects.get(projectName);
+  if (!project) throw new ForgeError(`${projectName} is not a wheel project (no ${run.forge.recipesDir}/${projectName}/wheel/wheel.yaml)`);
+  const task = run.graph.tasks.get(projectName)!.find((t) => t.id === id);
+  if (!task) throw new ForgeError(`wheel project ${projectName} has no variant \`${id}\` (known: ${run.graph.tasks.get(projectName)!.map((t) => t.id).join(', ')})`);
+  return { project, task };
+}
+
+/**
+ * Whether this machine can build a wheel task and, if so, its content key: the
+ * torch compatibility table, then the environment's toolchain (a `host`
+ * mismatch is a skip with the reason), then the resolved source. `upstream`
+ * holds the upstream tasks' keys.
+ */
+export async function assessWheelTask(run: WheelRun, project: WheelProject, task: WheelTask, upstream: Readonly<Record<string, string>>): Promise<WheelAssessment> {
+  const label = `${project.name}:${task.id}`;
+  if (task.unmet.length) throw new ForgeError(`${label} builds against ${task.unmet.join(', ')}, which has no variant matching ${JSON.stringify(task.values)}`, { file: project.file });
+  const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
+  if (values.torch !== undefined) {
+    const reason = torchIncompatibility({ torch: values.torch, cuda: values.cuda_version, python: values.python });
+    if (reason) return { status: 'skipped', reason };
+  }
+  const rendered = renderWheel(project.spec, task.values);
+  const kind = environmentKind(project);
+  const requirements = externalRequirements(run, project, rendered);
+  const frontend = frontendDir(dirname(run.sources.dir));
+  const check = checkToolchain({ kind, python: values.python, cuda: values.cuda_version, torch: values.torch, requirements, image: rendered.image }, frontend);
+  if (!check.ok) return { status: 'skipped', reason: check.reason };
+  const source = (await resolveWheelSource(project, run.sources))!;
+  const { key, inputs } = wheelKey(run.root, project, task, { source, toolchain: check.toolchain, upstream });
+  return { status: 'ready', key, inputs, rendered, requirements, kind, check, frontend, source };
+}
+
+interface BuildContext extends ReadyWheelTask {
+  readonly staged: string;
+  readonly upstreamWheels: readonly string[];
+}
+
+async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, ctx: BuildContext, log: (line: string) => void): Promise<WheelOutcome> {
+  const { root, forge, store, sources } = run;
+  const { spec } = project;
+  const label = `${project.name}:${task.id}`;
+  const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
+  const work = join(ctx.staged, '.work');
+  const started = Date.now();
+
+  const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
+  const sourceRoot = join(work, 'src');
+  cpSync(tree, sourceRoot, { recursive: true, filter: (path) => basename(path) !== '.git' && basename(path) !== '.forge-source.json' });
+  await applyPatches(project, sourceRoot, root);
+  const buildDir = spec.source.subdirectory ? join(sourceRoot, spec.source.subdirectory) : sourceRoot;
+  if (!existsSync(buildDir)) throw new ForgeError(`source subdirectory \`${spec.source.subdirectory}\` does not exist in the source`, { file: project.file, line: spec.yaml.lineOf(['source', 'subdirectory']) });
+
+  const wheelOut = join(work, 'dist');
+  mkdirSync(wheelOut, { recursive: true });
+  const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
+  const index = pipIndexUrl(forge.pipIndex, root);
+  const settings = ctx.rendered.configSettings.flatMap(([k, v]) => ['-C', `${k}=${v}`]);
+  log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
+
+  let python: string;
+  let result;
+  if (ctx.kind === 'docker') {
+    const upstreamDir = ctx.upstreamWheels.length ? join(work, 'upstream') : undefined;
+    if (upstreamDir) {
+      mkdirSync(upstreamDir, { recursive: true });
+      for (const wheel of ctx.upstreamWheels) cpSync(wheel, join(upstreamDir, basename(wheel)));
+    }
+    const plan = dockerPlan({ python: values.python ?? '3.12', cuda: values.cuda_version, torch: values.torch, image: ctx.rendered.image, requirements: ctx.requirements, index, gpus: spec.build.gpus, source: buildDir, output: wheelOut, upstream: upstreamDir, configSettings: ctx.rendered.configSettings, command: ctx.rendered.command, env: { ...ctx.rendered.env, ...(provider.TORCH_CUDA_ARCH_LIST ? { TORCH_CUDA_ARCH_LIST: provider.TORCH_CUDA_ARCH_LIST } : {}) } });
+    const dockerDir = join(work, 'docker');
+    mkdirSync(dockerDir, { recursive: true });
+    writeFileSync(join(dockerDir, 'Dockerfile'), plan.dockerfile);
+    const built = await runLogged('docker', plan.build, { cwd: dockerDir, env: process.env, label }, log);
+    result = built.ok ? await runLogged('docker', plan.run, { cwd: dockerDir, env: process.env, label }, log) : built;
+    python = '';
+  } else {
+    const install = [...(ctx.kind === 'host' ? ctx.check.missing : ctx.requirements), ...ctx.upstreamWheels];
+    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, index }, (line) => log(`${label}: ${line}`));
+    python = environment.python;
+    const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
+    if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
+    const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
+    result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
+  }
+  if (!result.ok) {
+    store.recordFailure(project.name, task.id, ctx.key, result.tail);
+    log(`${label}: FAILED (build exit ${result.exitCode}). Last lines of its log:`);
+    for (const line of result.tail.slice(-25)) log(`  | ${line}`);
+    return 'failed';
+  }
+
+  const produced = readdirSync(wheelOut).filter((f) => f.endsWith('.whl'));
+  if (produced.length !== 1) throw new ForgeError(`the build left ${produced.length} wheels (${produced.join(', ') || 'none'}) where one was expected`, { file: project.file });
+  let wheel = join(wheelOut, produced[0]!);
+  checkWheelName(project, basename(wheel));
+  if (spec.buildNumber !== undefined) wheel = await retag(root, wheel, spec.buildNumber);
+  if (spec.build.repair) {
+    const repaired = await repairWheel(root, { wheel, outDir: join(work, 'repaired'), excludes: spec.build.repairExclude });
+    if (repaired.repaired) log(`${label}: repaired with auditwheel: ${basename(repaired.wheel)}`);
+    else log(`${label}: not repaired: ${repaired.reason}`);
+    wheel = repaired.wheel;
+  }
+
+  const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
+  const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
+
+  if (ctx.kind !== 'docker' && (spec.test.imports.length || ctx.rendered.testCommands.length)) {
+    const passed = await testWheel(python, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
+    if (!passed.ok) {
+      store.recordFailure(project.name, task.id, ctx.key, passed.tail);
+      log(`${label}: FAILED: the wheel's test failed. Last lines:`);
+      for (const line of passed.tail.slice(-25)) log(`  | ${line}`);
+      return 'failed';
+    }
+  }
+
+  const platform = ctx.check.platform.replace(/[-.]/g, '_');
+  const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
+  const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
+  mkdirSync(layout, { recursive: true });
+  if (ctx.rendered.properties.length) {
+    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties });
+    await writeVariantsJson(root, layout);
+    log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
+  } else {
+    cpSync(wheel, join(layout, basename(wheel)));
+    log(`${label}: no variant properties in ${project.file}: the wheel is not labelled`);
+  }
+  await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
+  rmSync(work, { recursive: true, force: true });
+  const seconds = Math.round((Date.now() - started) / 100) / 10;
+  finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
+  store.publish(ctx.staged, project.name, task.id);
+  store.clearFailure(project.name, task.id);
+  log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s`);
+  return 'built';
+}
+
+/** seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds. */
+export function providerEnv(values: Readonly<Record<string, string>>, cuda: CudaInfo | undefined, archList: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (values.cuda_version === undefined) return env;
+  if (cuda) {
+    env.CUDA_HOME = cuda.home;
+    env.PATH = join(cuda.home, 'bin');
+  }
+  const list = archList ?? (values.torch !== undefined ? defaultCudaArchList(values.torch, values.cuda_version) : undefined);
+  if (list) env.TORCH_CUDA_ARCH_LIST = list;
+  return env;
+}
+
+/** The index `venv`/`docker` install from, as a URL (a folder becomes file://). */
+function pipIndexUrl(value: string, root: string): string {
+  const where = wheelIndexLocation(value, root);
+  return 'url' in where ? where.url : `file://${where.dir}`;
+}
+
+async function applyPatches(project: WheelProject, sourceRoot: string, root: string): Promise<void> {
+  for (const [i, patch] of project.spec.source.patches.entries()) {
+    try {
+      // The ceiling keeps git from treating the workspace's repository as the patch's target.
+      await exec('git', ['apply', '--whitespace=nowarn', join(root, patch)], { cwd: sourceRoot, env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(sourceRoot) } });
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').filter(Boolean);
+      throw new ForgeError(`patch \`${posix.relative(posix.dirname(project.file), patch)}\` does not apply: ${stderr.slice(0, 2).join(' / ')}`, { file: project.file, line: project.spec.yaml.lineOf(['source', 'patches', i]) });
+    }
+  }
+}
+
+/** The wheel must be the project's name and declared version: the version decides the published file names. */
+function checkWheelName(project: WheelProject, file: string): void {
+  const [name, version] = file.split('-');
+  if (normalizeDistName(name ?? '') !== normalizeDistName(project.spec.name)) {
+    throw new ForgeError(`the build produced ${file}, not a wheel of \`${project.spec.name}\``, { file: project.file, line: project.spec.yaml.lineOf(['name']) });
+  }
+  if (version !== project.spec.version) {
+    throw new ForgeError(`the build produced version ${version} (${file}), ${project.file} says ${project.spec.version}`, { file: project.file, line: project.spec.yaml.lineOf(['version']) });
+  }
+}
+
+/** Gives the wheel a build tag with pypa wheel's `wheel tags --build`. */
+async function retag(root: string, wheel: string, build: number): Promise<string> {
+  const { stdout } = await exec(wheelToolPython(root), ['-m', 'wheel', 'tags', '--build', String(build), '--remove', wheel], { cwd: dirname(wheel) });
+  return join(dirname(wheel), stdout.trim().split('\n').pop()!);
+}
+
+/** Installs the wheel (and its upstream wheels) into a fresh folder and runs the imports and commands. */
+async function testWheel(python: string, work: string, wheels: readonly string[], imports: readonly string[], commands: readonly string[], label: string, log: (line: string) => void) {
+  const target = join(work, 'test');
+  const bin = join(work, 'test-bin');
+  await installForTest(python, target, wheels);
+  mkdirSync(bin, { recursive: true });
+  symlinkSync(python, join(bin, 'python'));
+  // Not the source folder: an import must find the installed wheel, not the tree it was built from.
+  const cwd = join(work, 'test-cwd');
+  mkdirSync(cwd, { recursive: true });
+  const env = { ...process.env, PYTHONPATH: target, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, PYTHON: python };
+  log(`${label}: testing the installed wheel`);
+  for (const module of imports) {
+    const result = await runLogged(python, ['-c', `import ${module}; print("import ${module}: ok")`], { cwd, env, label: `${label} test` }, log);
+    if (!result.ok) return result;
+  }
+  for (const command of commands) {
+    const result = await runLogged('sh', ['-c', command], { cwd, env, label: `${label} test` }, log);
+    if (!result.ok) return result;
+  }
+  return { ok: true as const, exitCode: 0, tail: [] as string[] };
+}
+
+/** Copies (or downloads) a task's published files from the wheel index into the staging folder. */
+async function copyPublished(index: string, root: string, files: PublishedWheels['files'], staged: string): Promise<void> {
+  const where = wheelIndexLocation(index, root);
+  for (const entry of files) {
+    const target = join(staged, entry.file);
+    mkdirSync(dirname(target), { recursive: true });
+    if ('dir' in where) cpSync(join(where.dir, entry.index), target);
+    else {
+      const response = await fetch(`${where.url}/${entry.index}`, { signal: AbortSignal.timeout(120_000) });
+      if (!response.ok) throw new ForgeError(`cannot download ${where.url}/${entry.index}: HTTP ${response.status}`);
+      writeFileSync(target, Buffer.from(await response.arrayBuffer()));
+    }
+  }
+}
+
+function listFiles(dir: string, prefix = ''): Array<{ file: string; sha256: string; size: number }> {
+  const out: Array<{ file: string; sha256: string; size: number }> = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) {
+      if (entry.name !== '.work') out.push(...listFiles(join(dir, entry.name), rel));
+    } else if (entry.isFile() && entry.name !== MANIFEST && entry.name !== KEY_FILE) {
+      out.push({ file: rel, sha256: sha256File(join(dir, entry.name)), size: statSync(join(dir, entry.name)).size });
+    }
+  }
+  return out;
+}
+
+function finish(dir: string, manifest: Manifest): void {
+  writeFileSync(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  writeFileSync(join(dir, KEY_FILE), `${manifest.key}\n`);
+}
+

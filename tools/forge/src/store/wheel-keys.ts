@@ -1,0 +1,62 @@
+import { join, posix } from 'node:path';
+import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
+import { folderFiles, hashInputs, type ContentKey, type KeyInputs } from './content-key.js';
+import { sha256File } from './outputs.js';
+import type { SourceCache } from './source-cache.js';
+
+/** Bumped when forge's wheel steps (labelling, placement) change their output for the same inputs. */
+export const WHEEL_PIPELINE = 'forge-wheel 1';
+
+/** A wheel project's source: what goes into the key, and where its files are once fetched. */
+export interface ResolvedWheelSource {
+  /** `{git, commit[, subdirectory]}` or `{path[, subdirectory]}`: never a tag or branch name. */
+  readonly id: Readonly<Record<string, string>>;
+  /** The commit of a git source; undefined for a local folder. */
+  readonly commit: string | undefined;
+}
+
+/**
+ * The exact source of a project: a git `rev` as is, a `tag` through the source
+ * cache (resolved once, then recorded). `offline` answers from the record only,
+ * with undefined when the tag was never resolved.
+ */
+export async function resolveWheelSource(project: WheelProject, sources: SourceCache, offline = false): Promise<ResolvedWheelSource | undefined> {
+  const { source } = project.spec;
+  const sub: Record<string, string> = source.subdirectory ? { subdirectory: source.subdirectory } : {};
+  if (source.kind === 'path') return { id: { path: posix.relative(project.root, source.path), ...sub }, commit: undefined };
+  const commit = source.rev ?? (offline ? sources.recordedTag(source.url, source.tag!) : await sources.resolveTag(source.url, source.tag!));
+  return commit ? { id: { git: source.url, commit, ...sub }, commit } : undefined;
+}
+
+/**
+ * A wheel task's content key: the project's wheel folder (wheel.yaml, patches),
+ * patches and a local source outside it, the resolved source, the variant
+ * values, the upstream wheel tasks' keys and the toolchain (environment kind,
+ * python, nvcc, torch, compiler, image).
+ */
+export function wheelKey(
+  root: string,
+  project: WheelProject,
+  task: WheelTask,
+  parts: { readonly source: ResolvedWheelSource; readonly toolchain: Readonly<Record<string, string>>; readonly upstream: Readonly<Record<string, string>> },
+): ContentKey {
+  const wheelDir = posix.dirname(project.file);
+  const files: Record<string, string> = { ...folderFiles(join(root, wheelDir)) };
+  const { source } = project.spec;
+  for (const patch of source.patches) {
+    const relative = posix.relative(wheelDir, patch);
+    if (relative.startsWith('..')) files[relative] = sha256File(join(root, patch));
+  }
+  if (source.kind === 'path') {
+    for (const [file, hash] of Object.entries(folderFiles(join(root, source.path)))) files[`${posix.relative(wheelDir, source.path)}/${file}`] = hash;
+  }
+  const inputs: KeyInputs = {
+    files,
+    variant: { [project.spec.name]: { ...task.values } },
+    upstream: parts.upstream,
+    engine: WHEEL_PIPELINE,
+    source: parts.source.id,
+    toolchain: parts.toolchain,
+  };
+  return { key: hashInputs(inputs), inputs };
+}

@@ -1,0 +1,43 @@
+import { ForgeError } from '../errors.js';
+import { renderTemplate } from '../recipe/jinja.js';
+import type { WheelSpec } from '../recipe/wheel-spec.js';
+import type { Variant } from './keys.js';
+
+/** A wheel project's templated fields with one variant's values filled in. */
+export interface RenderedWheel {
+  readonly requirements: readonly string[];
+  readonly properties: readonly string[];
+  readonly command: string | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  readonly configSettings: ReadonlyArray<readonly [string, string]>;
+  readonly cudaArchList: string | undefined;
+  readonly image: string | undefined;
+  readonly testCommands: readonly string[];
+}
+
+/**
+ * Renders every `${{ … }}` of a wheel project for one variant, with the
+ * minijinja helper the recipes use; an error names the file and the line.
+ */
+export function renderWheel(spec: WheelSpec, values: Variant): RenderedWheel {
+  const variables = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]));
+  const scope = { variables, targetPlatform: 'linux-64', onAccess: () => {} };
+  const render = (text: string, path: ReadonlyArray<string | number>): string => {
+    try {
+      return String(renderTemplate(text, scope));
+    } catch (error) {
+      throw new ForgeError((error as Error).message, { file: spec.file, line: spec.yaml.lineOf(path) });
+    }
+  };
+  const optional = (text: string | undefined, path: ReadonlyArray<string | number>) => (text === undefined ? undefined : render(text, path));
+  return {
+    requirements: spec.build.requirements.map((r, i) => render(r, ['build', 'requirements', i])),
+    properties: spec.variant.properties.map((p, i) => render(p, ['variant', 'properties', i]).split('::').map((part) => part.trim()).join(' :: ')),
+    command: optional(spec.build.command, ['build', 'command']),
+    env: Object.fromEntries(Object.entries(spec.build.env).map(([k, v]) => [k, render(v, ['build', 'env', k])])),
+    configSettings: spec.build.configSettings.map(([k, v]) => [k, render(v, ['build', 'config_settings', k])] as const),
+    cudaArchList: optional(spec.variant.cudaArchList, ['variant', 'cuda_arch_list']),
+    image: optional(spec.build.image, ['build', 'image']),
+    testCommands: spec.test.commands.map((c, i) => render(c, ['test', 'commands', i])),
+  };
+}

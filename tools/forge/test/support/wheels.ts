@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { enginePython, repoRoot } from './paths.js';
+import { TempWorkspace } from './workspace.js';
+
+let pipIndex: string | undefined;
+
+/**
+ * A PEP 503 index folder with the one build requirement the example needs
+ * (setuptools >= 70.1), made once per test file: pip fetches the wheel the way
+ * this machine's pip is configured to (its cache, its index), and wheelout's
+ * publish step writes the index, so builds under test never touch a network.
+ */
+export function localPipIndex(scratch: string): string {
+  if (pipIndex) return pipIndex;
+  const downloads = join(scratch, 'downloads');
+  mkdirSync(downloads, { recursive: true });
+  execFileSync(enginePython(), ['-m', 'pip', 'download', '--quiet', '--only-binary=:all:', '--no-deps', '--dest', downloads, 'setuptools>=70.1'], { stdio: 'inherit' });
+  const index = join(scratch, 'pip-index');
+  const wheels = readdirSync(downloads).filter((f) => f.endsWith('.whl')).map((f) => join(downloads, f));
+  execFileSync(enginePython(), [join(repoRoot, 'tools/forge/python/forge_wheel.py'), 'publish', index, ...wheels], { stdio: 'ignore' });
+  pipIndex = index;
+  return index;
+}
+
+/** A copy of examples/wheels whose venv and host builds install from the local index. */
+export function wheelWorkspace(index: string): TempWorkspace {
+  const ws = new TempWorkspace();
+  for (const entry of ['pkgs', 'variants.yaml', 'nx.json']) cpSync(join(repoRoot, 'examples/wheels', entry), join(ws.root, entry), { recursive: true });
+  const nx = JSON.parse(readFileSync(join(ws.root, 'nx.json'), 'utf8')) as { plugins: Array<{ options: Record<string, unknown> }> };
+  nx.plugins[0]!.options.pipIndex = index;
+  writeFileSync(join(ws.root, 'nx.json'), JSON.stringify(nx, null, 2));
+  return ws;
+}
+
+/** Every file under a folder, relative, sorted (for layout assertions). */
+export function filesUnder(dir: string, prefix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? filesUnder(join(dir, entry.name), rel) : [rel];
+  }).sort();
+}
+
+/** The manifest of a wheel task, if it has one. */
+export function wheelManifest(ws: TempWorkspace, project: string, id: string): { key: string; builtAt: string; files: Array<{ file: string }>; channel?: string } | undefined {
+  const file = join(ws.root, 'wheelhouse', project, id, 'manifest.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { key: string; builtAt: string; files: Array<{ file: string }>; channel?: string }) : undefined;
+}

@@ -1,0 +1,144 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerPlan } from '../src/engine/docker.js';
+import { ForgeError } from '../src/errors.js';
+import { providerEnv } from '../src/executors/wheel-build.js';
+import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
+import { repoRoot } from './support/paths.js';
+import { filesUnder, localPipIndex, wheelWorkspace } from './support/wheels.js';
+import type { TempWorkspace } from './support/workspace.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'forge-wheel-inputs-test-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const hostShort = execFileSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).trim();
+const id = `py${hostShort}`;
+
+const WHEEL = (body: string) => `name: demo\nversion: 0.1.0\nsource:\n  path: ../src\nvariant:\n  keys: [python]\n${body}`;
+
+function parseError(text: string): string {
+  try {
+    parseWheelSpec('pkgs/demo/wheel/wheel.yaml', text);
+  } catch (error) {
+    if (error instanceof ForgeError) return error.format();
+    throw error;
+  }
+  throw new Error('expected a ForgeError');
+}
+
+describe('wheel.yaml', () => {
+  it('names the file and line of unknown fields, wrong types and unpinned sources', () => {
+    expect(parseError(WHEEL('build:\n  enviroment: host\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: unknown field `build.enviroment` (known: environment, requirements, command, env, config_settings, image, gpus, repair, repair_exclude)');
+    expect(parseError(WHEEL('build:\n  environment: conda\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.environment` must be one of host, venv, docker, got `conda`');
+    expect(parseError('name: demo\nversion: 0.1.0\nsource:\n  git: https://example.com/x.git\n  rev: main\nvariant:\n  keys: [python]\n')).toBe(
+      'pkgs/demo/wheel/wheel.yaml:5: `source.rev` must be a full 40-character commit, got `main` (use `tag` for a tag)',
+    );
+    expect(parseError('name: demo\nversion: 0.1.0\nsource:\n  git: https://example.com/x.git\nvariant:\n  keys: [python]\n')).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:4: a git source needs `rev` \(a full commit\) or `tag`/);
+    expect(parseError(WHEEL('  properties:\n    - "nvidia :: cuda"\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: variant property `nvidia :: cuda` must be `namespace :: feature :: value`');
+    expect(parseError(WHEEL('  values:\n    torch: ["2.11.0"]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `variant.values` sets `torch`, which is not in variant.keys');
+    expect(parseError(WHEEL('').replace('version: 0.1.0', 'version: [1]'))).toBe('pkgs/demo/wheel/wheel.yaml:2: `version` must be a non-empty string');
+  });
+});
+
+describe("seed 004's -Cvariant defaults and seed 003's Docker environment", () => {
+  it('sets CUDA_HOME, PATH and the default TORCH_CUDA_ARCH_LIST for a torch x CUDA variant; a project list wins', () => {
+    const cuda = { version: '13.0', home: '/usr/local/cuda-13.0', nvcc: '/usr/local/cuda-13.0/bin/nvcc' };
+    expect(providerEnv({ python: '3.12', cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined)).toEqual({
+      CUDA_HOME: '/usr/local/cuda-13.0',
+      PATH: '/usr/local/cuda-13.0/bin',
+      TORCH_CUDA_ARCH_LIST: '7.5;8.0;8.6;9.0;10.0;11.0;12.0+PTX',
+    });
+    expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, '9.0').TORCH_CUDA_ARCH_LIST).toBe('9.0');
+    expect(providerEnv({ python: '3.12' }, undefined, undefined)).toEqual({});
+  });
+
+  it('writes a Dockerfile per (python, cuda, torch) from the base-image map and the docker command lines (Docker is not run here)', () => {
+    const plan = dockerPlan({
+      python: '3.12', cuda: '13.0', torch: '2.11.0', image: undefined, requirements: ['setuptools>=70.1', 'torch==2.11.0'], index: 'https://pypi.org/simple', gpus: true,
+      source: '/w/src', output: '/w/dist', upstream: '/w/up', configSettings: [['--build-option', '--cpp_ext']], command: undefined, env: { TORCH_CUDA_ARCH_LIST: '9.0' },
+    });
+    expect(plan.tag).toBe('forge-wheel:py3.12-cuda13.0-torch2.11.0');
+    expect(plan.dockerfile.split('\n')[0]).toBe('FROM nvidia/cuda:13.0.1-devel-ubuntu22.04');
+    expect(plan.dockerfile).toContain('uv venv --python 3.12 /opt/venv');
+    expect(plan.dockerfile).toContain('--index-url https://download.pytorch.org/whl/cu130 --extra-index-url https://pypi.org/simple torch==2.11.0');
+    expect(plan.dockerfile).toContain("--index-url https://pypi.org/simple 'setuptools>=70.1'");
+    expect(plan.build).toEqual(['build', '-t', 'forge-wheel:py3.12-cuda13.0-torch2.11.0', '.']);
+    expect(plan.run.slice(0, 4)).toEqual(['run', '--rm', '--gpus', 'all']);
+    expect(plan.run).toEqual(expect.arrayContaining(['/w/src:/forge/src', '/w/dist:/forge/out', '/w/up:/forge/wheels:ro', 'TORCH_CUDA_ARCH_LIST=9.0']));
+    expect(plan.run.at(-1)).toBe("uv pip install --python /opt/venv/bin/python --no-deps /forge/wheels/*.whl && python -m build --wheel --no-isolation --outdir /forge/out -C --build-option=--cpp_ext .");
+    expect(dockerPlan({ ...{ python: '3.11', cuda: undefined, torch: undefined, image: undefined, requirements: [], index: 'x', gpus: false, source: 's', output: 'o', upstream: undefined, configSettings: [], command: 'make wheel', env: {} } }).dockerfile.split('\n')[0]).toBe('FROM ubuntu:22.04');
+  });
+});
+
+describe('wheel sources and bad input, in one run', () => {
+  let ws: TempWorkspace;
+  let repo: string;
+  let commit: string;
+  const mirror = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: '', GIT_CONFIG_VALUE_0: 'https://git.example.invalid/' };
+  beforeAll(() => {
+    ws = wheelWorkspace(localPipIndex(scratch));
+    ws.write('variants.yaml', `python:\n  - "${hostShort}"\n`);
+    // A git repository of the example's C extension, reached through a mirror rule like a user's insteadOf.
+    repo = join(scratch, 'mirror', 'demo.git');
+    cpSync(join(repoRoot, 'examples/wheels/pkgs/demo-wheel/src'), join(repo, 'ext'), { recursive: true });
+    const pyproject = join(repo, 'ext/pyproject.toml');
+    writeFileSync(pyproject, readFileSync(pyproject, 'utf8').replace('name = "demo-wheel"', 'name = "demo-wheel-from-git"'));
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+    git('init', '-q');
+    git('add', '-A');
+    git('commit', '-qm', 'demo');
+    git('tag', '-a', 'v0.1.0', '-m', 'v0.1.0');
+    commit = git('rev-parse', 'HEAD');
+    mirror.GIT_CONFIG_KEY_0 = `url.file://${join(scratch, 'mirror')}/.insteadOf`;
+    const project = (name: string, body: string) => ws.write(`pkgs/${name}/wheel/wheel.yaml`, `name: ${name}\nversion: 0.1.0\n${body}`);
+    project('from-git', 'source:\n  git: https://git.example.invalid/demo.git\n  tag: v0.1.0\n  subdirectory: ext\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n');
+    ws.edit('pkgs/from-git/wheel/wheel.yaml', (text) => text.replace('name: from-git', 'name: demo-wheel-from-git'));
+    project('bad-rev', `source:\n  git: file://${repo}\n  rev: ${'0'.repeat(40)}\nvariant:\n  keys: [python]\n`);
+    project('bad-patch', 'source:\n  path: ../../demo-wheel/src\n  patches:\n    - bad.patch\nvariant:\n  keys: [python]\n');
+    ws.write('pkgs/bad-patch/wheel/bad.patch', '--- a/setup.py\n+++ b/setup.py\n@@ -1,2 +1,2 @@\n-from nothing import here\n+from something import there\n context\n');
+    ws.write('pkgs/broken/src/setup.py', 'from setuptools import Extension, setup\nsetup(name="broken", version="0.1.0", ext_modules=[Extension("broken", ["broken.c"])])\n');
+    ws.write('pkgs/broken/src/broken.c', 'this is not C;\n');
+    project('broken', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n');
+    project('broken-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", broken]\n');
+    project('future-python', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python]\n  values:\n    python: ["3.99"]\nbuild:\n  environment: venv\n');
+    project('other-cuda', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python, cuda_version]\n  values:\n    cuda_version: ["12.8"]\n');
+  });
+  afterAll(() => ws.dispose());
+
+  it('fetches a git tag once through the mirror rule and builds from the source cache with no way to the remote', () => {
+    const fetched = ws.run('/usr/bin/env', [...Object.entries(mirror).map(([k, v]) => `${k}=${v}`), process.execPath, join(repoRoot, 'tools/forge/dist/cli/main.js'), 'fetch', 'from-git', '--json']);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    const sources = JSON.parse(fetched.stdout) as { sources: Array<{ commit: string; tree: string }> };
+    expect(sources.sources[0]!.commit).toBe(commit);
+    expect(existsSync(join(sources.sources[0]!.tree, 'ext/setup.py'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(ws.root, '.forge/sources/refs.json'), 'utf8'))).toEqual({ 'https://git.example.invalid/demo.git#v0.1.0': commit });
+    // No mirror rule now: the URL cannot be reached, the cache is all there is.
+    const built = ws.nx('run', `from-git:wheel-${id}`, '--output-style=stream');
+    expect(built.code, built.stdout).toBe(0);
+    expect(built.stdout).toContain(`from-git:${id}: built`);
+    const explain = JSON.parse(ws.forge('explain', 'from-git', id, '--json').stdout) as { inputs: { source: Record<string, string> } };
+    expect(explain.inputs.source).toEqual({ git: 'https://git.example.invalid/demo.git', commit, subdirectory: 'ext' });
+  });
+
+  it('reports a missing commit, a patch that does not apply, a missing interpreter and a failing build, one line each; siblings go on, dependents do not run, nothing is half-written', () => {
+    const run = ws.nx('run-many', '-t', 'wheel', '--skip-nx-cache', '--output-style=stream', '--parallel=2');
+    expect(run.code).not.toBe(0);
+    const out = run.stdout;
+    expect(out).toContain(`bad-rev:${id}: error: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
+    expect(out).toMatch(new RegExp(`bad-patch:${id}: error: pkgs/bad-patch/wheel/wheel\\.yaml:6: patch \`bad\\.patch\` does not apply: error: patch failed: setup\\.py:1`));
+    expect(out).toContain('future-python:py3.99: error: Python 3.99 is not on this machine: install it (`uv python install 3.99`');
+    expect(out).toMatch(/other-cuda:py[\d.]+-cuda12\.8: skipped: needs CUDA 12\.8, this machine has/);
+    expect(out).toContain(`broken:${id}: FAILED (build exit 1). Last lines of its log:`);
+    expect(out).toMatch(/\| .*broken\.c:1:\d+: error/);
+    expect(out).not.toContain(`> nx run broken-app:wheel-${id}`);
+    expect(out).toContain(`from-git:${id}: cached in wheelhouse/from-git/${id}`);
+    expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel', id, 'manifest.json'))).toBe(true);
+    for (const failed of ['bad-rev', 'bad-patch', 'future-python', 'broken', 'broken-app', 'other-cuda']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
+    expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);
+    const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string; reason: string }>;
+    expect(plan.find((p) => p.target === `broken:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
+    expect(plan.find((p) => p.target === `broken-app:wheel-${id}`)).toMatchObject({ status: 'blocked', reason: `upstream broken:wheel-${id} is failing` });
+  });
+});

@@ -1,0 +1,150 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enginePython, repoRoot } from './support/paths.js';
+import { filesUnder, localPipIndex, wheelManifest, wheelWorkspace } from './support/wheels.js';
+import type { TempWorkspace } from './support/workspace.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'forge-wheels-test-'));
+const uv = join(repoRoot, '.venv/bin/uv');
+const hostShort = execFileSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).trim();
+const other = hostShort === '3.12' ? '3.11' : '3.12';
+const id = `py${hostShort}`;
+
+/** Runs python code with the tools venv's interpreter (it has zipfile and nothing else is needed). */
+function py(code: string, ...args: string[]): string {
+  return execFileSync(enginePython(), ['-c', code, ...args], { encoding: 'utf8' });
+}
+
+/** Imports a module from a folder of installed wheels with the host's python3. */
+function runInstalled(dir: string, code: string): string {
+  return execFileSync('python3', ['-c', code], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: dir } }).trim();
+}
+
+// One workspace, built once, reused by every test in order: the builds are the slow part.
+describe('wheel projects: examples/wheels on the host and in a venv', () => {
+  let ws: TempWorkspace;
+  beforeAll(() => {
+    ws = wheelWorkspace(localPipIndex(scratch));
+    // Both Pythons of the example's matrix, whatever this machine has.
+    ws.write('variants.yaml', `python:\n  - "${hostShort}"\n  - "${other}"\n`);
+  });
+  afterAll(() => {
+    ws.dispose();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('makes each wheel project an Nx project with a wheel-<id> task per variant, inferred dependencies and listings', () => {
+    const shown = JSON.parse(ws.nx('show', 'project', 'demo-wheel-app', '--json').stdout) as { tags: string[]; targets: Record<string, { dependsOn?: unknown[] }> };
+    expect(shown.tags).toContain('wheel');
+    expect(Object.keys(shown.targets).sort()).toEqual(['upload-wheels', 'wheel', `wheel-py${hostShort}`, `wheel-py${other}`].sort());
+    expect(shown.targets[`wheel-${id}`]!.dependsOn).toEqual([{ projects: ['demo-wheel'], target: `wheel-${id}` }]);
+    ws.nx('graph', '--file=graph.json');
+    const graph = JSON.parse(readFileSync(join(ws.root, 'graph.json'), 'utf8')) as { graph: { dependencies: Record<string, Array<{ target: string }>> } };
+    expect(graph.graph.dependencies['demo-wheel-app']!.map((d) => d.target)).toEqual(['demo-wheel']);
+    const variants = JSON.parse(ws.forge('variants', '--json').stdout) as Array<{ kind: string; project: string; variants: Array<{ id: string }> }>;
+    expect(variants.map((v) => [v.kind, v.project, v.variants.map((x) => x.id).sort()])).toEqual([
+      ['wheel', 'demo-wheel', [`py${hostShort}`, `py${other}`].sort()],
+      ['wheel', 'demo-wheel-app', [`py${hostShort}`, `py${other}`].sort()],
+    ]);
+  });
+
+  it('builds, tests, labels and places the variant the host matches, and skips the other with the reason', () => {
+    const run = ws.nx('run-many', '-t', 'wheel', '--output-style=stream');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toContain(`demo-wheel:py${other}: skipped: needs Python ${other}, this machine has ${hostShort}`);
+    expect(run.stdout).toMatch(/demo-wheel-app:py[\d.]+: skipped: upstream demo-wheel:py[\d.]+ has no wheel here/);
+    expect(run.stdout).toContain('[demo-wheel-app:' + id + ' test] import demo_wheel_app: ok');
+    const tag = `cp${hostShort.replace('.', '')}`;
+    const files = filesUnder(join(ws.root, 'wheelhouse/demo-wheel', id));
+    const labelled = files.find((f) => f.startsWith(`py${hostShort.replace('.', '')}/cpu/linux_x86_64/`) && f.endsWith('.whl'))!;
+    expect(labelled).toMatch(new RegExp(`^py\\d+/cpu/linux_x86_64/demo_wheel-0\\.1\\.0-${tag}-${tag}-[^-]+-[0-9a-f]{8}\\.whl$`));
+    expect(files).toContain(`py${hostShort.replace('.', '')}/cpu/linux_x86_64/demo_wheel-0.1.0-variants.json`);
+    const variantJson = JSON.parse(py('import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read([n for n in z.namelist() if n.endswith(".dist-info/variant.json")][0]).decode())', join(ws.root, 'wheelhouse/demo-wheel', id, labelled))) as Record<string, unknown>;
+    expect(JSON.stringify(variantJson)).toContain(`"${tag}"`);
+    expect(files.some((f) => /^index\/cpu\/demo-wheel\/demo_wheel-0\.1\.0-.*\.whl$/.test(f))).toBe(true);
+    expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel', `py${other}`))).toBe(false);
+    expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);
+  });
+
+  it('skips what the wheelhouse has (content key) and what Nx cached; an edit rebuilds the project and its dependents', () => {
+    const before = wheelManifest(ws, 'demo-wheel-app', id)!;
+    const again = ws.nx('run-many', '-t', 'wheel', '--skip-nx-cache', '--output-style=stream');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`demo-wheel:${id}: cached in wheelhouse/demo-wheel/${id}`);
+    expect(wheelManifest(ws, 'demo-wheel-app', id)!.builtAt).toBe(before.builtAt);
+    const nxCached = ws.nx('run-many', '-t', 'wheel');
+    expect(nxCached.stdout).toMatch(/Nx read the output from the cache instead of running the command for [1-9]/);
+
+    ws.edit('pkgs/demo-wheel/src/demo_wheel.c', (text) => `/* an edit */\n${text}`);
+    const affected = ws.nx('show', 'projects', '--affected', '--files=pkgs/demo-wheel/src/demo_wheel.c', '--json');
+    expect((JSON.parse(affected.stdout) as string[]).sort()).toEqual(['demo-wheel', 'demo-wheel-app']);
+    const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ kind: string; target: string; status: string; reason: string }>;
+    const byTarget = new Map(plan.map((p) => [p.target, p]));
+    expect(byTarget.get(`demo-wheel:wheel-${id}`)).toMatchObject({ kind: 'wheel', status: 'build' });
+    expect(byTarget.get(`demo-wheel:wheel-${id}`)!.reason).toContain('file changed: ../src/demo_wheel.c');
+    expect(byTarget.get(`demo-wheel-app:wheel-${id}`)!.reason).toContain(`upstream changed: demo-wheel/${id}`);
+    expect(byTarget.get(`demo-wheel:wheel-py${other}`)).toMatchObject({ status: 'skipped' });
+    const matrix = JSON.parse(ws.forge('matrix', '--json').stdout) as { count: number; wave0: { include: Array<{ task: string; kind: string }> }; wave1: { include: Array<{ task: string }> } };
+    expect(matrix.count).toBe(2);
+    expect(matrix.wave0.include).toEqual([expect.objectContaining({ kind: 'wheel', task: `demo-wheel:wheel-${id}` })]);
+    expect(matrix.wave1.include.map((j) => j.task)).toEqual([`demo-wheel-app:wheel-${id}`]);
+    const rebuilt = ws.nx('run-many', '-t', 'wheel', '--output-style=stream');
+    expect(rebuilt.code).toBe(0);
+    expect(wheelManifest(ws, 'demo-wheel-app', id)!.builtAt).not.toBe(before.builtAt);
+  });
+
+  it('publishes to the wheel index (a per-CUDA PEP 503 index and the variant wheels), never twice, and installs from it', () => {
+    const upload = ws.nx('run-many', '-t', 'upload-wheels', '--output-style=stream');
+    expect(upload.code, upload.stdout).toBe(0);
+    const index = join(ws.root, '.wheel-index');
+    const published = filesUnder(index);
+    expect(published).toContain('cpu/index.html');
+    expect(published.some((f) => /^cpu\/demo-wheel-app\/demo_wheel_app-0\.1\.0-.*\.whl$/.test(f))).toBe(true);
+    expect(published.some((f) => /^variants\/demo-wheel\/demo_wheel-0\.1\.0-.*-[0-9a-f]{8}\.whl$/.test(f))).toBe(true);
+    expect(published).toContain('variants/demo-wheel/demo_wheel-0.1.0-variants.json');
+    expect(published).toContain(`.forge/demo-wheel/${id}.json`);
+    const target = join(scratch, 'installed');
+    execFileSync(uv, ['pip', 'install', '--quiet', '--python', 'python3', '--target', target, '--index-url', `file://${join(index, 'cpu')}`, 'demo-wheel-app', 'demo-wheel'], { env: { ...process.env, UV_NO_CONFIG: '1' } });
+    expect(runInstalled(target, 'import demo_wheel, demo_wheel_app; print(demo_wheel.add(2, 3), demo_wheel_app.answer())')).toBe('5 42');
+
+    const twice = ws.nx('run-many', '-t', 'upload-wheels', '--skip-nx-cache', '--output-style=stream');
+    expect(twice.code).toBe(0);
+    expect(twice.stdout).toContain(`demo-wheel:${id}: already in ${index}`);
+    expect(filesUnder(index)).toEqual(published);
+  });
+
+  it('takes a published variant from the index instead of building it, and refuses one whose inputs changed under the same version', () => {
+    rmSync(join(ws.root, 'wheelhouse/demo-wheel', id), { recursive: true });
+    const fromIndex = ws.nx('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+    expect(fromIndex.code).toBe(0);
+    expect(fromIndex.stdout).toContain(`demo-wheel:${id}: already published in ${join(ws.root, '.wheel-index')}, not building`);
+    expect(wheelManifest(ws, 'demo-wheel', id)!.files.some((f) => f.file.endsWith('.whl'))).toBe(true);
+
+    ws.edit('pkgs/demo-wheel/src/demo_wheel.c', (text) => `/* a second edit */\n${text}`);
+    const stale = ws.nx('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+    expect(stale.code).not.toBe(0);
+    expect(stale.stdout).toMatch(/already has demo-wheel 0\.1\.0 for this variant, built from other inputs \(file changed: \.\.\/src\/demo_wheel\.c\); bump build_number \(or version\) in pkgs\/demo-wheel\/wheel\/wheel\.yaml/);
+
+    ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (text) => text.replace('version: 0.1.0\n', 'version: 0.1.0\nbuild_number: 1\n'));
+    const bumped = ws.nx('run-many', '-t', 'upload-wheels', '-p', 'demo-wheel', '--output-style=stream');
+    expect(bumped.code, bumped.stdout).toBe(0);
+    expect(filesUnder(join(ws.root, '.wheel-index/cpu/demo-wheel')).some((f) => /^demo_wheel-0\.1\.0-1-cp\d+-/.test(f))).toBe(true);
+  });
+
+  it('builds the same variant in a fresh venv from the configured index (a new toolchain: a new build number to publish)', () => {
+    const refused = ws.nxWithEnv({ FORGE_WHEEL_ENVIRONMENT: 'venv' }, 'run', `demo-wheel-app:wheel-${id}`, '--output-style=stream');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toContain('built from other inputs (toolchain environment changed: host -> venv)');
+    ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (text) => text.replace('build_number: 1', 'build_number: 2'));
+    ws.edit('pkgs/demo-wheel-app/wheel/wheel.yaml', (text) => text.replace('version: 0.1.0\n', 'version: 0.1.0\nbuild_number: 1\n'));
+    const venv = ws.nxWithEnv({ FORGE_WHEEL_ENVIRONMENT: 'venv' }, 'run', `demo-wheel-app:wheel-${id}`, '--output-style=stream');
+    expect(venv.code, venv.stdout).toBe(0);
+    expect(venv.stdout).toMatch(/installing setuptools>=70\.1, .*demo_wheel-0\.1\.0-2-.*\.whl into a fresh venv from file:\/\//);
+    expect(venv.stdout).toContain(`[demo-wheel-app:${id} test] import demo_wheel_app: ok`);
+    const manifest = JSON.parse(readFileSync(join(ws.root, 'wheelhouse/demo-wheel-app', id, 'manifest.json'), 'utf8')) as { inputs: { toolchain: Record<string, string> } };
+    expect(manifest.inputs.toolchain).toMatchObject({ environment: 'venv', python: expect.stringMatching(new RegExp(`^${hostShort.replace('.', '\\.')}\\.`)) });
+  });
+});
