@@ -5,7 +5,7 @@ import type { RenderedVariant } from '../variants/render.js';
 
 /** Where Nx keeps its workspace data, and wv-forge its caches: `nx reset` clears them. */
 export function workspaceDataDir(root: string): string {
-  return process.env.NX_WORKSPACE_DATA_DIRECTORY ?? join(root, '.nx', 'workspace-data');
+  return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
 }
 
 /** Bumped when the engine's output for the same inputs, or the entry's shape, changes. */
