@@ -22,6 +22,11 @@ export class ForgeError extends Error {
   }
 }
 
+/** What a command prints for a ForgeError: `<tool>: error: file:line: message`, ending in exactly one newline. */
+export function errorLine(tool: string, error: ForgeError): string {
+  return `${tool}: error: ${error.format().trimEnd()}\n`;
+}
+
 export function isForgeError(error: unknown): error is ForgeError {
   return error instanceof ForgeError;
 }

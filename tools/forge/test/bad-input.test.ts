@@ -19,6 +19,8 @@ function expectCleanError(result: RunResult, pattern: RegExp): void {
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
   expect(result.stderr).not.toMatch(/^\s+at /m);
+  // Ends its line, so the shell prompt (or npm's next line) does not join it.
+  expect(result.stderr).toMatch(/[^\n]\n$/);
 }
 
 describe('bad input gives one line naming the file', () => {

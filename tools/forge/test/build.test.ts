@@ -75,6 +75,26 @@ describe('building the demo workspace with the real engine', () => {
     expect(result.code, result.out).toBe(0);
     expect(rebuilt(before, manifests(ws))).toEqual(fresh);
   });
+
+  it('renames and rebuilds nothing when python shrinks to one value, nor when it grows back', () => {
+    const variants = readFileSync(join(ws.root, 'variants.yaml'), 'utf8');
+    expect(build(ws).code).toBe(0);
+    const before = manifests(ws);
+    const ids = (project: string) => (JSON.parse(ws.forge('variants', project, '--json').stdout) as Array<{ variants: Array<{ id: string }> }>)[0]!.variants.map((v) => v.id).sort();
+    const cudaIds = ids('demo-cuda');
+
+    ws.edit('variants.yaml', (t) => t.replace('  - "3.13"\n', ''));
+    expect(ids('demo-cuda')).toEqual(cudaIds.filter((id) => id.startsWith('py3.12-')));
+    const shrunk = build(ws);
+    expect(shrunk.code, shrunk.out).toBe(0);
+    expect(rebuilt(before, manifests(ws))).toEqual([]);
+
+    writeFileSync(join(ws.root, 'variants.yaml'), variants);
+    expect(ids('demo-cuda')).toEqual(cudaIds);
+    const grown = build(ws);
+    expect(grown.code, grown.out).toBe(0);
+    expect(rebuilt(before, manifests(ws))).toEqual([]);
+  });
 });
 
 describe('artifacts already on a channel', () => {
@@ -82,7 +102,8 @@ describe('artifacts already on a channel', () => {
     const ws = demoWorkspace(bootstrap);
     const published = mkdtempSync(join(scratch, 'published-'));
     try {
-      expect(build(ws).code).toBe(0);
+      const first = build(ws);
+      expect(first.code, first.out).toBe(0);
       cpSync(join(ws.root, 'output'), published, { recursive: true, filter: (src) => !src.includes('.staging') && !src.includes('.locks') });
       rmSync(join(ws.root, 'output'), { recursive: true, force: true });
       rmSync(join(ws.root, '.nx'), { recursive: true, force: true });
@@ -183,14 +204,15 @@ describe('forge explain', () => {
   it('names a changed variant value', () => {
     const ws = demoWorkspace(bootstrap);
     try {
-      // A key with a single value does not name tasks, so changing it keeps the task and changes its key.
+      // Every key a recipe uses names its tasks, even with one value: changing the value makes a new variant.
       ws.edit('variants.yaml', (t) => `${t}\nblas_impl:\n  - openblas\n`);
       ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('    - cp core.txt $PREFIX/share/demo-core/', '    - cp core.txt $PREFIX/share/demo-core/\n    - echo "${{ blas_impl }}" > $PREFIX/share/demo-core/blas.txt'));
-      expect(ws.nx('run', 'demo-core:build-noarch').code).toBe(0);
-      expect(ws.forge('explain', 'demo-core', 'noarch').stdout).toContain('unchanged since the build');
+      expect(ws.nx('run', 'demo-core:build-noarch-blas_implopenblas').code).toBe(0);
+      expect(ws.forge('explain', 'demo-core', 'noarch-blas_implopenblas').stdout).toContain('unchanged since the build');
       ws.edit('variants.yaml', (t) => t.replace('  - openblas', '  - mkl'));
-      const result = ws.forge('explain', 'demo-core', 'noarch');
+      const result = ws.forge('explain', 'demo-core', 'noarch-blas_implmkl');
       expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('never built here; the closest build, noarch-blas_implopenblas of ');
       expect(result.stdout).toContain('variant value changed: demo-core blas_impl openblas -> mkl');
     } finally {
       ws.dispose();

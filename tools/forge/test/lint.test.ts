@@ -38,4 +38,39 @@ describe('forge lint', () => {
       bad.dispose();
     }
   });
+
+  it('warns about skip entries the engine ignores: match() with a bare version (with the fix), an undefined name', () => {
+    const ws = new TempWorkspace({
+      'variants.yaml': 'python: ["3.12", "3.13"]\n',
+      'pkgs/m/recipe/recipe.yaml': [
+        'package: {name: m, version: "1"}',
+        'source: {url: https://example.invalid/m.tgz, sha256: "0000000000000000000000000000000000000000000000000000000000000000"}',
+        'build:',
+        '  skip:',
+        '    - match(python, "3.13")',
+        '    - match(python, ">=3.12,<3.13")',
+        "    - match(python, '3.12|3.13.*')",
+        '    - pyhton == "3.13"',
+        'requirements:',
+        '  host: [python]',
+        'about: {license_file: LICENSE}',
+        'extra: {recipe-maintainers: [someone]}',
+        '',
+      ].join('\n'),
+    });
+    try {
+      const result = ws.forge('lint');
+      expect(result.code).toBe(1);
+      expect(result.stdout.split('\n').filter((l) => l.startsWith('pkgs/'))).toEqual([
+        'pkgs/m/recipe/recipe.yaml:5: `match(python, "3.13")`: rattler-build does not read a bare version as a match; write `==3.13` (exactly) or `3.13.*` (any release of it); as written, rattler-build ignores this skip entry and builds those variants [match-spec]',
+        "pkgs/m/recipe/recipe.yaml:7: `match(python, '3.12|3.13.*')`: rattler-build does not read a bare version as a match; write `==3.12|3.13.*` (exactly) or `3.12.*|3.13.*` (any release of it); as written, rattler-build ignores this skip entry and builds those variants [match-spec]",
+        'pkgs/m/recipe/recipe.yaml:8: this skip entry cannot be evaluated (undefined variable `pyhton` in `${{ pyhton == "3.13" }}`); rattler-build ignores it and builds those variants [skip-ignored]',
+      ]);
+      // What forge predicts is what the engine does: only the valid entry skips (3.12).
+      const [m] = JSON.parse(ws.forge('variants', '--json').stdout) as Array<{ variants: Array<{ id: string }> }>;
+      expect(m!.variants.map((v) => v.id)).toEqual(['py3.13']);
+    } finally {
+      ws.dispose();
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheServer } from '../src/cache-server/server.js';
 import { demoWorkspace, manifests, sharedBootstrap } from './support/demo.js';
+import { repoRoot } from './support/paths.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-cache-test-'));
 const RW = 'ci-read-write';
@@ -69,6 +71,102 @@ describe('the remote cache server', () => {
     expect(stored()).not.toContain('ccc333');
     expect(readdirSync(join(blobs, '.incoming'))).toEqual([]);
     expect((await call('GET', 'ccc333', RO)).status).toBe(404);
+  });
+});
+
+/** `forge-cache-server` as its own process on a free port. */
+async function startServerProcess(dir: string, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; process: ChildProcess }> {
+  const child = spawn(process.execPath, [join(repoRoot, 'tools/forge/dist/cache-server/main.js'), '--dir', dir, '--port', '0'], {
+    env: { ...process.env, FORGE_CACHE_RW_TOKENS: RW, FORGE_CACHE_RO_TOKENS: RO, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const found = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (found) resolve(found[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`the cache server exited (${code}): ${out}`)));
+  });
+  return { url, process: child };
+}
+
+async function put(base: string, hash: string, body: Buffer | ReadableStream<Uint8Array>): Promise<number> {
+  const streamed = body instanceof ReadableStream;
+  const response = await fetch(`${base}/v1/cache/${hash}`, { method: 'PUT', headers: { authorization: `Bearer ${RW}` }, body, ...(streamed ? { duplex: 'half' } : {}) } as RequestInit);
+  await response.arrayBuffer();
+  return response.status;
+}
+
+describe('several server processes on one folder', () => {
+  it('store exactly one of many concurrent uploads of a hash, intact, and refuse the rest', async () => {
+    const dir = mkdtempSync(join(scratch, 'shared-'));
+    const servers = await Promise.all(Array.from({ length: 6 }, () => startServerProcess(dir)));
+    try {
+      // Each round sends every body but keeps the uploads open, then ends them all at
+      // once, so the servers finish receiving together and race for the final name.
+      // A check-then-rename store lost about one round in twenty-five here.
+      for (let round = 0; round < 80; round++) {
+        const bodies = Array.from({ length: 12 }, (_, i) => Buffer.alloc(64 << 10, i + 1));
+        const ends: Array<() => void> = [];
+        const statuses = bodies.map((body, i) =>
+          put(
+            servers[i % servers.length]!.url,
+            `hash${round}`,
+            new ReadableStream<Uint8Array>({
+              start(controller) {
+                controller.enqueue(new Uint8Array(body));
+                ends.push(() => controller.close());
+              },
+            }),
+          ),
+        );
+        await until(() => readdirSync(join(dir, '.incoming')).length === bodies.length);
+        for (const end of ends) end();
+        const answered = await Promise.all(statuses);
+        expect(answered.filter((s) => s === 202), `round ${round}: ${answered.join(' ')}`).toHaveLength(1);
+        expect(answered.filter((s) => s === 409)).toHaveLength(bodies.length - 1);
+        expect(readFileSync(join(dir, `hash${round}`)).equals(bodies[answered.indexOf(202)]!), `round ${round}`).toBe(true);
+      }
+      expect(readdirSync(join(dir, '.incoming'))).toEqual([]);
+    } finally {
+      for (const server of servers) server.process.kill();
+    }
+  });
+});
+
+/** Polls (bounded) until the condition holds. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(condition()).toBe(true);
+}
+
+describe('a maximum blob size', () => {
+  it('answers 413 to a larger upload, with or without a declared length, and leaves nothing behind', async () => {
+    const dir = mkdtempSync(join(scratch, 'limited-'));
+    const server = await startServerProcess(dir, { FORGE_CACHE_MAX_BLOB_SIZE: '1K' });
+    try {
+      expect(await put(server.url, 'declared', Buffer.alloc(1025))).toBe(413);
+      const chunked = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < 3; i++) controller.enqueue(new Uint8Array(512));
+          controller.close();
+        },
+      });
+      expect(await put(server.url, 'chunked', chunked)).toBe(413);
+      expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual([]);
+      expect(readdirSync(join(dir, '.incoming'))).toEqual([]);
+      expect(await put(server.url, 'fits', Buffer.alloc(1024, 7))).toBe(202);
+      expect(readFileSync(join(dir, 'fits')).equals(Buffer.alloc(1024, 7))).toBe(true);
+    } finally {
+      server.process.kill();
+    }
+  });
+
+  it('is refused at start when it is not a size', async () => {
+    await expect(startServerProcess(mkdtempSync(join(scratch, 'bad-')), { FORGE_CACHE_MAX_BLOB_SIZE: 'lots' })).rejects.toThrow(/exited \(2\): forge-cache-server: error: --max-blob-size \/ FORGE_CACHE_MAX_BLOB_SIZE: `lots` is not a size/);
   });
 });
 

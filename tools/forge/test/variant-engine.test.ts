@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ForgeError } from '../src/errors.js';
+import { variantId } from '../src/graph/recipe-graph.js';
 import { parseRecipe } from '../src/recipe/recipe.js';
 import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { hashInfo, hashInput } from '../src/variants/hash.js';
@@ -107,5 +108,15 @@ describe('render', () => {
   it('names the file and line of an undefined Jinja variable', () => {
     const error = errorOf(() => render('package:\n  name: x\n  version: ${{ nope }}\n', variants));
     expect(error.format()).toMatch(/^recipe\.yaml:3: undefined variable `nope`/);
+  });
+});
+
+describe('variant ids', () => {
+  it('read as people say them, from the values alone', () => {
+    expect(variantId({ cuda_version: '12.6', python: '3.12' })).toBe('py3.12-cuda12.6');
+    expect(variantId({ torch: '2.11.0', cuda_version: '13.0', python: '3.12' })).toBe('py3.12-cuda13.0-torch2.11.0');
+    expect(variantId({ numpy: '2.0', python: '3.13', blas_impl: 'openblas' })).toBe('py3.13-np2.0-blas_implopenblas');
+    expect(variantId({ python: '3.12 *_cpython' })).toBe('py3.12___cpython');
+    expect(variantId({})).toBe('');
   });
 });

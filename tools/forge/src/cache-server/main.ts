@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { errorLine, ForgeError } from '../errors.js';
 import { createCacheServer } from './server.js';
 
 /**
@@ -12,25 +14,38 @@ const { values } = parseArgs({
     dir: { type: 'string', default: process.env.FORGE_CACHE_DIR ?? '.nx-remote-cache' },
     host: { type: 'string', default: process.env.FORGE_CACHE_HOST ?? '127.0.0.1' },
     port: { type: 'string', default: process.env.FORGE_CACHE_PORT ?? '3900' },
+    'max-blob-size': { type: 'string', default: process.env.FORGE_CACHE_MAX_BLOB_SIZE },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   process.stdout.write(
-    'usage: forge-cache-server [--dir DIR] [--host HOST] [--port PORT]\n' +
+    'usage: forge-cache-server [--dir DIR] [--host HOST] [--port PORT] [--max-blob-size SIZE]\n' +
       'Serves Nx\'s self-hosted remote cache API (GET/PUT /v1/cache/{hash}).\n' +
-      'Tokens: FORGE_CACHE_RW_TOKENS (CI, read-write) and FORGE_CACHE_RO_TOKENS (developers, read-only), comma-separated.\n',
+      'Tokens: FORGE_CACHE_RW_TOKENS (CI, read-write) and FORGE_CACHE_RO_TOKENS (developers, read-only), comma-separated.\n' +
+      'SIZE (or FORGE_CACHE_MAX_BLOB_SIZE): bytes, or with a K, M or G suffix (powers of 1024); larger uploads get 413. Default: no limit.\n' +
+      'Several servers may share one --dir: a stored hash is never replaced.\n',
   );
   process.exit(0);
 }
+const fail = (message: string): never => {
+  process.stderr.write(errorLine('forge-cache-server', new ForgeError(message)));
+  process.exit(2);
+};
 const split = (value: string | undefined) => (value ?? '').split(',').map((t) => t.trim()).filter(Boolean);
 const readWriteTokens = split(process.env.FORGE_CACHE_RW_TOKENS);
 const readOnlyTokens = split(process.env.FORGE_CACHE_RO_TOKENS);
-if (readWriteTokens.length + readOnlyTokens.length === 0) {
-  process.stderr.write('forge-cache-server: error: set FORGE_CACHE_RW_TOKENS (and FORGE_CACHE_RO_TOKENS for read-only users)\n');
-  process.exit(2);
-}
-const server = createCacheServer({ dir: values.dir, readWriteTokens, readOnlyTokens });
+if (readWriteTokens.length + readOnlyTokens.length === 0) fail('set FORGE_CACHE_RW_TOKENS (and FORGE_CACHE_RO_TOKENS for read-only users)');
+const maxBlobBytes = values['max-blob-size'] === undefined ? undefined : parseSize(values['max-blob-size']);
+
+const server = createCacheServer({ dir: values.dir, readWriteTokens, readOnlyTokens, ...(maxBlobBytes === undefined ? {} : { maxBlobBytes }) });
 server.listen(Number(values.port), values.host, () => {
-  process.stdout.write(`Nx remote cache on http://${values.host}:${values.port} (blobs in ${values.dir}); point NX_SELF_HOSTED_REMOTE_CACHE_SERVER at it\n`);
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`Nx remote cache on http://${values.host}:${port} (blobs in ${values.dir}); point NX_SELF_HOSTED_REMOTE_CACHE_SERVER at it\n`);
 });
+
+function parseSize(text: string): number {
+  const match = /^(\d+)\s*([KMG]?)$/i.exec(text.trim());
+  if (!match) return fail(`--max-blob-size / FORGE_CACHE_MAX_BLOB_SIZE: \`${text}\` is not a size (bytes, or a number with K, M or G)`);
+  return Number(match[1]) * 1024 ** ' KMG'.indexOf(match[2]!.toUpperCase() || ' ');
+}

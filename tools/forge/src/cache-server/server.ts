@@ -1,6 +1,9 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createReadStream, existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export interface CacheServerOptions {
@@ -10,33 +13,42 @@ export interface CacheServerOptions {
   readonly readWriteTokens: readonly string[];
   /** Tokens that may only read (developers). */
   readonly readOnlyTokens: readonly string[];
+  /** The largest blob a PUT may store, in bytes; larger ones get 413. Unlimited when unset. */
+  readonly maxBlobBytes?: number;
 }
 
 /**
  * Nx's self-hosted remote cache protocol (the OpenAPI spec Nx publishes):
  * `GET /v1/cache/{hash}` answers the task's output archive or 404;
  * `PUT /v1/cache/{hash}` stores it. Bearer tokens decide who may do what: 401
- * for an unknown token, 403 for a read-only one writing. An existing hash is
- * never replaced (409), so a poisoned upload cannot overwrite a good entry;
- * blobs are written to a temporary file and renamed, so an interrupted upload
- * leaves nothing behind.
+ * for an unknown token, 403 for a read-only one writing.
+ *
+ * An existing hash is never replaced (409), so a poisoned upload cannot
+ * overwrite a good entry, also with several server processes on one folder:
+ * a blob is written to a private temporary file and then hard-linked to its
+ * final name, which the file system refuses (EEXIST) when the name exists,
+ * so of concurrent uploads exactly one wins, whatever process received it.
+ * An interrupted or oversized upload leaves nothing behind.
  */
 export function createCacheServer(options: CacheServerOptions): Server {
   mkdirSync(join(options.dir, '.incoming'), { recursive: true });
+  const tokens = { readWrite: options.readWriteTokens.map(digest), readOnly: options.readOnlyTokens.map(digest) };
   return createServer((req, res) => {
-    handle(options, req, res).catch((error: Error) => {
+    handle(options, tokens, req, res).catch((error: Error) => {
       if (!res.headersSent) res.writeHead(500).end(error.message);
     });
   });
 }
 
-async function handle(options: CacheServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+type TokenDigests = { readonly readWrite: readonly Buffer[]; readonly readOnly: readonly Buffer[] };
+
+async function handle(options: CacheServerOptions, tokens: TokenDigests, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const match = /^\/v1\/cache\/([A-Za-z0-9_-]{1,128})$/.exec(new URL(req.url ?? '/', 'http://cache').pathname);
   if (!match) return void res.writeHead(404).end('not found');
   const hash = match[1]!;
   const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-  const canWrite = token !== undefined && options.readWriteTokens.includes(token);
-  const canRead = canWrite || (token !== undefined && options.readOnlyTokens.includes(token));
+  const canWrite = token !== undefined && knownToken(token, tokens.readWrite);
+  const canRead = canWrite || (token !== undefined && knownToken(token, tokens.readOnly));
   if (!canRead) return void res.writeHead(401).end('missing or unknown token');
   const blob = join(options.dir, hash);
 
@@ -48,19 +60,69 @@ async function handle(options: CacheServerOptions, req: IncomingMessage, res: Se
   }
   if (req.method !== 'PUT') return void res.writeHead(405, { allow: 'GET, PUT' }).end();
   if (!canWrite) return void res.writeHead(403).end('this token may only read');
-  if (existsSync(blob)) {
-    req.resume();
-    return void res.writeHead(409).end('this hash is already stored; entries are never replaced');
-  }
-  const incoming = join(options.dir, '.incoming', `${hash}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
+  // Only saves receiving the body; the link below is what guarantees it.
+  if (existsSync(blob)) return void res.writeHead(409).end(ALREADY_STORED);
   const expected = Number(req.headers['content-length'] ?? NaN);
+  const limit = options.maxBlobBytes;
+  if (limit !== undefined && expected > limit) return void res.writeHead(413, { connection: 'close' }).end(tooLarge(limit));
+  const outcome = await store(options.dir, hash, req, expected, limit);
+  if (outcome === 'stored') res.writeHead(202).end();
+  else if (outcome === 'exists') res.writeHead(409).end(ALREADY_STORED);
+  else res.writeHead(413, { connection: 'close' }).end(tooLarge(limit!));
+}
+
+/**
+ * Receives a blob into a private file and links it to its final name; the
+ * private file is gone before this returns, so an answer never precedes the
+ * clean-up.
+ */
+async function store(dir: string, hash: string, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large'> {
+  const incoming = join(dir, '.incoming', `${hash}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
+  const file = await open(incoming, 'wx');
   try {
-    await pipeline(req, createWriteStream(incoming, { flags: 'wx' }));
+    await pipeline(req, sizeLimit(limit), file.createWriteStream());
     if (Number.isFinite(expected) && statSync(incoming).size !== expected) throw new Error('upload ended early');
-    if (existsSync(blob)) return void res.writeHead(409).end('this hash is already stored; entries are never replaced');
-    renameSync(incoming, blob);
-    res.writeHead(202).end();
+    linkSync(incoming, join(dir, hash));
+    return 'stored';
+  } catch (error) {
+    if (error instanceof BlobTooLarge) return 'too-large';
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+    throw error;
   } finally {
+    await file.close().catch(() => undefined);
     rmSync(incoming, { force: true });
   }
+}
+
+const ALREADY_STORED = 'this hash is already stored; entries are never replaced';
+const tooLarge = (limit: number) => `blobs are limited to ${limit} bytes on this server`;
+
+/** Compares digests, so the time taken says nothing about how much of a token matched, nor about its length. */
+function knownToken(token: string, known: readonly Buffer[]): boolean {
+  const candidate = digest(token);
+  let found = false;
+  for (const entry of known) found = timingSafeEqual(candidate, entry) || found;
+  return found;
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+class BlobTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(tooLarge(limit));
+  }
+}
+
+/** Passes bytes through until there are more than `limit` (a chunked upload has no length to check first). */
+function sizeLimit(limit: number | undefined): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (limit !== undefined && seen > limit) done(new BlobTooLarge(limit));
+      else done(null, chunk);
+    },
+  });
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { isForgeError } from '../errors.js';
+import { errorLine, isForgeError } from '../errors.js';
 import { registerExplain } from './commands/explain.js';
 import { registerFetch } from './commands/fetch.js';
 import { registerLevels } from './commands/levels.js';
@@ -29,11 +29,11 @@ registerFetch(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) process.exit(error.exitCode);
+  // exitCode rather than exit(): a pipe to stderr may still hold the message (non-Linux).
+  if (error instanceof CommanderError) process.exitCode = error.exitCode;
   // Input problems are one line naming the file; anything else is a bug and keeps its stack.
-  if (isForgeError(error)) {
-    process.stderr.write(`forge: error: ${error.format()}\n`);
-    process.exit(2);
-  }
-  throw error;
+  else if (isForgeError(error)) {
+    process.stderr.write(errorLine('forge', error));
+    process.exitCode = 2;
+  } else throw error;
 }

@@ -1,23 +1,59 @@
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { atExit } from '../at-exit.js';
 
 export interface LoggedRun {
   readonly ok: boolean;
+  /** The exit code, or -1 when the process did not start or was ended by a signal. */
   readonly exitCode: number;
+  /** The signal that ended the process, if one did. */
+  readonly signal?: string;
   /** The last lines the process printed, for a failure message. */
   readonly tail: readonly string[];
 }
 
+export interface LoggedOptions {
+  /** Prefix for every streamed line, e.g. `spconv:py3.12-cuda12.6`. */
+  readonly label: string;
+  readonly cwd?: string;
+  /** The whole environment (as `spawn` takes it); default: this process's. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly tailLines?: number;
+}
+
 /**
- * Runs a command with its stdout and stderr streamed line by line, each line
- * prefixed with the task's label, keeping the last lines for the failure message.
+ * Runs a build tool (the engine, a wheel frontend, docker) once, writing every
+ * line it prints (stdout and stderr) with the task's label in front, and
+ * keeping the last lines for a failure message. execa does the streaming,
+ * exit and spawn-error handling.
+ *
+ * The tool gets its own process group, because a build is a tree: the tool,
+ * the build script it starts, the compilers that script starts. If this
+ * process ends while the tool runs (SIGINT, SIGTERM, an exit), the whole group
+ * is killed at once, before the build's staging folder is removed (see
+ * at-exit.ts), so nothing goes on writing into it. It is killed outright
+ * (SIGKILL), since its work is being thrown away and this process has no time
+ * to wait. execa's own `cleanup` only reaches the direct child, and not at all
+ * in a group of its own, hence the hook here.
  */
-export function runLogged(
-  command: string,
-  args: readonly string[],
-  options: { readonly cwd: string; readonly env: NodeJS.ProcessEnv; readonly label: string; readonly tailLines?: number },
-  write: (line: string) => void,
-): Promise<LoggedRun> {
+export async function runLogged(command: string, args: readonly string[], options: LoggedOptions, write: (line: string) => void): Promise<LoggedRun> {
+  // Loaded here, not with the module: every task process imports this module, most never start a build.
+  const { execa } = await import('execa');
+  const child = execa(command, args, {
+    all: true,
+    buffer: false,
+    reject: false,
+    stdin: 'ignore',
+    detached: true,
+    extendEnv: false,
+    env: options.env ?? process.env,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  const forget = atExit(() => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+  });
   const tail: string[] = [];
   const keep = options.tailLines ?? 40;
   const emit = (line: string) => {
@@ -25,30 +61,12 @@ export function runLogged(
     if (tail.length > keep) tail.shift();
     write(`[${options.label}] ${line}`);
   };
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let open = 2;
-    let exitCode: number | undefined;
-    const finish = () => {
-      if (open === 0 && exitCode !== undefined) resolve({ ok: exitCode === 0, exitCode, tail });
-    };
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream, crlfDelay: Infinity })
-        .on('line', emit)
-        .on('close', () => {
-          open--;
-          finish();
-        });
-    }
-    child.on('error', (error) => {
-      emit(`cannot start \`${command}\`: ${error.message}`);
-      exitCode = -1;
-      open = 0;
-      finish();
-    });
-    child.on('close', (code, signal) => {
-      exitCode = code ?? (signal ? 128 : -1);
-      finish();
-    });
-  });
+  try {
+    for await (const line of child.iterable({ from: 'all' })) emit(line);
+    const result = await child;
+    if (result.failed && result.exitCode === undefined && !result.signal) emit(`cannot start \`${command}\`: ${(result.shortMessage ?? '').split('\n')[0]}`);
+    return { ok: !result.failed, exitCode: result.exitCode ?? -1, ...(result.signal ? { signal: result.signal } : {}), tail };
+  } finally {
+    forget();
+  }
 }

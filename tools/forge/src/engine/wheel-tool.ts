@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { ForgeError } from '../errors.js';
 import { embeddedPython } from './engine.js';
-
-const run = promisify(execFile);
 
 /** The post-build wheel tool (variantlib, wheel, auditwheel), run with the workspace's .venv Python. */
 export const WHEEL_TOOL = fileURLToPath(new URL('../../python/forge_wheel.py', import.meta.url));
@@ -135,12 +132,8 @@ export function wheelToolPython(root: string): string {
 /** Runs one forge_wheel.py command; its one-line error becomes a ForgeError. */
 export async function runWheelTool<T>(root: string, args: readonly string[]): Promise<T> {
   const python = wheelToolPython(root);
-  try {
-    const { stdout } = await run(python, [WHEEL_TOOL, ...args], { maxBuffer: 64 << 20 });
-    return JSON.parse(stdout) as T;
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim();
-    const line = stderr ? stderr.split('\n').pop()! : (error as Error).message.split('\n')[0]!;
-    throw new ForgeError(line.replace(/^error: /, ''));
-  }
+  const result = await execa(python, [WHEEL_TOOL, ...args], { reject: false });
+  if (!result.failed) return JSON.parse(result.stdout) as T;
+  const line = result.stderr ? result.stderr.split('\n').pop()! : (result.shortMessage ?? 'failed').split('\n')[0]!;
+  throw new ForgeError(line.replace(/^error: /, ''));
 }

@@ -43,6 +43,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
   const task = findTask(graph, project, variant);
   const { key, inputs } = keys.of(task);
   const label = `${project}:${task.id}`;
+  store.sweep();
 
   return await store.lock(project, task.id, async () => {
     const local = store.valid(project, task.id, key);
@@ -95,9 +96,14 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
       log,
     );
     if (!result.ok) {
-      rmSync(staged, { recursive: true, force: true });
+      store.discard(staged);
+      if (result.signal && INTERRUPTS.has(result.signal)) {
+        // Stopped, not broken: no failure record, so `forge plan` does not block its dependents.
+        log(`${label}: interrupted (the engine got ${result.signal})`);
+        return false;
+      }
       store.recordFailure(project, task.id, key, result.tail);
-      log(`${label}: FAILED (engine exit ${result.exitCode}). Last lines of its log:`);
+      log(`${label}: FAILED (${result.signal ? `engine killed by ${result.signal}` : `engine exit ${result.exitCode}`}). Last lines of its log:`);
       for (const line of result.tail.slice(-25)) log(`  | ${line}`);
       return false;
     }
@@ -106,7 +112,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     const expected = task.outputs.map((o) => o.file).sort();
     const missing = expected.filter((file) => !files.includes(file));
     if (missing.length) {
-      rmSync(staged, { recursive: true, force: true });
+      store.discard(staged);
       log(`${label}: FAILED: the engine did not produce ${missing.join(', ')} (it produced ${files.join(', ') || 'nothing'}); the variant engine and rattler-build disagree, please report it`);
       return false;
     }
@@ -126,6 +132,9 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     return true;
   }, () => log(`${label}: waiting for another build of the same variant to finish`));
 }
+
+/** How Ctrl-C, Nx stopping a run, or a CI cancel end the engine. */
+const INTERRUPTS = new Set(['SIGINT', 'SIGTERM', 'SIGHUP']);
 
 function findTask(graph: RecipeGraph, project: string, id: string): VariantTask {
   const task = graph.tasks.get(project)?.find((t) => t.id === id);

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runLogged, type LoggedRun } from '../engine/logged-process.js';
 import type { Engine } from '../engine/engine.js';
 
 export interface EngineBuildRequest {
@@ -15,13 +15,6 @@ export interface EngineBuildRequest {
   readonly label: string;
 }
 
-export interface EngineBuildResult {
-  readonly ok: boolean;
-  readonly exitCode: number;
-  /** The last lines the engine printed, for the failure message. */
-  readonly tail: readonly string[];
-}
-
 /** The rattler-build command line for exactly one variant (the embedded front takes the same flags). */
 export function buildArgs(request: EngineBuildRequest): string[] {
   const args = ['build', '--recipe', request.recipeDir, '-m', request.variantConfig, '--target-platform', request.targetPlatform, '--output-dir', request.outputDir];
@@ -30,34 +23,9 @@ export function buildArgs(request: EngineBuildRequest): string[] {
   return [...args, ...request.extraArgs];
 }
 
-/** Runs the engine, streaming its output line by line with the task's label in front. */
-export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<EngineBuildResult> {
-  const tail: string[] = [];
-  return new Promise((resolve) => {
-    const child = spawn(engine.command, [...engine.prefix, ...buildArgs(request)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    const pipe = (stream: NodeJS.ReadableStream) => {
-      let partial = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        const lines = (partial + chunk).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) emit(line);
-      });
-      stream.on('end', () => partial && emit(partial));
-    };
-    const emit = (line: string) => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      write(`[${request.label}] ${line}`);
-    };
-    pipe(child.stdout);
-    pipe(child.stderr);
-    child.on('error', (error) => {
-      emit(`cannot start the engine: ${error.message}`);
-      resolve({ ok: false, exitCode: -1, tail });
-    });
-    child.on('close', (code) => resolve({ ok: code === 0, exitCode: code ?? -1, tail }));
-  });
+/** Runs the engine for one variant, streaming its log line by line with the task's label in front. */
+export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<LoggedRun> {
+  return runLogged(engine.command, [...engine.prefix, ...buildArgs(request)], { label: request.label, env: { ...process.env, NO_COLOR: '1' } }, write);
 }
 
 const EMPTY_INDEX = (subdir: string) => JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': {}, repodata_version: 1 });

@@ -1,8 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { promisify } from 'node:util';
+import { execa } from 'execa';
 import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import { findOnChannels } from '../store/channels.js';
@@ -11,8 +10,6 @@ import { writePublishRecords, type PublishRecord } from '../store/publish-record
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { parseUploadChannel, type UploadChannel } from '../store/upload-channel.js';
 import { startRun } from './context.js';
-
-const run = promisify(execFile);
 
 /**
  * Publishes every variant of one package to the upload channel. It runs after
@@ -72,12 +69,8 @@ async function upload(target: UploadChannel, path: string, file: string, engine:
   if (target.kind === 'prefix') {
     // The key stays in the environment (PREFIX_API_KEY), out of process listings.
     const args = ['upload', 'prefix', '--url', target.server, '--channel', target.channel, path];
-    try {
-      await run(engine.command, [...engine.prefix, ...args], { maxBuffer: 16 << 20 });
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? (error as Error).message;
-      throw new ForgeError(`uploading ${file} failed: ${stderr.trim().split('\n').pop()}`);
-    }
+    const result = await execa(engine.command, [...engine.prefix, ...args], { reject: false });
+    if (result.failed) throw new ForgeError(`uploading ${file} failed: ${(result.stderr || result.shortMessage || 'unknown error').split('\n').pop()}`);
     return;
   }
   // A folder channel: copy in (through a rename) and re-index, one writer at a time.
@@ -88,6 +81,6 @@ async function upload(target: UploadChannel, path: string, file: string, engine:
     const temporary = join(target.dir, subdir, `.${posix.basename(file)}.${process.pid}`);
     copyFileSync(path, temporary);
     renameSync(temporary, join(target.dir, file));
-    await run(python, [EMBEDDED_FRONT, 'index', target.dir]);
+    await execa(python, [EMBEDDED_FRONT, 'index', target.dir]);
   });
 }

@@ -78,6 +78,7 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
   }
   const { key, inputs } = assessed;
 
+  store.sweep();
   return store.lock(projectName, id, async () => {
     if (store.valid(projectName, id, key)) {
       log(`${label}: cached in ${posix.join(forge.wheelsDir, projectName, id)} (key ${key.slice(0, 12)})`);
@@ -103,7 +104,7 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
       }
       return await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
     } finally {
-      rmSync(staged, { recursive: true, force: true });
+      store.discard(staged);
     }
   }, () => log(`${label}: waiting for another build of the same variant to finish`));
 }

@@ -24,8 +24,8 @@ export interface RecipeGraph {
   readonly tasks: ReadonlyMap<string, readonly VariantTask[]>;
 }
 
-const ALIASES: Record<string, string> = { python: 'py', cuda_version: 'cuda', numpy: 'np' };
-const PLATFORM_KEYS = new Set(['target_platform', 'build_platform']);
+/** Keys that say where a package is built or published, not what it is: never in an id. */
+const PLACE_KEYS = new Set(['target_platform', 'build_platform', 'channel_targets', 'channel_sources']);
 
 export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
   const byProject = new Map(projects.map((p) => [p.name, p]));
@@ -40,7 +40,6 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
     }
   }
 
-  const varying = varyingKeys(projects);
   const tasks = new Map<string, VariantTask[]>();
   const dependencies = new Map<string, Set<string>>();
   const draft = new Map<string, Array<{ id: string; values: Variant; outputs: RenderedVariant[] }>>();
@@ -48,7 +47,7 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
     const ownNames = new Set(project.rendered.map((v) => normalizeKey(v.name)));
     const groups = new Map<string, { id: string; values: Variant; outputs: RenderedVariant[] }>();
     for (const variant of buildable(project)) {
-      const values = taskValues(variant.variant, ownNames, varying);
+      const values = taskValues(variant.variant, ownNames);
       const base = taskId(values, variant.subdir);
       const signature = JSON.stringify(values) + variant.subdir;
       const existing = [...groups.values()].find((g) => JSON.stringify(g.values) + g.outputs[0]!.subdir === signature);
@@ -114,30 +113,24 @@ export function agree(a: Variant, b: Variant): boolean {
 
 /** Python first, then NumPy, then the rest by name: `py3.12-cuda12.6` reads as people say it. */
 const ID_ORDER = ['python', 'numpy'];
+const ALIASES: Record<string, string> = { python: 'py', cuda_version: 'cuda', numpy: 'np' };
 
 /**
- * Keys that take more than one value across the workspace. Only these name a
- * task, so a key with one value (a compiler version, say) can change without
- * renaming every task, and `forge explain` can show the value that changed.
+ * A readable id for a variant, from its values alone: `py3.12-cuda12.6`,
+ * `py3.12-cuda13.0-torch2.11.0`. Never from how many values a key has in the
+ * matrix today, so shrinking a key to one value or growing it from one renames
+ * nothing, and outputs and caches keyed by the id stay valid. Empty for no values.
  */
-function varyingKeys(projects: readonly RecipeProject[]): Set<string> {
-  const seen = new Map<string, Set<string>>();
-  for (const project of projects) {
-    for (const variant of project.rendered) {
-      for (const [key, value] of Object.entries(variant.variant)) {
-        if (!seen.has(key)) seen.set(key, new Set());
-        seen.get(key)!.add(JSON.stringify(value));
-      }
-    }
-  }
-  return new Set([...seen].filter(([, values]) => values.size > 1).map(([key]) => key));
+export function variantId(values: Readonly<Record<string, VariantValue>>): string {
+  const keys = sortedKeys(values).sort((a, b) => rank(a) - rank(b));
+  return keys.map((key) => `${ALIASES[key] ?? key}${values[key]}`).join('-').replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-function taskValues(variant: Variant, ownNames: ReadonlySet<string>, varying: ReadonlySet<string>): Variant {
+/** The values that tell a task from its siblings: the variant less place keys, internal keys and the recipe's own outputs. */
+function taskValues(variant: Variant, ownNames: ReadonlySet<string>): Variant {
   const values: Record<string, VariantValue> = {};
-  const keys = sortedKeys(variant).sort((a, b) => rank(a) - rank(b));
-  for (const key of keys) {
-    if (PLATFORM_KEYS.has(key) || key.startsWith('__') || ownNames.has(key) || !varying.has(key)) continue;
+  for (const key of sortedKeys(variant)) {
+    if (PLACE_KEYS.has(key) || key.startsWith('__') || ownNames.has(key)) continue;
     values[key] = variant[key]!;
   }
   return values;
@@ -154,14 +147,13 @@ function rank(key: string): number {
 }
 
 /**
- * The readable id of a variant task, from its values (python first): the one
- * naming scheme of conda `build-<id>` and wheel `wheel-<id>` tasks.
+ * The id of a variant task (`build-<id>`, `wheel-<id>`): its values' {@link variantId},
+ * `noarch` first for noarch packages, the subdir when no key varies it.
  */
 export function taskId(values: Variant, subdir: string): string {
-  const parts = subdir === 'noarch' ? ['noarch'] : [];
-  for (const key of Object.keys(values)) parts.push(`${ALIASES[key] ?? key}${values[key]}`);
-  if (parts.length === 0) parts.push(subdir);
-  return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
+  const id = variantId(values);
+  if (subdir === 'noarch') return id ? `noarch-${id}` : 'noarch';
+  return id || subdir;
 }
 
 /** Project name -> its file, for the message. Shared by recipes and wheel projects. */

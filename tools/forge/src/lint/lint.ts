@@ -1,5 +1,8 @@
 import { collectSpecs } from '../recipe/evaluate.js';
+import { strictVersionSpec } from '../recipe/jinja.js';
 import type { Recipe } from '../recipe/recipe.js';
+import { renderRecipe } from '../variants/render.js';
+import type { VariantConfig } from '../variants/variant-config.js';
 
 /** A convention a recipe breaks, with where. */
 export interface Finding {
@@ -16,11 +19,18 @@ const specName = (spec: string): string => /^\s*([^\s<>=!~^*\[]+)/.exec(spec)?.[
 const isPinned = (spec: string): boolean => spec.trim() !== specName(spec);
 const asMapping = (value: unknown): Mapping => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Mapping) : {});
 
+/** The matrix a recipe is rendered with, for the findings that need its variants. */
+export interface LintMatrix {
+  readonly config: VariantConfig;
+  readonly targetPlatform: string;
+}
+
 /**
  * The conventions of seed 000 (conda-forge's, for recipes meant to go
- * upstream), checked on the recipe as written so every finding has a line.
+ * upstream), checked on the recipe as written so every finding has a line;
+ * with a matrix, also the skip entries the engine would ignore.
  */
-export function lintRecipe(recipe: Recipe): Finding[] {
+export function lintRecipe(recipe: Recipe, matrix?: LintMatrix): Finding[] {
   const findings: Finding[] = [];
   const report = (rule: string, message: string, path: Path) => findings.push({ file: recipe.file, line: recipe.yaml.lineOf(path), rule, message });
   const topBuild = asMapping(recipe.top.build);
@@ -78,7 +88,57 @@ export function lintRecipe(recipe: Recipe): Finding[] {
     else if ('path' in source) report('source-pin', 'a `path` source is not pinned; use a `url` with `sha256` or a `git` source with a `tag` or `rev`', path);
   });
   if (sources.length === 0) report('source-pin', 'the recipe has no source', []);
+  for (const { call, spec, path } of matchCalls(recipe.yaml.value, [])) {
+    const fix = matchSpecFix(spec);
+    if (fix === undefined) continue;
+    const effect = path.includes('skip') ? 'rattler-build ignores this skip entry and builds those variants' : 'rattler-build fails to render the recipe';
+    report('match-spec', `\`${call}\`: ${fix}; as written, ${effect}`, path);
+  }
+  if (matrix) findings.push(...ignoredSkips(recipe, matrix, new Set(findings.map((f) => f.line))));
   return findings;
+}
+
+/** Skip entries that fail to evaluate for some variant (other than a match-spec finding on the same line). */
+function ignoredSkips(recipe: Recipe, matrix: LintMatrix, reported: ReadonlySet<number | undefined>): Finding[] {
+  const found = new Map<string, Finding>();
+  renderRecipe(recipe, matrix.config, {
+    targetPlatform: matrix.targetPlatform,
+    onIgnoredSkip: (error) => {
+      if (reported.has(error.line)) return;
+      const message = `this skip entry cannot be evaluated (${error.message}); rattler-build ignores it and builds those variants`;
+      found.set(`${error.line}\0${message}`, { file: recipe.file, line: error.line, rule: 'skip-ignored', message });
+    },
+  });
+  return [...found.values()];
+}
+
+const MATCH_CALL = /\bmatch\(\s*[A-Za-z_][A-Za-z0-9_]*\s*,\s*(['"])(.*?)\1\s*\)/g;
+
+/** Every `match(key, "spec")` with a literal spec, in any string of the recipe. */
+function matchCalls(node: unknown, path: Path): Array<{ call: string; spec: string; path: Path }> {
+  if (typeof node === 'string') return [...node.matchAll(MATCH_CALL)].map((m) => ({ call: m[0], spec: m[2]!, path }));
+  if (Array.isArray(node)) return node.flatMap((item, index) => matchCalls(item, [...path, index]));
+  if (typeof node === 'object' && node !== null) return Object.entries(node).flatMap(([key, value]) => matchCalls(value, [...path, key]));
+  return [];
+}
+
+/** A version without an operator, as one term of a spec (`3.13` in `3.12.*|3.13`). */
+const BARE_VERSION = /(^|[|,(])(\s*)(\d[0-9A-Za-z.+_!-]*)(?=\s*(?:$|[|,)]))/g;
+
+/**
+ * What to write instead of a spec rattler-build's match() rejects, or undefined when it
+ * accepts it. The engine parses specs strictly: a bare version is not `==` there but an
+ * error, which a skip entry swallows.
+ */
+function matchSpecFix(spec: string): string | undefined {
+  try {
+    strictVersionSpec(spec);
+    return undefined;
+  } catch {
+    const exact = spec.replace(BARE_VERSION, '$1$2==$3');
+    if (exact === spec) return `\`${spec}\` is not a version spec rattler-build accepts`;
+    return `rattler-build does not read a bare version as a match; write \`${exact}\` (exactly) or \`${spec.replace(BARE_VERSION, '$1$2$3.*')}\` (any release of it)`;
+  }
 }
 
 function specsWithPaths(node: unknown, path: Path): Array<{ spec: string; path: Path }> {

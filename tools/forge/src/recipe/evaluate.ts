@@ -55,6 +55,22 @@ export class NodeEvaluator {
     return Boolean(this.guard(path, () => evaluateExpression(expression, this.scope)));
   }
 
+  /**
+   * A `build.skip` entry. rattler-build takes an entry it cannot evaluate (a `match()`
+   * spec it rejects, an undefined name, a syntax error) as false, without a word, and
+   * builds the variant; so does this, and tells `onIgnored` (`forge lint` reports them).
+   */
+  skipCondition(value: unknown, path: Path, onIgnored?: (error: ForgeError) => void): boolean {
+    if (typeof value !== 'string') return this.condition(value, path);
+    try {
+      return this.condition(value, path);
+    } catch (error) {
+      if (!(error instanceof ForgeError)) throw error;
+      onIgnored?.(error);
+      return false;
+    }
+  }
+
   private evaluateList(items: unknown[], path: Path): unknown[] {
     const out: unknown[] = [];
     items.forEach((item, index) => {

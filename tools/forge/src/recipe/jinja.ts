@@ -80,6 +80,7 @@ const DEFAULT_COMPILERS: Record<string, string> = { c: 'gcc', cxx: 'gxx', fortra
 class JinjaRuntime {
   private readonly env = new Environment();
   private scope: JinjaScope | undefined;
+  private failure: unknown;
   readonly functions = new Set<string>();
 
   constructor() {
@@ -131,7 +132,17 @@ class JinjaRuntime {
 
   private define(name: string, fn: (...args: never[]) => unknown): void {
     this.functions.add(name);
-    this.env.addGlobal(name, fn);
+    // An exception thrown inside a minijinja-js callback traps its WASM module and leaves
+    // the environment unusable for the rest of the process, so it is kept and rethrown
+    // once minijinja has returned.
+    this.env.addGlobal(name, (...args: never[]) => {
+      try {
+        return fn(...args);
+      } catch (error) {
+        this.failure ??= error;
+        return undefined;
+      }
+    });
   }
 
   private current(): JinjaScope {
@@ -160,12 +171,16 @@ class JinjaRuntime {
       context[ref.name] = scope.variables[ref.name];
     }
     this.scope = scope;
+    this.failure = undefined;
     try {
-      return evaluate(this.env, context);
+      const value = evaluate(this.env, context);
+      if (this.failure !== undefined) throw this.failure;
+      return value;
     } catch (error) {
-      throw new Error(`cannot evaluate \`\${{ ${expression.trim()} }}\`: ${firstLine(error)}`);
+      throw new Error(`cannot evaluate \`\${{ ${expression.trim()} }}\`: ${firstLine(this.failure ?? error)}`);
     } finally {
       this.scope = undefined;
+      this.failure = undefined;
     }
   }
 }
@@ -269,9 +284,29 @@ export function shortVersion(version: string, length: number): string {
   return parts.join('');
 }
 
-/** rattler-build's `match(value, spec)`: does the variant value's version satisfy a conda version spec. */
+/**
+ * rattler-build's `match(value, spec)`: does the variant value's version (the part
+ * before a space, less trailing `.*` and `*`) satisfy the spec. The engine parses the
+ * spec strictly, so a bare version (`"3.13"`) is an error, not `==3.13`: in an `if:` or
+ * a template the render fails, and a `skip` entry that fails is ignored (NodeEvaluator.skipCondition).
+ */
 function matchVersion(value: unknown, spec: string): boolean {
   if (value === undefined || value === null) return true;
-  const version = String(value).split(' ')[0]!.replace(/\.\*$|\*$/, '');
-  return new VersionSpec(spec).matches(new Version(version));
+  const text = String(value).split(' ')[0]!.replace(/(\.\*)+$/, '').replace(/\*+$/, '');
+  let version: Version;
+  try {
+    version = new Version(text);
+  } catch (error) {
+    throw new Error(`Failed to deserialize \`version\`: ${firstLine(error)}`);
+  }
+  return strictVersionSpec(spec).matches(version);
+}
+
+/** A version spec as rattler-build's `match()` parses it, or its error. */
+export function strictVersionSpec(spec: string): VersionSpec {
+  try {
+    return new VersionSpec(spec, 'strict');
+  } catch (error) {
+    throw new Error(`Bad syntax for \`spec\`: ${firstLine(error)}`);
+  }
 }

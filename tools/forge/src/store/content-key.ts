@@ -59,12 +59,14 @@ export class ContentKeys {
     const byProject = new Map<string, string[]>();
     for (const need of task.needs) byProject.set(need.project, [...(byProject.get(need.project) ?? []), need.id]);
     for (const [dependency, ids] of [...byProject].sort(([a], [b]) => a.localeCompare(b))) {
-      if (ids.length === 1) {
-        upstream[`${dependency}/${ids[0]}`] = this.of(this.graph.tasks.get(dependency)!.find((t) => t.id === ids[0])!).key;
+      const only = ids.length === 1 ? this.graph.tasks.get(dependency)!.find((t) => t.id === ids[0])! : undefined;
+      if (only && Object.keys(only.values).every((key) => key in task.values)) {
+        upstream[`${dependency}/${only.id}`] = this.of(only).key;
       } else {
-        // Several upstream variants fit (a noarch package on a CUDA one): the
-        // solver picks one, so what counts is the upstream recipe, not how many
-        // variants it has; adding a CUDA version must not rebuild this.
+        // The upstream varies in keys this task does not have (a noarch package on a
+        // CUDA one): the solver picks one of its variants, so what counts is the
+        // upstream recipe, not which variants the matrix has today; adding a CUDA
+        // version, or going down to one, must not rebuild this.
         upstream[`${dependency}/*`] = this.recipeKey(dependency);
       }
     }

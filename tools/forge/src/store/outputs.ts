@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { atExit } from '../at-exit.js';
 import type { KeyInputs } from './content-key.js';
+import { acquireLock, removeDeadDrafts, tryLock } from './lock-file.js';
 
 /** What a finished build left: written last, so its presence means the build completed. */
 export interface Manifest {
@@ -27,6 +29,10 @@ export const KEY_FILE = 'content-key';
  * share an index.
  */
 export class OutputStore {
+  private attempts = 0;
+  /** Staging folders of this process not yet published or discarded, with the exit hook that removes them. */
+  private readonly unpublished = new Map<string, () => void>();
+
   constructor(readonly dir: string) {}
 
   taskDir(project: string, id: string): string {
@@ -39,6 +45,17 @@ export class OutputStore {
     } catch {
       return undefined;
     }
+  }
+
+  /** The variant ids of a project that have a build here, current or from an earlier matrix. */
+  builtIds(project: string): string[] {
+    let ids: string[];
+    try {
+      ids = readdirSync(join(this.dir, project));
+    } catch {
+      return [];
+    }
+    return ids.filter((id) => existsSync(join(this.taskDir(project, id), MANIFEST))).sort();
   }
 
   /** The manifest if it matches the key and every file it lists is intact. */
@@ -73,11 +90,24 @@ export class OutputStore {
     rmSync(join(this.dir, '.failed', project, `${id}.json`), { force: true });
   }
 
-  /** A private folder for one build attempt, inside the store so the final rename stays on one file system. */
+  /**
+   * A private folder for one build attempt, inside the store so the final
+   * rename stays on one file system. Until it is published or discarded, it
+   * is removed if this process ends (exit, SIGINT, SIGTERM): a CUDA build's
+   * work folder is gigabytes. Call it only while holding the task's lock.
+   */
   stagingDir(project: string, id: string): string {
-    const dir = join(this.dir, '.staging', `${project}-${id}-${process.pid}-${Date.now()}`);
+    const dir = join(this.dir, STAGING, taskName(project, id), `${process.pid}-${this.attempts++}`);
     mkdirSync(dir, { recursive: true });
+    this.unpublished.set(dir, atExit(() => removeAttempt(dir)));
     return dir;
+  }
+
+  /** Removes a staging folder that will not be published. */
+  discard(staged: string): void {
+    this.unpublished.get(staged)?.();
+    this.unpublished.delete(staged);
+    removeAttempt(staged);
   }
 
   /**
@@ -91,47 +121,77 @@ export class OutputStore {
     const old = `${staged}.old`;
     if (existsSync(target)) renameSync(target, old);
     renameSync(staged, target);
-    rmSync(old, { recursive: true, force: true });
+    this.unpublished.get(staged)?.();
+    this.unpublished.delete(staged);
+    removeAttempt(old);
   }
 
   /** Serialises builds of the same variant across processes (two `nx run-many` at once). */
   async lock<T>(project: string, id: string, run: () => Promise<T>, onWait?: () => void): Promise<T> {
-    mkdirSync(join(this.dir, '.locks'), { recursive: true });
-    const file = join(this.dir, '.locks', `${project}-${id}.lock`);
-    let waited = false;
-    for (;;) {
-      try {
-        closeSync(openSync(file, 'wx'));
-        writeFileSync(file, String(process.pid));
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        if (staleLock(file)) {
-          rmSync(file, { force: true });
-          continue;
-        }
-        if (!waited) onWait?.();
-        waited = true;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
+    mkdirSync(join(this.dir, LOCKS), { recursive: true });
+    const held = await acquireLock(this.lockFile(project, id), onWait);
     try {
       return await run();
     } finally {
-      rmSync(file, { force: true });
+      held.release();
     }
+  }
+
+  /**
+   * Removes what builds of dead processes left (a process killed with
+   * SIGKILL, a machine that lost power): the staging folders of every task
+   * whose lock is free or held by a dead owner, and those locks. A task whose
+   * lock a live process holds is left alone: that build is running.
+   */
+  sweep(): void {
+    const staged = readdirIfAny(join(this.dir, STAGING));
+    if (staged.length) mkdirSync(join(this.dir, LOCKS), { recursive: true });
+    for (const name of staged) {
+      const held = tryLock(join(this.dir, LOCKS, `${name}.lock`));
+      if (!held) continue;
+      try {
+        rmSync(join(this.dir, STAGING, name), { recursive: true, force: true, maxRetries: 3 });
+      } finally {
+        held.release();
+      }
+    }
+    const locks = readdirIfAny(join(this.dir, LOCKS));
+    for (const name of locks.filter((n) => n.endsWith('.lock'))) tryLock(join(this.dir, LOCKS, name))?.release();
+    removeDeadDrafts(join(this.dir, LOCKS), locks);
+  }
+
+  private lockFile(project: string, id: string): string {
+    return join(this.dir, LOCKS, `${taskName(project, id)}.lock`);
+  }
+
+}
+
+const STAGING = '.staging';
+const LOCKS = '.locks';
+
+/** One name per variant task for its lock and its staging folder, so the sweep can tell which lock guards which folder. */
+function taskName(project: string, id: string): string {
+  return `${project}-${id}`;
+}
+
+/**
+ * A staging attempt, and its task's staging folder once no attempt is left.
+ * Only the task's lock holder creates attempts there, so this cannot race.
+ */
+function removeAttempt(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  try {
+    rmdirSync(dirname(dir));
+  } catch {
+    // another attempt is still there, or the folder is gone already
   }
 }
 
-/** A lock whose owner process is gone. */
-function staleLock(file: string): boolean {
+function readdirIfAny(dir: string): string[] {
   try {
-    const pid = Number(readFileSync(file, 'utf8'));
-    if (!pid) return Date.now() - statSync(file).mtimeMs > 5_000;
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 

@@ -1,13 +1,9 @@
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { EMBEDDED_FRONT, embeddedPython } from '../engine/engine.js';
 import { ForgeError } from '../errors.js';
-
-const run = promisify(execFile);
 
 export type Freshness = { readonly stale: false } | { readonly stale: true; readonly changed: readonly string[] };
 
@@ -29,7 +25,9 @@ export async function checkFreshness(python: string, channelUrl: string, file: s
       if (!response.ok) throw new ForgeError(`cannot download ${url} to check it: HTTP ${response.status}`);
       writeFileSync(local, Buffer.from(await response.arrayBuffer()));
     }
-    const { stdout } = await run(python, [EMBEDDED_FRONT, 'inspect', local], { maxBuffer: 64 << 20 });
+    // Loaded on use: the build executor imports this module for the rare case of a file already on a channel.
+    const { execa } = await import('execa');
+    const { stdout } = await execa(python, [EMBEDDED_FRONT, 'inspect', local]);
     const published = (JSON.parse(stdout) as { recipeFiles: Record<string, string> }).recipeFiles;
     const changed = Object.keys(localFiles).filter((name) => published[name] !== localFiles[name]);
     return changed.length ? { stale: true, changed } : { stale: false };

@@ -43,6 +43,8 @@ export interface RenderedVariant {
 
 export interface RenderOptions {
   readonly targetPlatform: string;
+  /** Told of each `build.skip` entry that cannot be evaluated, which the engine (and so this) takes as false. */
+  readonly onIgnoredSkip?: (error: ForgeError) => void;
 }
 
 type Mapping = Record<string, unknown>;
@@ -123,7 +125,8 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
   const accessed = new Set<string>();
   const variables: Record<string, unknown> = { ...platformVariables(options.targetPlatform), ...combination };
   const scope: JinjaScope = { variables, targetPlatform: options.targetPlatform, onAccess: (name) => accessed.add(name) };
-  const deferred = new Set(['build.string', ...recipe.outputs.map((o) => [...o.path, 'build', 'string'].join('.'))]);
+  // build.string waits for the hash; skip entries are conditions, evaluated one by one below.
+  const deferred = new Set(['build.string', 'build.skip', ...recipe.outputs.flatMap((o) => ['string', 'skip'].map((key) => [...o.path, 'build', key].join('.')))]);
   const evaluator = new NodeEvaluator(recipe.yaml, scope, deferred);
 
   const context: Mapping = {};
@@ -155,7 +158,7 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
     const ownSkip = (output.fields.build as Mapping | undefined)?.skip !== undefined;
     const buildPath = ownSkip ? [...output.path, 'build'] : ['build'];
-    const skipped = skipList(build.skip).some((item, i) => evaluator.condition(item, [...buildPath, 'skip', i]));
+    const skipped = skipList(build.skip).some((item, i) => evaluator.skipCondition(item, [...buildPath, 'skip', i], options.onIgnoredSkip));
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,14 +73,21 @@ export class TempWorkspace {
   }
 
   runAsync(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const child = spawn(command, args, { cwd: this.root, env: { ...this.env(), ...env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    return this.start(command, args, env).done;
+  }
+
+  /** Nx as a running process in a process group of its own, for tests that signal it or its group (as a terminal's Ctrl-C does). */
+  nxStart(...args: string[]): { child: ChildProcess; done: Promise<RunResult> } {
+    return this.start(process.execPath, [nxBin, ...args], {}, true);
+  }
+
+  private start(command: string, args: string[], env: NodeJS.ProcessEnv = {}, detached = false): { child: ChildProcess; done: Promise<RunResult> } {
+    const child = spawn(command, args, { cwd: this.root, env: { ...this.env(), ...env }, detached });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    return { child, done: new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))) };
   }
 
   private env(): NodeJS.ProcessEnv {

@@ -6,7 +6,7 @@ import { readForgeOptions } from '../../config/forge-config.js';
 import { loadWheelGraph } from '../../graph/wheel-graph.js';
 import { wheelTarget } from '../../nx/plugin.js';
 import { ContentKeys, explainChange, type KeyInputs } from '../../store/content-key.js';
-import { OutputStore, type Manifest } from '../../store/outputs.js';
+import { OutputStore } from '../../store/outputs.js';
 import { loadWorkspace, selectProjects } from '../load.js';
 import { makeWheelPlan } from '../wheel-plan.js';
 
@@ -21,10 +21,14 @@ export function registerExplain(program: Command): void {
     .action(async (pkg: string, variant: string, options: { json?: boolean; wheel?: boolean }) => {
       const { root, options: forge, graph } = await loadWorkspace();
       const wheel = options.wheel || (!graph.projects.has(pkg) && loadWheelGraph(root, forge).projects.has(pkg));
-      const { project, key, inputs, previous } = wheel ? await wheelKey(root, pkg, variant) : await condaKey(pkg, variant);
+      const { project, key, inputs, store } = wheel ? await wheelKey(root, pkg, variant) : await condaKey(pkg, variant);
+      const previous = store.readManifest(project, variant);
       const changes = previous ? (previous.key === key ? [] : explainChange(previous.inputs, inputs)) : undefined;
+      // A variant never built under this id is new to the matrix (a value added or changed):
+      // say how it differs from the closest variant that was built.
+      const nearest = previous ? undefined : closestBuild(store, project, inputs);
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ project, variant, key, inputs, previousKey: previous?.key ?? null, changes: changes ?? null }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ project, variant, key, inputs, previousKey: previous?.key ?? null, changes: changes ?? null, closest: nearest ?? null }, null, 2)}\n`);
         return;
       }
       const out: string[] = [`${project}:${wheel ? wheelTarget(variant) : variant}  key ${key}`, '', wheel ? 'files:' : 'recipe files:'];
@@ -38,7 +42,8 @@ export function registerExplain(program: Command): void {
         if (record) out.push(`${part}:`, ...Object.entries(record).map(([k, v]) => `  ${k}: ${v}`));
       }
       out.push(`engine: ${inputs.engine}`, '');
-      if (!previous) out.push('never built here: no manifest in the outputs');
+      if (!previous && nearest) out.push(`never built here; the closest build, ${nearest.variant} of ${nearest.builtAt}, differs in:`, ...nearest.changes.map((c) => `  ${c}`));
+      else if (!previous) out.push('never built here: no manifest in the outputs');
       else if (changes!.length === 0) out.push(`unchanged since the build of ${previous.builtAt}`);
       else out.push(`changed since the build of ${previous.builtAt} (key ${previous.key.slice(0, 12)}):`, ...changes!.map((c) => `  ${c}`));
       process.stdout.write(`${out.join('\n')}\n`);
@@ -49,7 +54,8 @@ interface Explained {
   readonly project: string;
   readonly key: string;
   readonly inputs: KeyInputs;
-  readonly previous: Manifest | undefined;
+  /** Where its builds are kept. */
+  readonly store: OutputStore;
 }
 
 async function condaKey(pkg: string, variant: string): Promise<Explained> {
@@ -58,7 +64,7 @@ async function condaKey(pkg: string, variant: string): Promise<Explained> {
   const task = graph.tasks.get(project)?.find((t) => t.id === variant);
   if (!task) throw new ForgeError(`${project} has no variant \`${variant}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);
   const { key, inputs } = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine))).of(task);
-  return { project, key, inputs, previous: new OutputStore(join(root, forge.outputDir)).readManifest(project, variant) };
+  return { project, key, inputs, store: new OutputStore(join(root, forge.outputDir)) };
 }
 
 /** A wheel task's key on this machine: its toolchain is part of it, so a variant the host skips has none. */
@@ -70,5 +76,17 @@ async function wheelKey(root: string, project: string, variant: string): Promise
   if (!entry) throw new ForgeError(`wheel project ${project} has no variant \`${variant}\` (known: ${plan.entries.filter((e) => e.project === project).map((e) => e.variant).join(', ')})`);
   const inputs = plan.inputs.get(target);
   if (!inputs) throw new ForgeError(`${target} has no key on this machine: ${entry.status}: ${entry.reason}`);
-  return { project, key: entry.key, inputs, previous: new OutputStore(join(root, forge.wheelsDir)).readManifest(project, variant) };
+  return { project, key: entry.key, inputs, store: new OutputStore(join(root, forge.wheelsDir)) };
+}
+
+/** The build of another variant of the project whose inputs differ least from these. */
+function closestBuild(store: OutputStore, project: string, inputs: KeyInputs): { variant: string; builtAt: string; changes: string[] } | undefined {
+  let best: { variant: string; builtAt: string; changes: string[] } | undefined;
+  for (const id of store.builtIds(project)) {
+    const manifest = store.readManifest(project, id);
+    if (!manifest) continue;
+    const changes = explainChange(manifest.inputs, inputs);
+    if (!best || changes.length < best.changes.length) best = { variant: id, builtAt: manifest.builtAt, changes };
+  }
+  return best;
 }

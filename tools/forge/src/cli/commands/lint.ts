@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readVariantConfig } from '../../graph/variant-config-file.js';
 import { lintRecipe } from '../../lint/lint.js';
 import { parseRecipe } from '../../recipe/recipe.js';
 import { parseYamlText } from '../../recipe/yaml-file.js';
@@ -13,10 +14,11 @@ export function registerLint(program: Command): void {
     .argument('[packages...]', 'packages or projects to check (default: all)')
     .option('--json', 'print findings as JSON')
     .action(async (packages: string[], options: { json?: boolean }) => {
-      const { root, graph } = await loadWorkspace();
+      const { root, options: forge, graph } = await loadWorkspace();
+      const matrix = { config: readVariantConfig(root, forge.variantConfig).config, targetPlatform: forge.targetPlatform };
       const findings = selectProjects(graph, packages).flatMap((name) => {
         const file = graph.projects.get(name)!.recipeFile;
-        return lintRecipe(parseRecipe(parseYamlText(file, readFileSync(join(root, file), 'utf8'))));
+        return lintRecipe(parseRecipe(parseYamlText(file, readFileSync(join(root, file), 'utf8'))), matrix);
       });
       if (options.json) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
       else {

@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processStart } from '../src/store/process-owner.js';
+import { demoWorkspace, manifests, rebuilt, sharedBootstrap } from './support/demo.js';
+import type { TempWorkspace } from './support/workspace.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'forge-interrupt-test-'));
+let bootstrap: string;
+beforeAll(async () => {
+  bootstrap = await sharedBootstrap(scratch);
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Two variants of each CUDA package and demo-core: enough for a run with finished, running and waiting tasks. */
+const TARGETS = ['-t', 'build-py3.12-cuda12.6', 'build-py3.12-cuda12.8', '--parallel=2', '--output-style=stream'];
+const HELD = 'demo-ext:py3.12-cuda12.8';
+
+/**
+ * demo-ext's CUDA 12.8 build script waits while the file `hold` exists in the
+ * workspace, after writing its shell's pid next to it and a `holding` file into
+ * its work folder (inside the staging folder), so a test can tell when the
+ * engine is mid-build without guessing a delay.
+ */
+function holdingWorkspace(): TempWorkspace {
+  const ws = demoWorkspace(bootstrap);
+  ws.edit('pkgs/demo-ext/recipe/recipe.yaml', (t) =>
+    t.replace(
+      '    - mkdir -p $PREFIX/share/demo-ext',
+      // A function, so `$$` (the shell's pid) is not read as a replacement pattern.
+      () => `    - if [ "\${{ cuda_version }}" = "12.8" ] && [ -f ${ws.root}/hold ]; then echo $$ > ${ws.root}/held-pid; touch holding; while [ -f ${ws.root}/hold ]; do sleep 0.2; done; fi\n    - mkdir -p $PREFIX/share/demo-ext`,
+    ),
+  );
+  writeFileSync(join(ws.root, 'hold'), '');
+  return ws;
+}
+
+function find(dir: string, name: string): string | undefined {
+  try {
+    return readdirSync(dir, { withFileTypes: true, recursive: true }).find((entry) => entry.name === name)?.parentPath;
+  } catch {
+    // not there yet, or a folder vanished while it was read (a build finishing)
+    return undefined;
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined, seconds = 120): Promise<T> {
+  for (let i = 0; i < seconds * 10; i++) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const entries = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+
+describe('nx run-many interrupted with SIGINT mid-build', () => {
+  // Ctrl-C in a terminal signals every process of the foreground group at once; `kill -INT` reaches Nx alone, which stops its tasks.
+  it.each([
+    ['Ctrl-C (SIGINT to the whole process group)', (pid: number) => process.kill(-pid, 'SIGINT')],
+    ['SIGINT to the nx process', (pid: number) => process.kill(pid, 'SIGINT')],
+  ])('%s leaves no staging folder, no lock and no engine process, and the next run builds only what did not finish', async (_how, interrupt) => {
+    const ws = holdingWorkspace();
+    try {
+      const run = ws.nxStart('run-many', ...TARGETS);
+      const staging = join(ws.root, 'output/.staging');
+      const holding = await until('the held build to start', () => find(staging, 'holding'));
+      expect(holding).toContain('demo-ext-py3.12-cuda12.8');
+      const engineShell = Number(readFileSync(join(ws.root, 'held-pid'), 'utf8'));
+      expect(alive(engineShell)).toBe(true);
+
+      interrupt(run.child.pid!);
+      const result = await run.done;
+      expect(result.code, result.stdout + result.stderr).not.toBe(0);
+      expect(entries(staging)).toEqual([]);
+      expect(entries(join(ws.root, 'output/.locks'))).toEqual([]);
+      // Nx's own clean-up signals the tree; the engine may need a moment to be reaped.
+      await until('the held build script to end', () => !alive(engineShell), 10);
+
+      const before = manifests(ws);
+      expect(before.has(HELD)).toBe(false);
+      // What it builds against had finished before the interrupt.
+      expect(before.has('demo-core:noarch') && before.has('demo-cuda:py3.12-cuda12.8')).toBe(true);
+      rmSync(join(ws.root, 'hold'));
+      const again = await ws.nxAsync('run-many', ...TARGETS);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      const after = manifests(ws);
+      expect(after.size).toBe(5);
+      expect(rebuilt(before, after)).toEqual([...after.keys()].filter((task) => !before.has(task)).sort());
+    } finally {
+      rmSync(join(ws.root, 'hold'), { force: true });
+      ws.dispose();
+    }
+  });
+});
+
+describe('the sweep at the start of a build', () => {
+  it('removes the staging folder and lock of a dead or reused pid, and leaves a live one alone', async () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      const out = join(ws.root, 'output');
+      const dead = await exitedPid();
+      const owners = {
+        'demo-cuda-py3.13-cuda12.9': { host: hostname(), pid: dead, start: '1' },
+        // A live pid whose process started at another time: the pid was reused, the owner is gone.
+        'demo-cuda-py3.12-cuda12.9': { host: hostname(), pid: process.pid, start: 'not-its-start' },
+        'demo-ext-py3.13-cuda12.6': { host: hostname(), pid: process.pid, start: processStart(process.pid) ?? '' },
+      };
+      for (const [task, owner] of Object.entries(owners)) {
+        mkdirSync(join(out, '.staging', task, `${owner.pid}-0/.engine/bld`), { recursive: true });
+        writeFileSync(join(out, '.staging', task, `${owner.pid}-0/.engine/bld/work.o`), 'partial');
+        mkdirSync(join(out, '.locks'), { recursive: true });
+        writeFileSync(join(out, '.locks', `${task}.lock`), JSON.stringify(owner));
+      }
+
+      // A process killed while creating a lock leaves its private draft.
+      writeFileSync(join(out, '.locks', `demo-core-noarch.lock.${dead}.0.tmp`), JSON.stringify(owners['demo-cuda-py3.13-cuda12.9']));
+
+      const result = await ws.nxAsync('run', 'demo-core:build-noarch', '--output-style=stream');
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(entries(join(out, '.staging')).sort()).toEqual(['demo-ext-py3.13-cuda12.6']);
+      expect(entries(join(out, '.locks')).sort()).toEqual(['demo-ext-py3.13-cuda12.6.lock']);
+      expect(readFileSync(join(out, `.staging/demo-ext-py3.13-cuda12.6/${process.pid}-0/.engine/bld/work.o`), 'utf8')).toBe('partial');
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
+/** The pid of a process that has exited (and been reaped). */
+async function exitedPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}
