@@ -16,6 +16,9 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const hostShort = execFileSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).trim();
 const id = `py${hostShort}`;
 
+/** This machine's nvcc release, if it has one (the CUDA mode checks need a toolkit to give). */
+const nvcc = /^(\d+\.\d+) /.exec((JSON.parse(execFileSync(process.execPath, [join(repoRoot, 'tools/forge/dist/cli/main.js'), 'toolchain', '--json'], { encoding: 'utf8' })) as { nvcc: string }).nvcc)?.[1];
+
 const WHEEL = (body: string) => `name: demo\nversion: 0.1.0\nsource:\n  path: ../src\nvariant:\n  keys: [python]\n${body}`;
 
 function parseError(text: string): string {
@@ -67,12 +70,13 @@ describe("seed 004's -Cvariant defaults and seed 003's Docker environment", () =
     expect(plan.build).toEqual(['build', '-t', 'forge-wheel:py3.12-cuda13.0-torch2.11.0', '.']);
     expect(plan.run.slice(0, 4)).toEqual(['run', '--rm', '--gpus', 'all']);
     expect(plan.run).toEqual(expect.arrayContaining(['/w/src:/forge/src', '/w/dist:/forge/out', '/w/up:/forge/wheels:ro', 'TORCH_CUDA_ARCH_LIST=9.0']));
-    expect(plan.run.at(-1)).toBe("uv pip install --python /opt/venv/bin/python --no-deps /forge/wheels/*.whl && python -m build --wheel --no-isolation --outdir /forge/out -C --build-option=--cpp_ext .");
+    expect(plan.run.at(-1)).toBe("uv pip install --python /opt/venv/bin/python --no-deps /forge/wheels/*.whl && python -m build --wheel --no-isolation --outdir /forge/out --config-setting=--build-option=--cpp_ext .");
     expect(dockerPlan({ ...{ python: '3.11', cuda: undefined, torch: undefined, image: undefined, requirements: [], index: 'x', gpus: false, source: 's', output: 'o', upstream: undefined, configSettings: [], command: 'make wheel', env: {} } }).dockerfile.split('\n')[0]).toBe('FROM ubuntu:22.04');
   });
 });
 
-describe('wheel sources and bad input, in one run', () => {
+// One run-many of a dozen real builds: with the whole suite on 2 cores it can take minutes.
+describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => {
   let ws: TempWorkspace;
   let repo: string;
   let commit: string;
@@ -103,6 +107,19 @@ describe('wheel sources and bad input, in one run', () => {
     project('broken', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n');
     project('broken-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", broken]\n');
     project('future-python', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python]\n  values:\n    python: ["3.99"]\nbuild:\n  environment: venv\n');
+    // config_settings reach the backend: setuptools tags a --py-limited-api wheel abi3.
+    project('limited-api', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  config_settings:\n    --build-option: --py-limited-api=cp39\n');
+    cpSync(join(repoRoot, 'examples/wheels/pkgs/demo-wheel/src'), join(ws.root, 'pkgs/limited-api/src'), { recursive: true });
+    ws.edit('pkgs/limited-api/src/pyproject.toml', (text) => text.replace('name = "demo-wheel"', 'name = "limited-api"'));
+    if (nvcc) {
+      // seed 004's two modes, seen from a custom build command: `variant` gets the toolkit, `variant-name` does not.
+      const echo = 'echo "seen: CUDA_HOME=${CUDA_HOME:-unset}" && python -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEEL_DIR" .';
+      for (const mode of ['variant', 'variant-name']) {
+        project(`cuda-${mode}`, `source:\n  path: ../src\nvariant:\n  keys: [python, cuda_version]\n  values:\n    cuda_version: ["${nvcc}"]\n  mode: ${mode}\nbuild:\n  requirements: ["setuptools>=70.1"]\n  command: '${echo}'\n`);
+        cpSync(join(repoRoot, 'examples/wheels/pkgs/demo-wheel/src'), join(ws.root, `pkgs/cuda-${mode}/src`), { recursive: true });
+        ws.edit(`pkgs/cuda-${mode}/src/pyproject.toml`, (text) => text.replace('name = "demo-wheel"', `name = "cuda-${mode}"`));
+      }
+    }
     project('other-cuda', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python, cuda_version]\n  values:\n    cuda_version: ["12.8"]\n');
   });
   afterAll(() => ws.dispose());
@@ -122,10 +139,12 @@ describe('wheel sources and bad input, in one run', () => {
     expect(explain.inputs.source).toEqual({ git: 'https://git.example.invalid/demo.git', commit, subdirectory: 'ext' });
   });
 
+  let manyRun = '';
   it('reports a missing commit, a patch that does not apply, a missing interpreter and a failing build, one line each; siblings go on, dependents do not run, nothing is half-written', () => {
     const run = ws.nx('run-many', '-t', 'wheel', '--skip-nx-cache', '--output-style=stream', '--parallel=2');
     expect(run.code).not.toBe(0);
     const out = run.stdout;
+    manyRun = out;
     expect(out).toContain(`bad-rev:${id}: error: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
     expect(out).toMatch(new RegExp(`bad-patch:${id}: error: pkgs/bad-patch/wheel/wheel\\.yaml:6: patch \`bad\\.patch\` does not apply: error: patch failed: setup\\.py:1`));
     expect(out).toContain('future-python:py3.99: error: Python 3.99 is not on this machine: install it (`uv python install 3.99`');
@@ -140,5 +159,17 @@ describe('wheel sources and bad input, in one run', () => {
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string; reason: string }>;
     expect(plan.find((p) => p.target === `broken:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
     expect(plan.find((p) => p.target === `broken-app:wheel-${id}`)).toMatchObject({ status: 'blocked', reason: `upstream broken:wheel-${id} is failing` });
+  });
+
+  it('passes config_settings to the build backend', () => {
+    expect(filesUnder(join(ws.root, 'wheelhouse/limited-api', id)).filter((f) => f.endsWith('.whl')).every((f) => /-cp39-abi3-/.test(f))).toBe(true);
+    expect(manyRun).toContain(`limited-api:${id}: built`);
+  });
+
+  // Needs a CUDA toolkit (nvcc) on this machine: without one both projects are skipped, which the run above shows.
+  it.skipIf(!nvcc)('gives a `variant` build the CUDA toolkit and leaves a `variant-name` build alone', () => {
+    expect(manyRun).toMatch(new RegExp(`\\[cuda-variant:${id}-cuda${nvcc}\\] seen: CUDA_HOME=/`));
+    expect(manyRun).toContain(`[cuda-variant-name:${id}-cuda${nvcc}] seen: CUDA_HOME=unset`);
+    expect(filesUnder(join(ws.root, `wheelhouse/cuda-variant/${id}-cuda${nvcc}`)).some((f) => new RegExp(`^index/cu${nvcc!.replace('.', '')}/cuda-variant/cuda_variant-0\\.1\\.0\\+cu${nvcc!.replace('.', '')}-`).test(f))).toBe(true);
   });
 });

@@ -24,10 +24,12 @@ beforeAll(() => {
 afterAll(() => ws.dispose());
 
 describe('the wv-forge recipes', () => {
-  it('are the Nx projects', () => {
-    const result = ws.nx('show', 'projects', '--json');
-    expect(result.code, result.stderr).toBe(0);
-    expect((JSON.parse(result.stdout) as string[]).sort()).toEqual(PACKAGES);
+  it('are the Nx projects (with the wheel projects)', () => {
+    const recipes = ws.nx('show', 'projects', '--projects=tag:recipe', '--json');
+    expect(recipes.code, recipes.stderr).toBe(0);
+    expect((JSON.parse(recipes.stdout) as string[]).sort()).toEqual(PACKAGES);
+    const wheels = ws.nx('show', 'projects', '--projects=tag:wheel', '--json');
+    expect((JSON.parse(wheels.stdout) as string[]).sort()).toEqual(['pointops']);
   });
 
   it('give Nx exactly the dependency edges their requirements imply', () => {
@@ -55,7 +57,7 @@ describe('the wv-forge recipes', () => {
   it('expand to 6 variants per CUDA package and 1 per noarch package', () => {
     const result = ws.forge('variants', '--json');
     expect(result.code, result.stderr).toBe(0);
-    const packages = JSON.parse(result.stdout) as PackageVariants[];
+    const packages = (JSON.parse(result.stdout) as PackageVariants[]).filter((p) => p.kind === 'conda');
     expect(packages.map((p) => p.name).sort()).toEqual(PACKAGES);
     for (const p of packages) {
       expect(p.variants, p.name).toHaveLength(CUDA.includes(p.name) ? 6 : 1);

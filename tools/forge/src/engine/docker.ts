@@ -81,7 +81,7 @@ export function dockerPlan(request: DockerRequest): DockerPlan {
   if (installs.length) lines.push(`RUN uv pip install --python /opt/venv/bin/python --index-url ${quote(request.index)} ${installs.map(quote).join(' ')}`);
   if (request.cuda) lines.push('ENV CUDA_HOME=/usr/local/cuda');
   lines.push('WORKDIR /forge/src');
-  const settings = request.configSettings.flatMap(([k, v]) => ['-C', `${k}=${v}`]);
+  const settings = request.configSettings.map(([k, v]) => `--config-setting=${k}=${v}`);
   const buildCommand = request.command ?? ['python', '-m', 'build', '--wheel', '--no-isolation', '--outdir', '/forge/out', ...settings, '.'].map(quote).join(' ');
   const script = [request.upstream ? 'uv pip install --python /opt/venv/bin/python --no-deps /forge/wheels/*.whl' : '', buildCommand].filter(Boolean).join(' && ');
   const run = [

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ForgeError } from '../errors.js';
+import { findOnPath } from './toolchain.js';
 
 /** How to run rattler-build: a command line prefix, and whether it is the embedded front. */
 export interface Engine {
@@ -40,13 +41,6 @@ export function embeddedPython(root: string): string | undefined {
   const packageRepo = fileURLToPath(new URL('../../../../.venv/bin/python', import.meta.url));
   const candidates = [process.env.FORGE_PYTHON, join(root, '.venv', 'bin', 'python'), packageRepo];
   return candidates.find((candidate): candidate is string => Boolean(candidate && existsSync(candidate)));
-}
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
 }
 
 const versions = new Map<string, string>();

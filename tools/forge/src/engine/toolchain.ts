@@ -83,6 +83,12 @@ export function hostPython(): string {
  * /usr/local/cuda, else the folder above the nvcc on PATH. Undefined without one.
  */
 export function probeCuda(): CudaInfo | undefined {
+  if (!cudaProbe) cudaProbe = { value: findCuda() };
+  return cudaProbe.value;
+}
+let cudaProbe: { value: CudaInfo | undefined } | undefined;
+
+function findCuda(): CudaInfo | undefined {
   const candidates = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'];
   const onPath = findOnPath('nvcc');
   if (onPath) candidates.push(dirname(dirname(realpathSync(onPath))));
@@ -105,12 +111,19 @@ export function probeCuda(): CudaInfo | undefined {
 /** The C compiler's identity (`gcc (Debian 12.2.0-14) 12.2.0`): CC, else cc on PATH. */
 export function probeCompiler(): string {
   const cc = process.env.CC ?? 'cc';
-  try {
-    return execFileSync(cc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
-  } catch {
-    return `${cc}: not found`;
+  let version = compilers.get(cc);
+  if (version === undefined) {
+    try {
+      version = execFileSync(cc, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+    } catch {
+      version = `${cc}: not found`;
+    }
+    compilers.set(cc, version);
   }
+  return version;
 }
+// One probe per process: `forge plan` asks for every wheel task.
+const compilers = new Map<string, string>();
 
 export function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {

@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ForgeError } from '../errors.js';
 import { embeddedPython } from './engine.js';
@@ -109,6 +109,15 @@ export function uvCommand(): string {
  * there, appended to its sys.path so the environment's own packages win.
  */
 export function frontendDir(cache: string): string {
+  const known = frontends.get(cache);
+  if (known) return known;
+  const dir = copyFrontend(cache);
+  frontends.set(cache, dir);
+  return dir;
+}
+const frontends = new Map<string, string>();
+
+function copyFrontend(cache: string): string {
   const python = embeddedPython(process.cwd());
   if (!python) throw new ForgeError('wheel builds need pypa build from the tools venv: run `npm run setup:engine`');
   const located = JSON.parse(
@@ -147,7 +156,15 @@ export interface PreparedEnvironment {
  */
 export async function prepareEnvironment(
   kind: 'host' | 'venv',
-  request: { readonly python: string; readonly dir: string; readonly install: readonly string[]; readonly index: string },
+  request: {
+    readonly python: string;
+    readonly dir: string;
+    /** Requirement specs, installed with their dependencies from `index`. */
+    readonly install: readonly string[];
+    /** Upstream wheel files, installed without dependencies: what they need is the project's to list. */
+    readonly wheels: readonly string[];
+    readonly index: string;
+  },
   log: (line: string) => void,
 ): Promise<PreparedEnvironment> {
   const uv = uvCommand();
@@ -169,6 +186,10 @@ export async function prepareEnvironment(
       log(`installing ${request.install.join(', ')} into a fresh venv from ${request.index}`);
       await uvRun(['pip', 'install', '--quiet', '--python', python, ...index, ...request.install], 'cannot install the build requirements');
     }
+    if (request.wheels.length) {
+      log(`installing the upstream wheels ${request.wheels.map((w) => basename(w)).join(', ')}`);
+      await uvRun(['pip', 'install', '--quiet', '--offline', '--no-deps', '--python', python, ...request.wheels], 'cannot install the upstream wheels');
+    }
     return { python, env: { VIRTUAL_ENV: venv, PATH: `${join(venv, 'bin')}${delimiter}${process.env.PATH ?? ''}` } };
   }
   const overlay = join(request.dir, 'overlay');
@@ -176,6 +197,10 @@ export async function prepareEnvironment(
   if (request.install.length) {
     log(`installing ${request.install.join(', ')} beside the host Python (not into it) from ${request.index}`);
     await uvRun(['pip', 'install', '--quiet', '--python', request.python, '--target', overlay, ...index, ...request.install], 'cannot install the build requirements');
+  }
+  if (request.wheels.length) {
+    log(`installing the upstream wheels ${request.wheels.map((w) => basename(w)).join(', ')} beside the host Python`);
+    await uvRun(['pip', 'install', '--quiet', '--offline', '--no-deps', '--python', request.python, '--target', overlay, ...request.wheels], 'cannot install the upstream wheels');
   }
   const pythonPath = [overlay, process.env.PYTHONPATH].filter(Boolean).join(delimiter);
   return { python: request.python, env: { PYTHONPATH: pythonPath, PATH: `${dirname(request.python)}${delimiter}${process.env.PATH ?? ''}` } };

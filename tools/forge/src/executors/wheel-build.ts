@@ -169,6 +169,13 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
   const work = join(ctx.staged, '.work');
   const started = Date.now();
+  // Where a build's time goes, for the log: the fixed steps around the build command are forge's overhead.
+  const phases: string[] = [];
+  let mark = started;
+  const phase = (name: string) => {
+    phases.push(`${name} ${((Date.now() - mark) / 1000).toFixed(1)}s`);
+    mark = Date.now();
+  };
 
   const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
@@ -181,7 +188,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   mkdirSync(wheelOut, { recursive: true });
   const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
   const index = pipIndexUrl(forge.pipIndex, root);
-  const settings = ctx.rendered.configSettings.flatMap(([k, v]) => ['-C', `${k}=${v}`]);
+  const settings = ctx.rendered.configSettings.map(([k, v]) => `--config-setting=${k}=${v}`);
   log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
   for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
 
@@ -201,14 +208,16 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     result = built.ok ? await runLogged('docker', plan.run, { cwd: dockerDir, env: process.env, label }, log) : built;
     python = '';
   } else {
-    const install = [...(ctx.kind === 'host' ? ctx.check.missing : ctx.requirements), ...ctx.upstreamWheels];
-    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, index }, (line) => log(`${label}: ${line}`));
+    const install = ctx.kind === 'host' ? ctx.check.missing : ctx.requirements;
+    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, wheels: ctx.upstreamWheels, index }, (line) => log(`${label}: ${line}`));
     python = environment.python;
     const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
     if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
+    phase('prepare');
     const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
     result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
   }
+  phase('build');
   if (!result.ok) {
     store.recordFailure(project.name, task.id, ctx.key, result.tail);
     log(`${label}: FAILED (build exit ${result.exitCode}). Last lines of its log:`);
@@ -231,6 +240,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
   const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
 
+  phase('repair');
   if (ctx.kind !== 'docker' && (spec.test.imports.length || ctx.rendered.testCommands.length)) {
     const passed = await testWheel(python, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
     if (!passed.ok) {
@@ -241,12 +251,15 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     }
   }
 
+  phase('test');
   const platform = ctx.check.platform.replace(/[-.]/g, '_');
   const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
   const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
   mkdirSync(layout, { recursive: true });
   if (ctx.rendered.properties.length) {
-    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties });
+    // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
+    const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
+    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties, declare });
     await writeVariantsJson(root, layout);
     log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
   } else {
@@ -255,11 +268,12 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   }
   await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
   rmSync(work, { recursive: true, force: true });
+  phase('label');
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
   store.publish(ctx.staged, project.name, task.id);
   store.clearFailure(project.name, task.id);
-  log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s`);
+  log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
   return 'built';
 }
 

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { enginePython, repoRoot } from './paths.js';
 import { TempWorkspace } from './workspace.js';
@@ -47,4 +49,19 @@ export function filesUnder(dir: string, prefix = ''): string[] {
 export function wheelManifest(ws: TempWorkspace, project: string, id: string): { key: string; builtAt: string; files: Array<{ file: string }>; channel?: string } | undefined {
   const file = join(ws.root, 'wheelhouse', project, id, 'manifest.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { key: string; builtAt: string; files: Array<{ file: string }>; channel?: string }) : undefined;
+}
+
+/** Serves a folder over http on 127.0.0.1 (a wheel index as a web server would), recording the paths asked for. */
+export async function serveFolder(dir: string): Promise<{ url: string; server: Server; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    requests.push(path);
+    const file = join(dir, path);
+    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
+    res.writeHead(200);
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, requests };
 }

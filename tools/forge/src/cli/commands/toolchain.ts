@@ -24,9 +24,19 @@ export function registerToolchain(program: Command): void {
     .option('--id', 'print one hash of it (the Nx runtime input of wheel tasks)')
     .option('--json', 'print JSON')
     .action((options: { torch?: boolean; id?: boolean; json?: boolean }) => {
+      if (options.id) {
+        // An Nx input: it must print something even where there is no toolchain (that is part of the answer).
+        let toolchain: Record<string, string>;
+        try {
+          toolchain = hostToolchain(Boolean(options.torch));
+        } catch (error) {
+          toolchain = { unavailable: (error as Error).message };
+        }
+        process.stdout.write(`${createHash('sha256').update(JSON.stringify(toolchain)).digest('hex').slice(0, 16)}\n`);
+        return;
+      }
       const toolchain = hostToolchain(Boolean(options.torch));
-      if (options.id) process.stdout.write(`${createHash('sha256').update(JSON.stringify(toolchain)).digest('hex').slice(0, 16)}\n`);
-      else if (options.json) process.stdout.write(`${JSON.stringify(toolchain, null, 2)}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify(toolchain, null, 2)}\n`);
       else for (const [name, value] of Object.entries(toolchain)) process.stdout.write(`${name.padEnd(9)} ${value}\n`);
     });
 }
