@@ -10,10 +10,10 @@ export interface Loaded {
   readonly graph: RecipeGraph;
 }
 
-export function loadWorkspace(): Loaded {
+export async function loadWorkspace(): Promise<Loaded> {
   const root = findWorkspaceRoot();
   const options = readForgeOptions(root);
-  return { root, options, graph: buildGraph(loadProjects(root, options)) };
+  return { root, options, graph: buildGraph(await loadProjects(root, options)) };
 }
 
 /** Projects named on the command line (by project or package name), all when none. */

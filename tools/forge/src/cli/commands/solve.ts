@@ -15,7 +15,7 @@ export interface SolveReport {
 
 /** Solves every variant task of the named packages (all when none) and records each outcome for `forge plan`. */
 export async function solveWorkspace(names: readonly string[]): Promise<SolveReport> {
-  const { root, options, graph } = loadWorkspace();
+  const { root, options, graph } = await loadWorkspace();
   const projects = new Set(selectProjects(graph, names));
   const tasks = tasksInOrder(graph).filter((t) => projects.has(t.project));
   const job = prepareSolve(root, options, graph, tasks);
