@@ -42,6 +42,15 @@ describe('wheel.yaml', () => {
     expect(parseError(WHEEL('  properties:\n    - "nvidia :: cuda"\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: variant property `nvidia :: cuda` must be `namespace :: feature :: value`');
     expect(parseError(WHEEL('  values:\n    torch: ["2.11.0"]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `variant.values` sets `torch`, which is not in variant.keys');
     expect(parseError(WHEEL('').replace('version: 0.1.0', 'version: [1]'))).toBe('pkgs/demo/wheel/wheel.yaml:2: `version` must be a non-empty string');
+    expect(parseError(WHEEL('build:\n  environment: [host]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.environment` must be one of host, venv, docker, got `["host"]`');
+    expect(parseError('- name: demo\n')).toBe('pkgs/demo/wheel/wheel.yaml:1: the file must be a mapping');
+  });
+
+  it('refuses a git source that git would read as an option, and a rev with a tag', () => {
+    // `git ls-remote --upload-pack=<command>` runs the command: `forge plan` resolves tags, so this ran on a mere listing.
+    const git = (lines: string) => parseError(`name: demo\nversion: 0.1.0\nsource:\n${lines}variant:\n  keys: [python]\n`);
+    expect(git('  git: "--upload-pack=touch /tmp/x;"\n  tag: v1\n')).toBe('pkgs/demo/wheel/wheel.yaml:4: `source.git` must be a repository URL or path, got `--upload-pack=touch /tmp/x;`');
+    expect(git(`  git: https://example.com/x.git\n  rev: ${'a'.repeat(40)}\n  tag: v1\n`)).toBe('pkgs/demo/wheel/wheel.yaml:6: a git source takes `rev` or `tag`, not both (the tag would be ignored)');
   });
 });
 
