@@ -1,0 +1,19 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { wheelWorkspace } from './support/wheels.js';
+
+// The CLI on examples/wheels without building: what a new user types first.
+const ws = wheelWorkspace('./no-index');
+afterAll(() => ws.dispose());
+
+describe('forge commands given a name on a workspace of wheel projects', () => {
+  it('list the wheel projects among the known names, and say a recipe command does not cover a wheel project', () => {
+    for (const args of [['variants', 'nope'], ['explain', 'nope', 'py3.11']]) {
+      const result = ws.forge(...args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe('forge: error: unknown package `nope` (recipes: none; wheel projects: demo-wheel, demo-wheel-app)\n');
+    }
+    const lint = ws.forge('lint', 'demo-wheel');
+    expect(lint.stderr).toBe('forge: error: `demo-wheel` is a wheel project: this command covers recipes (wheels: `nx run demo-wheel:wheel`, `nx run demo-wheel:upload-wheels`)\n');
+    expect(ws.forge('variants', 'demo-wheel').stdout).toMatch(/^wheel +demo-wheel 0\.1\.0 +py3\.11 /m);
+  });
+});
