@@ -16,4 +16,13 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
     expect(lint.stderr).toBe('forge: error: `demo-wheel` is a wheel project: this command covers recipes (wheels: `nx run demo-wheel:wheel`, `nx run demo-wheel:upload-wheels`)\n');
     expect(ws.forge('variants', 'demo-wheel').stdout).toMatch(/^wheel +demo-wheel 0\.1\.0 +py3\.11 /m);
   });
+
+  it('say why nx cannot tell the affected projects, in one line', () => {
+    ws.git('init', '-q', '-b', 'trunk');
+    ws.git('add', '-A');
+    ws.git('commit', '-qm', 'init');
+    const result = ws.forge('matrix', '--affected', '--base', 'main');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("forge: error: nx could not tell the affected projects (base main, --base or NX_BASE to change it): fatal: ambiguous argument 'main': unknown revision or path not in the working tree.\n");
+  });
 });

@@ -45,8 +45,14 @@ function affectedProjects(base: string): Set<string> {
   const root = findWorkspaceRoot();
   const nx = nxBin(root);
   const result = spawnSync(process.execPath, [nx, 'show', 'projects', '--affected', `--base=${base}`, '--json'], { cwd: root, encoding: 'utf8' });
-  if (result.status !== 0) throw new ForgeError(`nx could not tell the affected projects (base ${base}): ${result.stderr.trim().split('\n').pop()}`);
+  if (result.status !== 0) throw new ForgeError(`nx could not tell the affected projects (base ${base}, --base or NX_BASE to change it): ${nxReason(result.stderr)}`);
   return new Set(JSON.parse(result.stdout) as string[]);
+}
+
+/** Nx's reason in one line: git's `fatal:` line where there is one, never Nx's closing "Pass --verbose" hint. */
+function nxReason(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('Pass --verbose'));
+  return lines.find((line) => /^(fatal|error):/i.test(line)) ?? lines.pop() ?? 'no message';
 }
 
 export function registerMatrix(program: Command): void {
@@ -54,7 +60,7 @@ export function registerMatrix(program: Command): void {
     .command('matrix')
     .description('the variant tasks that need building, as a CI matrix in dependency waves')
     .option('--affected', 'only projects nx considers affected')
-    .option('--base <ref>', 'base for --affected', process.env.NX_BASE ?? 'main')
+    .option('--base <ref>', 'base for --affected', process.env.NX_BASE || 'main')
     .option('--json', `print {"count", "wave0".."wave${WAVES - 1}": {"include": [...]}} for GitHub Actions`)
     .action(async (options: { affected?: boolean; base: string; json?: boolean }) => {
       const jobs = await makeMatrix(options.affected ? { base: options.base } : undefined);
