@@ -7,6 +7,7 @@ import { dockerPlan } from '../src/engine/docker.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
 import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
+import { renderWheel } from '../src/variants/wheel-render.js';
 import { repoRoot } from './support/paths.js';
 import { filesUnder, localPipIndex, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
@@ -44,6 +45,13 @@ describe('wheel.yaml', () => {
     expect(parseError(WHEEL('').replace('version: 0.1.0', 'version: [1]'))).toBe('pkgs/demo/wheel/wheel.yaml:2: `version` must be a non-empty string');
     expect(parseError(WHEEL('build:\n  environment: [host]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.environment` must be one of host, venv, docker, got `["host"]`');
     expect(parseError('- name: demo\n')).toBe('pkgs/demo/wheel/wheel.yaml:1: the file must be a mapping');
+  });
+
+  it('checks rendered variant properties against variantlib\'s rule, naming the line, before any build', () => {
+    const spec = parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('  properties:\n    - "forge_demo :: abi :: cp${{ python }}"\n    - "Forge Demo :: abi :: x"\n'));
+    expect(() => renderWheel(spec, { python: '3.11' })).toThrow('variant property `Forge Demo :: abi :: x`: namespace and feature take [a-z0-9_], the value [a-z0-9_.] (variantlib)');
+    expect((() => { try { renderWheel(spec, { python: '3.11' }); } catch (error) { return (error as ForgeError).format(); } })()).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:9: variant property `Forge Demo/);
+    expect(renderWheel(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('  properties: ["forge_demo :: abi :: cp${{ python }}"]\n')), { python: '3.11' }).properties).toEqual(['forge_demo :: abi :: cp3.11']);
   });
 
   it('refuses a git source that git would read as an option, and a rev with a tag', () => {
