@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { forgeBin } from './support/paths.js';
 import { wheelWorkspace } from './support/wheels.js';
 
 // The CLI on examples/wheels without building: what a new user types first.
@@ -24,5 +26,16 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
     const result = ws.forge('matrix', '--affected', '--base', 'main');
     expect(result.code).toBe(2);
     expect(result.stderr).toBe("forge: error: nx could not tell the affected projects (base main, --base or NX_BASE to change it): fatal: ambiguous argument 'main': unknown revision or path not in the working tree.\n");
+  });
+
+  it('end quietly when the reader of their output has gone (`forge plan | head`)', async () => {
+    const child = spawn(process.execPath, [forgeBin, 'variants', '--json'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false' } });
+    // The reading end closes before forge has started: its first write meets a closed pipe (EPIPE).
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
