@@ -175,6 +175,7 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string; reason: string }>;
     expect(plan.find((p) => p.target === `broken:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
+    expect(plan.find((p) => p.target === `bad-patch:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
     expect(plan.find((p) => p.target === `broken-app:wheel-${id}`)).toMatchObject({ status: 'blocked', reason: `upstream broken:wheel-${id} is failing` });
   });
 

@@ -7,7 +7,7 @@ import { runLogged } from '../engine/logged-process.js';
 import type { CudaInfo } from '../engine/toolchain.js';
 import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
 import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
-import { ForgeError } from '../errors.js';
+import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
 import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '../recipe/wheel-spec.js';
@@ -103,6 +103,10 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
         if (!published.found && published.problem) log(`${label}: could not check the wheel index (${published.problem})`);
       }
       return await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
+    } catch (error) {
+      // A patch that does not apply, a wheel of another name or version: failed builds too, for `forge plan`.
+      if (isForgeError(error)) store.recordFailure(projectName, id, key, [error.format()]);
+      throw error;
     } finally {
       store.discard(staged);
     }
