@@ -45,6 +45,7 @@ describe('wheel.yaml', () => {
     expect(parseError(WHEEL('').replace('version: 0.1.0', 'version: [1]'))).toBe('pkgs/demo/wheel/wheel.yaml:2: `version` must be a non-empty string');
     expect(parseError(WHEEL('build:\n  environment: [host]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.environment` must be one of host, venv, docker, got `["host"]`');
     expect(parseError('- name: demo\n')).toBe('pkgs/demo/wheel/wheel.yaml:1: the file must be a mapping');
+    expect(parseError(WHEEL('test:\n  imports: [demo, "demo; import os"]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `test.imports`: `demo; import os` is not a module name (commands go in test.commands)');
   });
 
   it('checks rendered variant properties against variantlib\'s rule, naming the line, before any build', () => {

@@ -241,6 +241,11 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
   }
 
   const test = f.mapping(top.test ?? {}, ['test'], TEST);
+  const imports = f.strings(test.imports, ['test', 'imports']);
+  // Each becomes `python -c "import <module>"`: a module path, not code.
+  imports.forEach((module, i) => {
+    if (!/^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(module)) f.fail(`\`test.imports\`: \`${module}\` is not a module name (commands go in test.commands)`, ['test', 'imports', i]);
+  });
   return {
     file,
     yaml,
@@ -267,7 +272,7 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
       repairExclude: f.strings(build.repair_exclude, ['build', 'repair_exclude']),
     },
     test: {
-      imports: f.strings(test.imports, ['test', 'imports']),
+      imports,
       commands: f.strings(test.commands, ['test', 'commands']),
     },
   };
