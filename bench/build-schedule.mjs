@@ -3,16 +3,17 @@
 // build scripts sleep known durations, built by `nx run-many -t build` at several --parallel
 // values. Prints the makespan against the critical-path bound and against seed 000's
 // level-by-level order (each level waits for the whole previous one) at the same parallelism,
-// simulated from the measured task durations; then a fully cached run against a bare Nx run of
-// as many no-op tasks.
+// simulated from the measured task durations; then a fully cached run against a plain Nx
+// workspace with the same cached tasks (bench/floor.mjs).
 // Usage: node bench/build-schedule.mjs [--recipes 20] [--parallel 2,4] [--seed 7]
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildBootstrapChannel } from '../examples/demo/bootstrap.mjs';
+import { median, writeFloor } from './floor.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { recipes: { type: 'string', default: '20' }, parallel: { type: 'string', default: '2,4' }, seed: { type: 'string', default: '7' } } });
@@ -155,23 +156,22 @@ for (const p of parallels) {
   const work = [...times.values()].reduce((a, b) => a + b, 0);
   const bound = Math.max(criticalPath(times), work / p);
   console.log(
-    `--parallel ${p}: measured makespan ${makespan.toFixed(1)} s (engine time ${work.toFixed(1)} s); critical-path bound ${bound.toFixed(1)} s; ` +
+    `--parallel ${p}: measured makespan ${makespan.toFixed(1)} s (engine time ${work.toFixed(1)} s); critical-path bound ${bound.toFixed(1)} s: ${(makespan / bound).toFixed(2)}x; ` +
       `simulated from the same task times: DAG order ${dagSchedule(times, p).toFixed(1)} s, level-by-level ${levelByLevel(times, p).toFixed(1)} s`,
   );
   if (p === parallels[0]) {
-    const cached = nx(root, 'run-many', '-t', 'build', `--parallel=${p}`, '--output-style=static');
-    const bare = mkdtempSync(join(scratch, 'bare-'));
-    symlinkSync(join(repo, 'node_modules'), join(bare, 'node_modules'), 'dir');
-    writeFileSync(join(bare, 'nx.json'), '{}');
-    for (let i = 0; i < recipes.length; i++) {
-      const targets = Object.fromEntries(Array.from({ length: 6 }, (_, v) => [`t${v}`, { executor: 'nx:noop', cache: true }]));
-      targets.build = { executor: 'nx:noop', dependsOn: Object.keys(targets) };
-      mkdirSync(join(bare, `p${i}`), { recursive: true });
-      writeFileSync(join(bare, `p${i}`, 'project.json'), JSON.stringify({ name: `p${i}`, targets }));
+    // Paired with its floor: the same tasks as plain project.json files (bench/floor.mjs).
+    const floor = mkdtempSync(join(scratch, 'floor-'));
+    writeFloor(repo, root, floor);
+    nx(floor, 'run-many', '-t', 'build', `--parallel=${p}`, '--output-style=static');
+    const pairs = [];
+    for (let i = 0; i < 5; i++) {
+      const cached = nx(root, 'run-many', '-t', 'build', `--parallel=${p}`, '--output-style=static');
+      pairs.push({ cached, floor: nx(floor, 'run-many', '-t', 'build', `--parallel=${p}`, '--output-style=static') });
     }
-    nx(bare, 'run-many', '-t', 'build', `--parallel=${p}`, '--output-style=static');
-    const noop = nx(bare, 'run-many', '-t', 'build', `--parallel=${p}`, '--output-style=static');
-    console.log(`fully cached run: ${cached.toFixed(2)} s; bare Nx run of ${tasks} cached no-op tasks: ${noop.toFixed(2)} s`);
+    const cached = median(pairs.map((x) => x.cached));
+    const noop = median(pairs.map((x) => x.floor));
+    console.log(`fully cached run: ${cached.toFixed(2)} s; plain Nx run of the same ${tasks} cached tasks: ${noop.toFixed(2)} s: ${median(pairs.map((x) => x.cached / x.floor)).toFixed(2)}x (medians of 5 paired runs)`);
   }
 }
 rmSync(scratch, { recursive: true, force: true });

@@ -1,23 +1,31 @@
 #!/usr/bin/env node
 // Graph inference at scale: N synthetic recipes in a random DAG (seeded, so runs compare),
-// timing a cold and a warm `nx show projects` and `forge variants --json`.
-// Usage: node bench/graph-scale.mjs [--recipes 1000] [--seed 1] [--runs 3]
+// timing a cold (no .nx folder) and a warm `nx show projects` against the floor measured in the
+// same run: the same N projects and their tasks as plain project.json files, no plugin
+// (bench/floor.mjs). Runs alternate between the two workspaces; ratios are medians of the
+// per-run ratios. Also times `forge variants --json`, cold and warm.
+// Usage: node bench/graph-scale.mjs [--recipes 1000] [--seed 1] [--runs 5] [--keep]
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, nxEnv, writeFloor } from './floor.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { recipes: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { recipes: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' }, runs: { type: 'string', default: '5' }, keep: { type: 'boolean' } } });
 const count = Number(values.recipes);
 const runs = Number(values.runs);
 
 let state = Number(values.seed) >>> 0 || 1;
 const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
 
-const root = mkdtempSync(join(tmpdir(), 'forge-bench-'));
+const scratch = mkdtempSync(join(tmpdir(), 'forge-bench-'));
+const root = join(scratch, 'forge');
+const floor = join(scratch, 'floor');
+mkdirSync(floor);
+mkdirSync(root);
 symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
 copyFileSync(join(repo, 'nx.json'), join(root, 'nx.json'));
 copyFileSync(join(repo, 'variants.yaml'), join(root, 'variants.yaml'));
@@ -49,31 +57,39 @@ for (let i = 0; i < count; i++) {
   writeFileSync(join(root, 'pkgs', name, 'recipe', 'recipe.yaml'), `${recipe}\n`);
 }
 
-const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
-function time(label, args) {
+function time(cwd, args) {
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 1 << 30 });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`${label} failed: ${result.stderr}`);
-  return ms;
+  const result = spawnSync(process.execPath, args, { cwd, env: nxEnv, encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (result.status !== 0) throw new Error(`${args.join(' ')} failed: ${result.stderr}`);
+  return Number(process.hrtime.bigint() - start) / 1e6;
 }
 const nx = [join(repo, 'node_modules/nx/dist/bin/nx.js'), 'show', 'projects'];
 const forge = [join(repo, 'tools/forge/dist/cli/main.js'), 'variants', '--json'];
-const clean = () => rmSync(join(root, '.nx'), { recursive: true, force: true });
+const clean = (dir) => rmSync(join(dir, '.nx'), { recursive: true, force: true });
 
-const rows = [];
-for (let run = 0; run < runs; run++) {
-  clean();
-  const forgeCold = time('forge cold', forge);
-  const forgeWarm = time('forge warm', forge);
-  clean();
-  const nxCold = time('nx cold', nx);
-  const nxWarm = time('nx warm', nx);
-  rows.push({ nxCold, nxWarm, forgeCold, forgeWarm });
+try {
+  writeFloor(repo, root, floor);
+  const rows = [];
+  for (let run = 0; run < runs; run++) {
+    clean(root);
+    const forgeCold = time(root, forge);
+    const forgeWarm = time(root, forge);
+    clean(root);
+    clean(floor);
+    const nxCold = time(root, nx);
+    const floorCold = time(floor, nx);
+    const nxWarm = time(root, nx);
+    const floorWarm = time(floor, nx);
+    rows.push({ nxCold, nxWarm, floorCold, floorWarm, forgeCold, forgeWarm });
+  }
+  const m = (key) => median(rows.map((r) => r[key])) / 1000;
+  const ratio = (a, b) => median(rows.map((r) => r[a] / r[b])).toFixed(2);
+  console.log(`recipes: ${count} (seed ${values.seed}), runs: ${runs}, median wall time; floor: ${count} plain project.json projects with the same tasks`);
+  console.log(`  nx show projects, cold          ${m('nxCold').toFixed(2)} s   floor ${m('floorCold').toFixed(2)} s   ${ratio('nxCold', 'floorCold')}x`);
+  console.log(`  nx show projects, warm          ${m('nxWarm').toFixed(2)} s   floor ${m('floorWarm').toFixed(2)} s   ${ratio('nxWarm', 'floorWarm')}x`);
+  console.log(`  forge variants --json, cold     ${m('forgeCold').toFixed(2)} s`);
+  console.log(`  forge variants --json, warm     ${m('forgeWarm').toFixed(2)} s`);
+} finally {
+  if (values.keep) console.log(`workspaces kept in ${scratch}`);
+  else rmSync(scratch, { recursive: true, force: true });
 }
-const median = (key) => rows.map((r) => r[key]).sort((a, b) => a - b)[Math.floor(rows.length / 2)];
-console.log(`recipes: ${count} (seed ${values.seed}), runs: ${runs}, median wall time`);
-for (const [label, key] of [['nx show projects, cold', 'nxCold'], ['nx show projects, warm', 'nxWarm'], ['forge variants --json, cold', 'forgeCold'], ['forge variants --json, warm', 'forgeWarm']]) {
-  console.log(`  ${label.padEnd(30)} ${(median(key) / 1000).toFixed(2)} s`);
-}
-rmSync(root, { recursive: true, force: true });

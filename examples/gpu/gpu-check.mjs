@@ -92,6 +92,23 @@ try {
     if (elf.status === 0) console.log(`  ${basename(so)} carries: ${[...new Set(elf.stdout.match(/sm_\d+/g) ?? [])].join(' ')}`);
   }
   run(python, [join(here, 'kernel_check.py'), targets['forge-cuda-example'], targets.pointops]);
+
+  step('5. overhead: the example\'s wheel task (Nx cache skipped, wheelhouse cleared) against the same pypa build by hand');
+  const [id] = readdirSync(join(ws, 'wheelhouse/forge-cuda-example')).filter((name) => existsSync(join(ws, 'wheelhouse/forge-cuda-example', name, 'manifest.json')));
+  const archList = (await import(pathToFileURL(join(repo, 'tools/forge/dist/variants/torch-cuda.js')).href)).defaultCudaArchList(...id.match(/torch([\d.]+)/).slice(1), id.match(/cuda([\d.]+)/)[1]);
+  const nvcc = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' }).stdout.trim();
+  const cudaHome = dirname(dirname(nvcc));
+  const byHandSrc = join(ws, 'by-hand');
+  cpSync(join(here, 'pkgs/forge-cuda-example/src'), byHandSrc, { recursive: true });
+  const byHand = run(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
+    env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList },
+    stdio: 'ignore',
+  });
+  rmSync(join(ws, 'wheelhouse/forge-cuda-example', id), { recursive: true, force: true });
+  const task = nx('run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+  console.log(`by hand (python -m build, TORCH_CUDA_ARCH_LIST=${archList}): ${byHand.toFixed(1)} s`);
+  console.log(`nx run forge-cuda-example:wheel-${id}: ${task.toFixed(1)} s (toolchain check, key, build, repair, test install, label, index)`);
+  console.log(`ratio: ${(task / byHand).toFixed(2)}x`);
 } catch (error) {
   console.error(`gpu-check: ${error.message}`);
   process.exitCode = 1;

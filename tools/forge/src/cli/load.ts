@@ -12,10 +12,10 @@ export interface Loaded {
   readonly graph: RecipeGraph;
 }
 
-export function loadWorkspace(): Loaded {
+export async function loadWorkspace(): Promise<Loaded> {
   const root = findWorkspaceRoot();
   const options = readForgeOptions(root);
-  return { root, options, graph: buildGraph(loadProjects(root, options)) };
+  return { root, options, graph: buildGraph(await loadProjects(root, options)) };
 }
 
 /** The workspace's wheel projects (folder names), for messages about names that are not recipes. */

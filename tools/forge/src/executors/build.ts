@@ -4,11 +4,11 @@ import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isForgeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
-import { readVariantConfig } from '../graph/workspace.js';
+import { readVariantConfig } from '../graph/variant-config-file.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
-import { startRun } from './context.js';
+import { startRun, type ForgeRun } from './context.js';
 import { collectChannel, runEngineBuild } from './engine-build.js';
 
 export interface BuildExecutorOptions {
@@ -21,105 +21,116 @@ export interface BuildExecutorOptions {
  * key is already in the local outputs or on a channel.
  */
 export default async function buildExecutor(options: BuildExecutorOptions, context: ExecutorContext): Promise<{ success: boolean }> {
-  const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const { root, forge, graph, engine, keys, store } = startRun(context.root);
-    const task = findTask(graph, project, options.variant);
-    const { key, inputs } = keys.of(task);
-    const label = `${project}:${task.id}`;
-    store.sweep();
-
-    return await store.lock(project, task.id, async () => {
-      const local = store.valid(project, task.id, key);
-      if (local) {
-        log(`${label}: cached in ${posix.join(forge.outputDir, project, task.id)} (key ${key.slice(0, 12)})`);
-        return { success: true };
-      }
-      const artifactChannels = forge.artifactChannels.map((c) => channelUrl(c, root));
-      const lookups = await Promise.all(task.outputs.map((o) => findOnChannels(o.file, artifactChannels)));
-      if (lookups.length && lookups.every((l) => l.found)) {
-        // Same file name is not same content: refuse one built from another recipe.
-        for (const [i, lookup] of lookups.entries()) {
-          const file = task.outputs[i]!.file;
-          const freshness = await checkFreshness(frontPython(root), lookup.found ? lookup.channel : '', file, inputs.files);
-          if (freshness.stale) {
-            log(`error: ${staleMessage(project, task.id, file, lookup.found ? lookup.channel : '', freshness.changed)}`);
-            return { success: false };
-          }
-        }
-        const where = [...new Set(lookups.map((l) => (l.found ? l.channel : '')))].join(', ');
-        log(`${label}: already on ${where}, not building`);
-        const staged = store.stagingDir(project, task.id);
-        // An empty channel folder, so downstream builds can list it like any upstream output.
-        collectChannel(join(staged, '.none'), staged, [forge.targetPlatform]);
-        writeManifest(staged, { project, id: task.id, key, inputs, files: [], builtAt: new Date().toISOString(), seconds: 0, channel: where });
-        store.publish(staged, project, task.id);
-        return { success: true };
-      }
-      for (const lookup of lookups) if (!lookup.found && lookup.problem) log(`${label}: could not check a channel (${lookup.problem})`);
-
-      const upstream = closure(graph, task).map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
-      // Artifact channels too: an upstream variant found there was not built here.
-      const channels = [...new Set([...upstream, ...artifactChannels, ...forge.channels.map((c) => channelUrl(c, root))])];
-      const staged = store.stagingDir(project, task.id);
-      const engineOutput = join(staged, '.engine');
-      const started = Date.now();
-      log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
-      const result = await runEngineBuild(
-        engine,
-        {
-          recipeDir: join(root, posix.dirname(graph.projects.get(project)!.recipeFile)),
-          variantConfig: join(root, forge.variantConfig),
-          targetPlatform: forge.targetPlatform,
-          overrides: overrides(root, forge.variantConfig, task),
-          channels,
-          outputDir: engineOutput,
-          extraArgs: forge.engineArgs,
-          label,
-        },
-        log,
-      );
-      if (!result.ok) {
-        store.discard(staged);
-        if (result.signal && INTERRUPTS.has(result.signal)) {
-          // Stopped, not broken: no failure record, so `forge plan` does not block its dependents.
-          log(`${label}: interrupted (the engine got ${result.signal})`);
-          return { success: false };
-        }
-        store.recordFailure(project, task.id, key, result.tail);
-        log(`${label}: FAILED (${result.signal ? `engine killed by ${result.signal}` : `engine exit ${result.exitCode}`}). Last lines of its log:`);
-        for (const line of result.tail.slice(-25)) log(`  | ${line}`);
-        return { success: false };
-      }
-      const files = collectChannel(engineOutput, staged, [forge.targetPlatform]);
-      rmSync(engineOutput, { recursive: true, force: true });
-      const expected = task.outputs.map((o) => o.file).sort();
-      const missing = expected.filter((file) => !files.includes(file));
-      if (missing.length) {
-        store.discard(staged);
-        log(`${label}: FAILED: the engine did not produce ${missing.join(', ')} (it produced ${files.join(', ') || 'nothing'}); the variant engine and rattler-build disagree, please report it`);
-        return { success: false };
-      }
-      const manifest: Manifest = {
-        project,
-        id: task.id,
-        key,
-        inputs,
-        files: expected.map((file) => ({ file, sha256: sha256File(join(staged, file)), size: statSync(join(staged, file)).size })),
-        builtAt: new Date().toISOString(),
-        seconds: Math.round((Date.now() - started) / 100) / 10,
-      };
-      writeManifest(staged, manifest);
-      store.publish(staged, project, task.id);
-      store.clearFailure(project, task.id);
-      log(`${label}: built ${expected.join(', ')} in ${manifest.seconds}s`);
-      return { success: true };
-    }, () => log(`${label}: waiting for another build of the same variant to finish`));
+    return { success: await buildVariant(await startRun(context.root), context.projectName!, options.variant, log) };
   } catch (error) {
-    log(`${project}:${options.variant}: error: ${isForgeError(error) ? error.format() : (error as Error).message}`);
+    log(`${context.projectName}:${options.variant}: error: ${describeError(error)}`);
     return { success: false };
   }
+}
+
+export function describeError(error: unknown): string {
+  return isForgeError(error) ? error.format() : (error as Error).message;
+}
+
+/**
+ * One variant task, for the executor and for the batch (which shares one
+ * run, so one graph and one engine version, among all its tasks).
+ */
+export async function buildVariant(run: ForgeRun, project: string, variant: string, log: (line: string) => void): Promise<boolean> {
+  const { root, forge, graph, engine, keys, store } = run;
+  const task = findTask(graph, project, variant);
+  const { key, inputs } = keys.of(task);
+  const label = `${project}:${task.id}`;
+  store.sweep();
+
+  return await store.lock(project, task.id, async () => {
+    const local = store.valid(project, task.id, key);
+    if (local) {
+      log(`${label}: cached in ${posix.join(forge.outputDir, project, task.id)} (key ${key.slice(0, 12)})`);
+      return true;
+    }
+    const artifactChannels = forge.artifactChannels.map((c) => channelUrl(c, root));
+    const lookups = await Promise.all(task.outputs.map((o) => findOnChannels(o.file, artifactChannels)));
+    if (lookups.length && lookups.every((l) => l.found)) {
+      // Same file name is not same content: refuse one built from another recipe.
+      for (const [i, lookup] of lookups.entries()) {
+        const file = task.outputs[i]!.file;
+        const freshness = await checkFreshness(frontPython(root), lookup.found ? lookup.channel : '', file, inputs.files);
+        if (freshness.stale) {
+          log(`error: ${staleMessage(project, task.id, file, lookup.found ? lookup.channel : '', freshness.changed)}`);
+          return false;
+        }
+      }
+      const where = [...new Set(lookups.map((l) => (l.found ? l.channel : '')))].join(', ');
+      log(`${label}: already on ${where}, not building`);
+      const staged = store.stagingDir(project, task.id);
+      // An empty channel folder, so downstream builds can list it like any upstream output.
+      collectChannel(join(staged, '.none'), staged, [forge.targetPlatform]);
+      writeManifest(staged, { project, id: task.id, key, inputs, files: [], builtAt: new Date().toISOString(), seconds: 0, channel: where });
+      store.publish(staged, project, task.id);
+      return true;
+    }
+    for (const lookup of lookups) if (!lookup.found && lookup.problem) log(`${label}: could not check a channel (${lookup.problem})`);
+
+    const upstream = closure(graph, task).map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
+    // Artifact channels too: an upstream variant found there was not built here.
+    const channels = [...new Set([...upstream, ...artifactChannels, ...forge.channels.map((c) => channelUrl(c, root))])];
+    const staged = store.stagingDir(project, task.id);
+    const engineOutput = join(staged, '.engine');
+    const started = Date.now();
+    log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
+    const result = await runEngineBuild(
+      engine,
+      {
+        recipeDir: join(root, posix.dirname(graph.projects.get(project)!.recipeFile)),
+        variantConfig: join(root, forge.variantConfig),
+        targetPlatform: forge.targetPlatform,
+        overrides: overrides(root, forge.variantConfig, task),
+        channels,
+        outputDir: engineOutput,
+        extraArgs: forge.engineArgs,
+        label,
+      },
+      log,
+    );
+    if (!result.ok) {
+      store.discard(staged);
+      if (result.signal && INTERRUPTS.has(result.signal)) {
+        // Stopped, not broken: no failure record, so `forge plan` does not block its dependents.
+        log(`${label}: interrupted (the engine got ${result.signal})`);
+        return false;
+      }
+      store.recordFailure(project, task.id, key, result.tail);
+      log(`${label}: FAILED (${result.signal ? `engine killed by ${result.signal}` : `engine exit ${result.exitCode}`}). Last lines of its log:`);
+      for (const line of result.tail.slice(-25)) log(`  | ${line}`);
+      return false;
+    }
+    const files = collectChannel(engineOutput, staged, [forge.targetPlatform]);
+    rmSync(engineOutput, { recursive: true, force: true });
+    const expected = task.outputs.map((o) => o.file).sort();
+    const missing = expected.filter((file) => !files.includes(file));
+    if (missing.length) {
+      store.discard(staged);
+      log(`${label}: FAILED: the engine did not produce ${missing.join(', ')} (it produced ${files.join(', ') || 'nothing'}); the variant engine and rattler-build disagree, please report it`);
+      return false;
+    }
+    const manifest: Manifest = {
+      project,
+      id: task.id,
+      key,
+      inputs,
+      files: expected.map((file) => ({ file, sha256: sha256File(join(staged, file)), size: statSync(join(staged, file)).size })),
+      builtAt: new Date().toISOString(),
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+    writeManifest(staged, manifest);
+    store.publish(staged, project, task.id);
+    store.clearFailure(project, task.id);
+    log(`${label}: built ${expected.join(', ')} in ${manifest.seconds}s`);
+    return true;
+  }, () => log(`${label}: waiting for another build of the same variant to finish`));
 }
 
 /** How Ctrl-C, Nx stopping a run, or a CI cancel end the engine. */

@@ -18,9 +18,9 @@ export interface ForgeRun {
   readonly store: OutputStore;
 }
 
-export function startRun(root: string): ForgeRun {
+export async function startRun(root: string): Promise<ForgeRun> {
   const forge = readForgeOptions(root);
-  const graph = buildGraph(loadProjects(root, forge));
+  const graph = buildGraph(await loadProjects(root, forge));
   const engine = locateEngine(root, forge.engine);
   return { root, forge, graph, engine, keys: new ContentKeys(root, graph, engineVersion(engine)), store: new OutputStore(join(root, forge.outputDir)) };
 }

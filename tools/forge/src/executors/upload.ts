@@ -22,7 +22,7 @@ export default async function uploadExecutor(_options: object, context: Executor
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const { root, forge, graph, engine, keys, store } = startRun(context.root);
+    const { root, forge, graph, engine, keys, store } = await startRun(context.root);
     const target = parseUploadChannel(forge.uploadChannel, root);
     if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY`);
     const python = frontPython(root);

@@ -3,16 +3,29 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { RenderedVariant } from '../variants/render.js';
 
-/** Bumped when the engine's output for the same inputs changes. */
-const ENGINE_REVISION = '2';
+/** Where Nx keeps its workspace data, and wv-forge its caches: `nx reset` clears them. */
+export function workspaceDataDir(root: string): string {
+  return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
+}
+
+/** Bumped when the engine's output for the same inputs, or the entry's shape, changes. */
+const ENGINE_REVISION = '3';
+
+/** What a cache hit must give without parsing the recipe: its variants and the patches it names. */
+export interface RenderEntry {
+  readonly rendered: RenderedVariant[];
+  /** Patch paths (relative to the recipe folder) and the line naming each, checked on every load. */
+  readonly patches: ReadonlyArray<{ readonly patch: string; readonly line?: number }>;
+}
 
 /**
- * Rendered variants keyed by the content that decides them (recipe text,
+ * Rendered recipes keyed by the content that decides them (recipe text,
  * variant config text, platform), like Nx's inferred-target plugins key their
- * results by file hash: an unchanged recipe is never re-evaluated.
+ * results by file hash: an unchanged recipe is never re-evaluated, whatever
+ * happened to the others.
  */
 export class RenderCache {
-  private entries: Record<string, RenderedVariant[]>;
+  private entries: Record<string, RenderEntry>;
   private dirty = false;
 
   constructor(private readonly file: string | undefined) {
@@ -20,19 +33,23 @@ export class RenderCache {
   }
 
   static forWorkspace(root: string): RenderCache {
-    const dir = process.env.NX_WORKSPACE_DATA_DIRECTORY ?? join(root, '.nx', 'workspace-data');
-    return new RenderCache(join(dir, 'forge-render-cache.json'));
+    return new RenderCache(join(workspaceDataDir(root), 'forge-render-cache.json'));
   }
 
-  static key(recipeText: string, configText: string, targetPlatform: string): string {
-    return createHash('sha256').update(`${ENGINE_REVISION}\0${targetPlatform}\0${configText}\0${recipeText}`).digest('hex');
+  /** What every recipe of one load shares: hashed once, not once per recipe. */
+  static scope(configText: string, targetPlatform: string): string {
+    return createHash('sha256').update(`${ENGINE_REVISION}\0${targetPlatform}\0${configText}`).digest('hex');
   }
 
-  get(key: string): RenderedVariant[] | undefined {
+  static key(scope: string, recipeText: string): string {
+    return createHash('sha256').update(`${scope}\0${recipeText}`).digest('hex');
+  }
+
+  get(key: string): RenderEntry | undefined {
     return this.entries[key];
   }
 
-  set(key: string, value: RenderedVariant[]): void {
+  set(key: string, value: RenderEntry): void {
     this.entries[key] = value;
     this.dirty = true;
   }
@@ -58,9 +75,9 @@ export class RenderCache {
   }
 }
 
-function readEntries(file: string): Record<string, RenderedVariant[]> {
+function readEntries(file: string): Record<string, RenderEntry> {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, RenderedVariant[]>;
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, RenderEntry>;
   } catch {
     return {};
   }

@@ -6,7 +6,7 @@ import { normalizeDistName, parseWheelSpec, requirementName, WHEEL_FILE_SUFFIX, 
 import type { Variant } from '../variants/keys.js';
 import { combinations, type VariantConfig } from '../variants/variant-config.js';
 import { agree, assertAcyclic, idOrder, taskId } from './recipe-graph.js';
-import { readVariantConfig } from './workspace.js';
+import { readVariantConfig } from './variant-config-file.js';
 
 /** A wheel project: `pkgs/<name>/wheel/wheel.yaml`, the Nx project of `pkgs/<name>`. */
 export interface WheelProject {

@@ -2,11 +2,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
-import { namedPatches, parseRecipe } from '../recipe/recipe.js';
-import { parseYamlText } from '../recipe/yaml-file.js';
-import { renderRecipe, type RenderedVariant } from '../variants/render.js';
-import { parseVariantConfig, type VariantConfig } from '../variants/variant-config.js';
-import { RenderCache } from './render-cache.js';
+import type { RenderedVariant } from '../variants/render.js';
+import { RenderCache, type RenderEntry } from './render-cache.js';
 
 /** A recipe folder as an Nx project: `pkgs/<name>/recipe/recipe.yaml`. */
 export interface RecipeProject {
@@ -18,6 +15,8 @@ export interface RecipeProject {
   readonly recipeFile: string;
   /** Every rendered output variant, skipped ones included. */
   readonly rendered: readonly RenderedVariant[];
+  /** The patches it names, which must exist. */
+  readonly patches: RenderEntry['patches'];
 }
 
 export function buildable(project: RecipeProject): RenderedVariant[] {
@@ -41,66 +40,66 @@ export function projectOf(recipeFile: string): { name: string; root: string } {
   return { name: posix.basename(root), root };
 }
 
-export interface LoadedVariantConfig {
-  readonly config: VariantConfig;
-  readonly text: string;
-}
-
-export function readVariantConfig(root: string, file: string): LoadedVariantConfig {
-  let text: string;
+export function readVariantConfigText(root: string, file: string): string {
   try {
-    text = readFileSync(join(root, file), 'utf8');
+    return readFileSync(join(root, file), 'utf8');
   } catch {
     throw new ForgeError('variant config not found (set `variantConfig` in the plugin options of nx.json)', { file });
   }
-  return { config: parseVariantConfig(parseYamlText(file, text)), text };
+}
+
+/** What decides a load: the variant config and every recipe's text with its render-cache key. */
+export interface RecipeSources {
+  readonly configText: string;
+  readonly recipes: ReadonlyArray<{ readonly file: string; readonly text: string; readonly key: string }>;
+}
+
+export function readRecipeSources(root: string, options: ForgeOptions, recipeFiles: readonly string[] = discoverRecipes(root, options)): RecipeSources {
+  const configText = readVariantConfigText(root, options.variantConfig);
+  const scope = RenderCache.scope(configText, options.targetPlatform);
+  const recipes = recipeFiles.map((file) => {
+    let text: string;
+    try {
+      text = readFileSync(join(root, file), 'utf8');
+    } catch {
+      throw new ForgeError('recipe file not found', { file });
+    }
+    return { file, text, key: RenderCache.key(scope, text) };
+  });
+  return { configText, recipes };
 }
 
 /**
- * Renders the recipes (from the cache where the content is unchanged) and
- * checks that every patch they name exists.
+ * Renders the recipes and checks that every patch they name exists. A recipe
+ * whose content (and the variant config and platform) is in the render cache
+ * is neither parsed nor evaluated; only a miss loads the renderer.
  */
-export function loadProjects(
+export async function loadProjects(
   root: string,
   options: ForgeOptions,
-  recipeFiles: readonly string[] = discoverRecipes(root, options),
+  sources: RecipeSources = readRecipeSources(root, options),
   cache: RenderCache = RenderCache.forWorkspace(root),
-): RecipeProject[] {
-  const variants = readVariantConfig(root, options.variantConfig);
-  const keys = new Set<string>();
-  const projects = recipeFiles.map((recipeFile) => {
-    let text: string;
-    try {
-      text = readFileSync(join(root, recipeFile), 'utf8');
-    } catch {
-      throw new ForgeError('recipe file not found', { file: recipeFile });
-    }
-    const key = RenderCache.key(text, variants.text, options.targetPlatform);
-    keys.add(key);
-    let rendered = cache.get(key);
-    const recipe = rendered ? undefined : parseRecipe(parseYamlText(recipeFile, text));
-    if (!rendered) {
-      rendered = renderRecipe(recipe!, variants.config, { targetPlatform: options.targetPlatform });
-      cache.set(key, rendered);
-    }
-    checkPatches(root, recipeFile, text);
-    return { ...projectOf(recipeFile), recipeFile, rendered };
+): Promise<RecipeProject[]> {
+  const misses = sources.recipes.filter((recipe) => !cache.get(recipe.key));
+  if (misses.length) {
+    const { renderRecipes } = await import('./render-recipes.js');
+    const entries = renderRecipes({ file: options.variantConfig, text: sources.configText }, options.targetPlatform, misses);
+    misses.forEach((miss, i) => cache.set(miss.key, entries[i]!));
+    cache.retain(new Set(sources.recipes.map((recipe) => recipe.key)));
+    cache.save();
+  }
+  return sources.recipes.map(({ file, key }) => {
+    const { rendered, patches } = cache.get(key)!;
+    checkPatches(root, file, patches);
+    return { ...projectOf(file), recipeFile: file, rendered, patches };
   });
-  if (recipeFiles.length) cache.save();
-  return projects;
 }
 
-function checkPatches(root: string, recipeFile: string, text: string): void {
-  if (!text.includes('patches')) return;
-  const recipe = parseRecipe(parseYamlText(recipeFile, text));
+export function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {
   const dir = posix.dirname(recipeFile);
-  for (const { patch, path } of namedPatches(recipe)) {
-    if (patch.includes('${{')) continue;
+  for (const { patch, line } of patches) {
     if (!existsSync(join(root, dir, patch))) {
-      throw new ForgeError(`patch \`${patch}\` does not exist (looked for ${posix.join(dir, patch)})`, {
-        file: recipeFile,
-        line: recipe.yaml.lineOf(path),
-      });
+      throw new ForgeError(`patch \`${patch}\` does not exist (looked for ${posix.join(dir, patch)})`, { file: recipeFile, line });
     }
   }
 }

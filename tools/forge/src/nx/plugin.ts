@@ -2,10 +2,12 @@ import type { CreateDependencies, DependencyType, PreTasksExecution, CreateNodes
 import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
-import { loadWheelGraph, type WheelGraph, type WheelProject } from '../graph/wheel-graph.js';
-import { loadProjects, projectOf, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import type { WheelGraph, WheelProject } from '../graph/wheel-graph.js';
+import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import { parallelOf, PARALLEL_ENV } from '../executors/parallelism.js';
 import { WHEEL_FILE_SUFFIX } from '../recipe/wheel-spec.js';
 import { KEY_FILE } from '../store/outputs.js';
+import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';
 import { parseUploadChannel } from '../store/upload-channel.js';
 
@@ -40,7 +42,7 @@ export const WHEEL_ENVIRONMENT_ENV = 'FORGE_WHEEL_ENVIRONMENT';
  */
 export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
   `**/{${RECIPE_GLOB_SUFFIX},${WHEEL_FILE_SUFFIX}}`,
-  (files, rawOptions, context) => {
+  async (files, rawOptions, context) => {
     try {
       const options = normalizeOptions(rawOptions);
       const depth = options.recipesDir.split('/').length + 3;
@@ -48,11 +50,10 @@ export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
       const recipeFiles = files.filter((file) => inRecipesDir(file, RECIPE_GLOB_SUFFIX));
       const wheelFiles = files.filter((file) => inRecipesDir(file, WHEEL_FILE_SUFFIX));
       const results: Array<readonly [string, CreateNodesResult]> = [];
-      if (recipeFiles.length) {
-        const graph = buildGraph(loadProjects(context.workspaceRoot, options, recipeFiles));
-        results.push(...recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const));
-      }
+      if (recipeFiles.length) results.push(...(await recipeNodes(context.workspaceRoot, options, recipeFiles)));
       if (wheelFiles.length) {
+        // Loaded only where there are wheel projects: it brings the YAML parser.
+        const { loadWheelGraph } = await import('../graph/wheel-graph.js');
         const wheels = loadWheelGraph(context.workspaceRoot, options, wheelFiles);
         results.push(...[...wheels.projects.values()].map((project) => [project.file, wheelProjectNode(project, wheels, options)] as const));
       }
@@ -63,6 +64,22 @@ export const createNodes: CreateNodesV2<Partial<ForgeOptions>> = [
     }
   },
 ];
+
+/** The recipe projects: from the nodes cache when no recipe, option or plugin build changed. */
+async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: readonly string[]): Promise<Array<readonly [string, CreateNodesResult]>> {
+  const sources = readRecipeSources(root, options, recipeFiles);
+  const cache = new NodesCache(root);
+  const key = NodesCache.key(options, sources);
+  const cached = cache.read<Array<readonly [string, CreateNodesResult]>>(key);
+  if (cached) {
+    for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
+    return cached.results;
+  }
+  const graph = buildGraph(await loadProjects(root, options, sources));
+  const results = recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
+  cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
+  return results;
+}
 
 function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, options: ForgeOptions): CreateNodesResult {
   const { name, root } = projectOf(recipeFile);
@@ -197,10 +214,13 @@ export const createDependencies: CreateDependencies<Partial<ForgeOptions>> = (_o
 };
 
 /**
- * Fails a run that will upload to prefix.dev without PREFIX_API_KEY before any
- * task starts, rather than after hours of builds.
+ * Passes the run's `--parallel` on to the variant build batch (Nx sets what a
+ * hook writes to process.env for the tasks), and fails a run that will upload
+ * to prefix.dev without PREFIX_API_KEY before any task starts, rather than
+ * after hours of builds.
  */
 export const preTasksExecution: PreTasksExecution<Partial<ForgeOptions>> = (rawOptions, context) => {
+  process.env[PARALLEL_ENV] = String(parallelOf(context.argv, context.nxJsonConfiguration.parallel));
   const wantsUpload = context.argv.some((arg) => /(^|[:,=])upload(,|$)/.test(arg));
   if (!wantsUpload) return;
   const options = normalizeOptions(rawOptions);

@@ -150,7 +150,15 @@ class JinjaRuntime {
     return this.scope;
   }
 
-  run<T>(scope: JinjaScope, expression: string, evaluate: (env: Environment) => T): T {
+  /**
+   * Evaluates with a context of only the variables the expression names:
+   * minijinja-js copies the whole context into WASM on every call, and the
+   * full scope (every platform variable and variant key) made that copy most
+   * of a render's time. The names are the same ones recorded as used, so an
+   * expression cannot read more than it is credited with.
+   */
+  run<T>(scope: JinjaScope, expression: string, evaluate: (env: Environment, context: Record<string, unknown>) => T): T {
+    const context: Record<string, unknown> = {};
     for (const ref of referencedNames(expression)) {
       if (ref.call) {
         if (!this.functions.has(ref.name)) throw new Error(`unknown function \`${ref.name}\` in \`${expression.trim()}\``);
@@ -160,11 +168,12 @@ class JinjaRuntime {
         throw new Error(`undefined variable \`${ref.name}\` in \`\${{ ${expression.trim()} }}\``);
       }
       scope.onAccess(ref.name);
+      context[ref.name] = scope.variables[ref.name];
     }
     this.scope = scope;
     this.failure = undefined;
     try {
-      const value = evaluate(this.env);
+      const value = evaluate(this.env, context);
       if (this.failure !== undefined) throw this.failure;
       return value;
     } catch (error) {
@@ -190,7 +199,7 @@ export function hasTemplate(text: string): boolean {
 
 /** Evaluate a bare expression (an `if:` condition, a `skip` entry) to a JS value. */
 export function evaluateExpression(expression: string, scope: JinjaScope): unknown {
-  const value = jinja().run(scope, expression, (env) => env.evalExpr(expression, toContext(scope.variables)));
+  const value = jinja().run(scope, expression, (env, context) => env.evalExpr(expression, context));
   return fromJinja(value);
 }
 
@@ -206,7 +215,7 @@ export function renderTemplate(text: string, scope: JinjaScope): unknown {
   const unclosed = text.lastIndexOf('${{') > text.lastIndexOf('}}');
   if (unclosed) throw new Error(`unclosed \`\${{\` in \`${text.trim()}\``);
   return text.replace(TEMPLATE, (_match, expression: string) => {
-    const value = jinja().run(scope, expression, (env) => env.renderStr(`{{ ${expression} }}`, toContext(scope.variables)));
+    const value = jinja().run(scope, expression, (env, context) => env.renderStr(`{{ ${expression} }}`, context));
     return value;
   });
 }
@@ -251,10 +260,6 @@ function functionKeys(expression: string): string[] {
     keys.push(`${match[2]}_${match[1]}`, `${match[2]}_${match[1]}_version`, 'CONDA_BUILD_SYSROOT');
   }
   return keys;
-}
-
-function toContext(variables: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return variables as Record<string, unknown>;
 }
 
 /** minijinja-js hands maps back as JS Maps; recipes want plain objects. */

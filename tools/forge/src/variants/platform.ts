@@ -5,7 +5,17 @@ import { archNames, platformArch, platformNames } from '@conda-org/rattler';
  * (`linux`, `unix`, `x86_64`, `linux64`, `target_platform`, …), derived from
  * rattler's own platform table so new platforms appear without code here.
  */
-export function platformVariables(targetPlatform: string, buildPlatform = targetPlatform): Record<string, unknown> {
+export function platformVariables(targetPlatform: string, buildPlatform = targetPlatform): Readonly<Record<string, unknown>> {
+  const id = `${targetPlatform}\0${buildPlatform}`;
+  let vars = platformMemo.get(id);
+  if (!vars) platformMemo.set(id, (vars = Object.freeze(computePlatformVariables(targetPlatform, buildPlatform))));
+  return vars;
+}
+
+/** Every combination of every recipe asks for the same few platforms. */
+const platformMemo = new Map<string, Readonly<Record<string, unknown>>>();
+
+function computePlatformVariables(targetPlatform: string, buildPlatform: string): Record<string, unknown> {
   const family = (platform: string) => platform.split('-')[0]!;
   const vars: Record<string, unknown> = {
     target_platform: targetPlatform,

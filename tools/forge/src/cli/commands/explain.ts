@@ -19,9 +19,9 @@ export function registerExplain(program: Command): void {
     .option('--wheel', "the project's wheel variant (the default when the project has no recipe)")
     .option('--json', 'print JSON')
     .action(async (pkg: string, variant: string, options: { json?: boolean; wheel?: boolean }) => {
-      const { root, options: forge, graph } = loadWorkspace();
+      const { root, options: forge, graph } = await loadWorkspace();
       const wheel = options.wheel || (!graph.projects.has(pkg) && loadWheelGraph(root, forge).projects.has(pkg));
-      const { project, key, inputs, store } = wheel ? await wheelKey(root, pkg, variant) : condaKey(pkg, variant);
+      const { project, key, inputs, store } = wheel ? await wheelKey(root, pkg, variant) : await condaKey(pkg, variant);
       const previous = store.readManifest(project, variant);
       const changes = previous ? (previous.key === key ? [] : explainChange(previous.inputs, inputs)) : undefined;
       // A variant never built under this id is new to the matrix (a value added or changed):
@@ -58,8 +58,8 @@ interface Explained {
   readonly store: OutputStore;
 }
 
-function condaKey(pkg: string, variant: string): Explained {
-  const { root, options: forge, graph } = loadWorkspace();
+async function condaKey(pkg: string, variant: string): Promise<Explained> {
+  const { root, options: forge, graph } = await loadWorkspace();
   const [project] = selectProjects(graph, [pkg], wheelProjectNames(root, forge)) as [string];
   const task = graph.tasks.get(project)?.find((t) => t.id === variant);
   if (!task) throw new ForgeError(`${project} has no variant \`${variant}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);

@@ -7,8 +7,8 @@ export function registerLevels(program: Command): void {
     .command('levels')
     .description('print the packages in dependency levels: each level needs only earlier ones')
     .option('--json', 'print an array of arrays of package names')
-    .action((options: { json?: boolean }) => {
-      const { graph } = loadWorkspace();
+    .action(async (options: { json?: boolean }) => {
+      const { graph } = await loadWorkspace();
       const result = levels(graph);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(result)}\n`);

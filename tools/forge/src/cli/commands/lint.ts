@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readVariantConfig } from '../../graph/workspace.js';
+import { readVariantConfig } from '../../graph/variant-config-file.js';
 import { lintRecipe } from '../../lint/lint.js';
 import { parseRecipe } from '../../recipe/recipe.js';
 import { parseYamlText } from '../../recipe/yaml-file.js';
@@ -13,8 +13,8 @@ export function registerLint(program: Command): void {
     .description('check recipes against the conda-forge conventions wv-forge follows')
     .argument('[packages...]', 'packages or projects to check (default: all)')
     .option('--json', 'print findings as JSON')
-    .action((packages: string[], options: { json?: boolean }) => {
-      const { root, options: forge, graph } = loadWorkspace();
+    .action(async (packages: string[], options: { json?: boolean }) => {
+      const { root, options: forge, graph } = await loadWorkspace();
       const matrix = { config: readVariantConfig(root, forge.variantConfig).config, targetPlatform: forge.targetPlatform };
       const findings = selectProjects(graph, packages, wheelProjectNames(root, forge)).flatMap((name) => {
         const file = graph.projects.get(name)!.recipeFile;

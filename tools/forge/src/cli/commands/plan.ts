@@ -28,12 +28,12 @@ export interface PlanEntry {
 
 /** What `nx run-many -t build` and `-t wheel` would do for every variant task, without doing it. */
 export async function makePlan(): Promise<PlanEntry[]> {
-  const { root } = loadWorkspace();
+  const { root } = await loadWorkspace();
   return [...(await makeCondaPlan()), ...(await makeWheelPlan(root)).entries];
 }
 
 async function makeCondaPlan(): Promise<PlanEntry[]> {
-  const { root, options, graph } = loadWorkspace();
+  const { root, options, graph } = await loadWorkspace();
   const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
   const store = new OutputStore(join(root, options.outputDir));
   const channels = options.artifactChannels.map((c) => channelUrl(c, root));

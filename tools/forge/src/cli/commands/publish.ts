@@ -43,7 +43,7 @@ function withUpstream(graph: RecipeGraph, names: readonly string[]): string[] {
 }
 
 async function dryRun(packages: string[]): Promise<void> {
-  const { root, options, graph } = loadWorkspace();
+  const { root, options, graph } = await loadWorkspace();
   const target = parseUploadChannel(options.uploadChannel, root);
   const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
   const store = new OutputStore(join(root, options.outputDir));
@@ -114,7 +114,7 @@ export function registerPublish(program: Command): void {
     .option('--parallel <n>', 'tasks to run at once (passed to nx)', '2')
     .action(async (packages: string[], options: { dryRun?: boolean; parallel: string }) => {
       if (options.dryRun) return dryRun(packages);
-      const { root, options: forge, graph } = loadWorkspace();
+      const { root, options: forge, graph } = await loadWorkspace();
       const target = parseUploadChannel(forge.uploadChannel, root);
       if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
         throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);

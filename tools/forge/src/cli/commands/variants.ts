@@ -16,8 +16,8 @@ export interface PackageVariants {
   readonly variants: Array<{ id: string; values: Record<string, VariantValue>; buildString: string | null; subdir: string; file: string | null }>;
 }
 
-export function collectVariants(names: readonly string[]): PackageVariants[] {
-  const { root, options, graph } = loadWorkspace();
+export async function collectVariants(names: readonly string[]): Promise<PackageVariants[]> {
+  const { root, options, graph } = await loadWorkspace();
   const wheels = loadWheelGraph(root, options);
   const result: PackageVariants[] = [];
   // A name may be a recipe project, a package it produces, a wheel project, or a folder with both.
@@ -65,8 +65,8 @@ export function registerVariants(program: Command): void {
     .description('list the variants each recipe and wheel project expands to, with build strings and file names')
     .argument('[packages...]', 'packages or projects to show (default: all)')
     .option('--json', 'print JSON for scripts')
-    .action((packages: string[], options: { json?: boolean }) => {
-      const packagesVariants = collectVariants(packages);
+    .action(async (packages: string[], options: { json?: boolean }) => {
+      const packagesVariants = await collectVariants(packages);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(packagesVariants, null, 2)}\n`);
         return;

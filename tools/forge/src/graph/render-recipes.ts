@@ -1,0 +1,28 @@
+import { namedPatches, parseRecipe } from '../recipe/recipe.js';
+import { parseYamlText } from '../recipe/yaml-file.js';
+import { renderRecipe } from '../variants/render.js';
+import { parseVariantConfig } from '../variants/variant-config.js';
+import type { RenderEntry } from './render-cache.js';
+
+/*
+ * The render-cache miss path: the only module that parses recipe YAML and
+ * evaluates Jinja. It pulls in the YAML parser, minijinja and rattler (both
+ * WASM), so callers import it dynamically and a fully cached load never does.
+ */
+
+/** Renders recipes (workspace-relative file and text) against one variant config. */
+export function renderRecipes(
+  variantConfig: { readonly file: string; readonly text: string },
+  targetPlatform: string,
+  recipes: ReadonlyArray<{ readonly file: string; readonly text: string }>,
+): RenderEntry[] {
+  const config = parseVariantConfig(parseYamlText(variantConfig.file, variantConfig.text));
+  return recipes.map(({ file, text }) => {
+    const recipe = parseRecipe(parseYamlText(file, text));
+    const patches = namedPatches(recipe)
+      // A patch chosen by an expression is checked by the engine when it applies it.
+      .filter(({ patch }) => !patch.includes('${{'))
+      .map(({ patch, path }) => ({ patch, line: recipe.yaml.lineOf(path) }));
+    return { rendered: renderRecipe(recipe, config, { targetPlatform }), patches };
+  });
+}

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parallelOf } from '../src/executors/parallelism.js';
+import { repoRoot } from './support/paths.js';
+import { TempWorkspace } from './support/workspace.js';
+
+const VARIANTS = 'python: ["3.12", "3.13"]\ncuda_version: ["12.6", "12.8"]\n';
+const BASE = "package: {name: base, version: \"1.0\"}\nsource:\n  path: .\n  patches: [fix.patch]\nrequirements:\n  host: [python, cuda-version]\n  run: [\"${{ pin_compatible('python', upper_bound='x.x') }}\"]\n";
+const APP = 'package: {name: app, version: "2.0"}\nbuild: {noarch: python}\nrequirements:\n  host: [python, base]\n  run: [python, base]\n';
+
+let workspace: TempWorkspace | undefined;
+afterEach(() => workspace?.dispose());
+
+interface Load {
+  wasmModules: number;
+  results?: Array<[string, { projects: Record<string, { targets: Record<string, { metadata?: { description?: string } }> }> }]>;
+  error?: string;
+}
+
+/** createNodes in a process of its own, as Nx's plugin worker runs it. */
+function load(ws: TempWorkspace): Load {
+  const { NX_WORKSPACE_DATA_DIRECTORY: _, ...env } = process.env;
+  const run = spawnSync(process.execPath, [join(repoRoot, 'tools/forge/test/support/load-plugin.mjs'), ws.root], { encoding: 'utf8', env });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as Load;
+}
+
+const descriptions = (result: Load) =>
+  result.results!.flatMap(([, { projects }]) => Object.values(projects).flatMap((p) => Object.values(p.targets).map((t) => t.metadata?.description ?? '')));
+
+describe('the plugin on a warm workspace', () => {
+  it('renders nothing and loads no WASM module when every recipe is cached, and still sees edits and missing patches', () => {
+    workspace = new TempWorkspace({ 'variants.yaml': VARIANTS, 'pkgs/base/recipe/recipe.yaml': BASE, 'pkgs/base/recipe/fix.patch': '', 'pkgs/app/recipe/recipe.yaml': APP });
+    const cold = load(workspace);
+    expect(cold.error).toBeUndefined();
+    expect(cold.wasmModules).toBeGreaterThan(0);
+    expect(descriptions(cold).join('\n')).toContain('base-1.0-py312');
+
+    const warm = load(workspace);
+    expect(warm.wasmModules).toBe(0);
+    expect(warm.results).toEqual(cold.results);
+
+    // Only the render cache left: the graph is built again, still without rendering.
+    rmSync(join(workspace.root, '.nx/workspace-data/forge-nodes-cache.json'));
+    const fromRenderCache = load(workspace);
+    expect(fromRenderCache.wasmModules).toBe(0);
+    expect(fromRenderCache.results).toEqual(cold.results);
+
+    workspace.edit('pkgs/app/recipe/recipe.yaml', (t) => t.replace('version: "2.0"', 'version: "2.1"'));
+    const edited = load(workspace);
+    expect(descriptions(edited).join('\n')).toContain('app-2.1-');
+    expect(descriptions(edited).join('\n')).not.toContain('app-2.0-');
+
+    rmSync(join(workspace.root, 'pkgs/base/recipe/fix.patch'));
+    expect(load(workspace).error).toMatch(/pkgs\/base\/recipe\/recipe\.yaml:4: .*patch `fix\.patch` does not exist/);
+  });
+});
+
+describe('the parallelism a variant build batch uses', () => {
+  it('is what Nx reads from --parallel, NX_PARALLEL and nx.json', () => {
+    expect(parallelOf(['run-many', '-t', 'build', '--parallel=4'], undefined, {})).toBe(4);
+    expect(parallelOf(['run-many', '--parallel', '6', '-t', 'build'], 2, {})).toBe(6);
+    expect(parallelOf(['run-many', '--parallel', '-t', 'build'], undefined, {})).toBe(3);
+    expect(parallelOf(['run-many', '--parallel=false'], 5, {})).toBe(1);
+    expect(parallelOf(['run-many'], 5, { NX_PARALLEL: '2' })).toBe(2);
+    expect(parallelOf(['run-many'], 5, {})).toBe(5);
+    expect(parallelOf(['run-many'], undefined, {})).toBe(3);
+  });
+});
