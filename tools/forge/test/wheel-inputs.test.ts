@@ -124,6 +124,8 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     ws.write('pkgs/broken/src/broken.c', 'this is not C;\n');
     project('broken', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n');
     project('broken-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", broken]\n');
+    // Built against limited-api as that project builds it (0.1.0): a pin to another version is an error, not ignored.
+    project('pinned-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", "limited-api==9.9"]\n');
     project('future-python', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python]\n  values:\n    python: ["3.99"]\nbuild:\n  environment: venv\n');
     // config_settings reach the backend: setuptools tags a --py-limited-api wheel abi3.
     project('limited-api', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  config_settings:\n    --build-option: --py-limited-api=cp39\n');
@@ -165,6 +167,7 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     manyRun = out;
     expect(out).toContain(`bad-rev:${id}: error: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
     expect(out).toMatch(new RegExp(`bad-patch:${id}: error: pkgs/bad-patch/wheel/wheel\\.yaml:6: patch \`bad\\.patch\` does not apply: error: patch failed: setup\\.py:1`));
+    expect(out).toContain(`pinned-app:${id}: error: pkgs/pinned-app/wheel/wheel.yaml:8: build requirement \`limited-api==9.9\` does not admit 0.1.0, the version pkgs/limited-api/wheel/wheel.yaml builds`);
     expect(out).toContain('future-python:py3.99: error: Python 3.99 is not on this machine: install it (`uv python install 3.99`');
     expect(out).toMatch(/other-cuda:py[\d.]+-cuda12\.8: skipped: needs CUDA 12\.8, this machine has/);
     expect(out).toContain(`broken:${id}: FAILED (build exit 1). Last lines of its log:`);
@@ -172,7 +175,7 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(out).not.toContain(`> nx run broken-app:wheel-${id}`);
     expect(out).toContain(`from-git:${id}: cached in wheelhouse/from-git/${id}`);
     expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel', id, 'manifest.json'))).toBe(true);
-    for (const failed of ['bad-rev', 'bad-patch', 'future-python', 'broken', 'broken-app', 'other-cuda']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
+    for (const failed of ['bad-rev', 'bad-patch', 'pinned-app', 'future-python', 'broken', 'broken-app', 'other-cuda']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
     expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string; reason: string }>;
     expect(plan.find((p) => p.target === `broken:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });

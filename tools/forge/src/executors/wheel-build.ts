@@ -6,7 +6,7 @@ import { dockerPlan } from '../engine/docker.js';
 import { runLogged } from '../engine/logged-process.js';
 import type { CudaInfo } from '../engine/toolchain.js';
 import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
-import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, requirementAdmits, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -181,6 +181,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     mark = Date.now();
   };
 
+  await checkUpstreamVersions(run, project, ctx.rendered);
   const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
   cpSync(tree, sourceRoot, { recursive: true, filter: (path) => basename(path) !== '.git' && basename(path) !== '.forge-source.json' });
@@ -279,6 +280,22 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   store.clearFailure(project.name, task.id);
   log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
   return 'built';
+}
+
+/**
+ * An upstream wheel is installed as its project builds it, whatever version its
+ * requirement asks for: a requirement that does not admit that version is an
+ * error, not a build against another version than the one written.
+ */
+async function checkUpstreamVersions(run: WheelRun, project: WheelProject, rendered: RenderedWheel): Promise<void> {
+  const upstream = new Map([...(run.graph.dependencies.get(project.name) ?? [])].map((name) => [normalizeDistName(run.graph.projects.get(name)!.spec.name), run.graph.projects.get(name)!]));
+  for (const [i, spec] of rendered.requirements.entries()) {
+    const dependency = upstream.get(requirementName(spec) ?? '');
+    if (!dependency || spec.trim() === requirementName(spec)) continue;
+    if (!(await requirementAdmits(run.root, spec, dependency.spec.version))) {
+      throw new ForgeError(`build requirement \`${spec}\` does not admit ${dependency.spec.version}, the version ${dependency.file} builds`, { file: project.file, line: project.spec.yaml.lineOf(['build', 'requirements', i]) });
+    }
+  }
 }
 
 /** seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds. */
