@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerPlan } from '../src/engine/docker.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
+import { loadWheelProjects } from '../src/graph/wheel-graph.js';
 import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
 import { renderWheel } from '../src/variants/wheel-render.js';
 import { repoRoot } from './support/paths.js';
@@ -53,6 +54,23 @@ describe('wheel.yaml', () => {
     expect(() => renderWheel(spec, { python: '3.11' })).toThrow('variant property `Forge Demo :: abi :: x`: namespace and feature take [a-z0-9_], the value [a-z0-9_.] (variantlib)');
     expect((() => { try { renderWheel(spec, { python: '3.11' }); } catch (error) { return (error as ForgeError).format(); } })()).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:9: variant property `Forge Demo/);
     expect(renderWheel(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('  properties: ["forge_demo :: abi :: cp${{ python }}"]\n')), { python: '3.11' }).properties).toEqual(['forge_demo :: abi :: cp3.11']);
+  });
+
+  it('names a patch that is missing or a folder when the project is loaded, not when the build applies it', () => {
+    const root = join(scratch, 'patches');
+    mkdirSync(join(root, 'pkgs/demo/src'), { recursive: true });
+    mkdirSync(join(root, 'pkgs/demo/wheel/fixes'), { recursive: true });
+    const load = (patch: string) => {
+      writeFileSync(join(root, 'pkgs/demo/wheel/wheel.yaml'), WHEEL('').replace('  path: ../src\n', `  path: ../src\n  patches: [${patch}]\n`));
+      try {
+        loadWheelProjects(root, ['pkgs/demo/wheel/wheel.yaml']);
+        return 'loaded';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(load('fixes')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `fixes` is a folder, not a patch file (looked for pkgs/demo/wheel/fixes)');
+    expect(load('gone.patch')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `gone.patch` does not exist (looked for pkgs/demo/wheel/gone.patch)');
   });
 
   it('refuses a git source that git would read as an option, and a rev with a tag', () => {
