@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { forgeBin } from './support/paths.js';
 import { wheelWorkspace } from './support/wheels.js';
@@ -37,5 +39,21 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+
+  it('fail the CI matrix on a task blocked by its own input, which no job would build, instead of leaving it out', () => {
+    const file = 'pkgs/demo-wheel/wheel/wheel.yaml';
+    const good = readFileSync(join(ws.root, file), 'utf8');
+    ws.edit(file, (text) => text.replace("${{ python | replace('.', '') }}", '${{ pythn }}'));
+    try {
+      const result = ws.forge('matrix', '--json');
+      expect(result.code).toBe(2);
+      expect(JSON.parse(result.stdout)).toMatchObject({ count: 0 });
+      expect(result.stderr.split('\n')).toContain('forge: error: demo-wheel:wheel-py3.11 is blocked: pkgs/demo-wheel/wheel/wheel.yaml:9: undefined variable `pythn` in `${{ pythn }}`');
+      // Its dependents are blocked only through it: one cause, one line each for its own variants.
+      expect(result.stderr).not.toContain('demo-wheel-app');
+    } finally {
+      ws.write(file, good);
+    }
   });
 });
