@@ -1,6 +1,5 @@
 #include <torch/extension.h>
 #include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
 
 namespace {
 
@@ -40,6 +39,8 @@ torch::Tensor pairwise_sqdist_cuda(const torch::Tensor& a, const torch::Tensor& 
   const dim3 grid((m + kTile - 1) / kTile, (n + kTile - 1) / kTile);
   pairwise_sqdist_kernel<<<grid, block, 0, at::cuda::getCurrentCUDAStream()>>>(
       a.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), n, m, d);
-  C10_CUDA_KERNEL_LAST_ERROR();
+  // A bad launch configuration is reported here, not at the next synchronising call.
+  const cudaError_t launched = cudaGetLastError();
+  TORCH_CHECK(launched == cudaSuccess, "pairwise_sqdist kernel launch failed: ", cudaGetErrorString(launched));
   return out;
 }
