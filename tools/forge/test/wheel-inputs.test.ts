@@ -183,7 +183,7 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(run.code).not.toBe(0);
     const out = run.stdout;
     manyRun = out;
-    expect(out).toContain(`bad-rev:${id}: error: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
+    expect(out).toContain(`bad-rev:${id}: error: pkgs/bad-rev/wheel/wheel.yaml:5: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
     expect(out).toMatch(new RegExp(`bad-patch:${id}: error: pkgs/bad-patch/wheel/wheel\\.yaml:6: patch \`bad\\.patch\` does not apply: error: patch failed: setup\\.py:1`));
     expect(out).toContain(`pinned-app:${id}: error: pkgs/pinned-app/wheel/wheel.yaml:8: build requirement \`limited-api==9.9\` does not admit 0.1.0, the version pkgs/limited-api/wheel/wheel.yaml builds`);
     expect(out).toContain('future-python:py3.99: error: Python 3.99 is not on this machine: install it (`uv python install 3.99`');

@@ -14,7 +14,7 @@ import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '.
 import { explainChange } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
-import { resolveWheelSource, wheelKey, type ResolvedWheelSource } from '../store/wheel-keys.js';
+import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
 import { publishWheels } from '../store/wheel-index.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
@@ -182,7 +182,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   };
 
   await checkUpstreamVersions(run, project, ctx.rendered);
-  const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
+  const tree = spec.source.kind === 'git' ? await wheelSourceTree(project, sources, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
   cpSync(tree, sourceRoot, { recursive: true, filter: (path) => basename(path) !== '.git' && basename(path) !== '.forge-source.json' });
   await applyPatches(project, sourceRoot, root);
