@@ -511,6 +511,20 @@ def clear_leftovers(folder: Path) -> None:
 # ---------------------------------------------------------------- main
 
 
+# ---------------------------------------------------------------- admits
+
+
+def cmd_admits(args: argparse.Namespace) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(args.requirement)
+        version = Version(args.candidate)
+    except (InvalidRequirement, InvalidVersion) as error:
+        fail(args.requirement, error)
+    emit({"name": canonicalize_name(requirement.name), "admits": requirement.specifier.contains(version, prereleases=True)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="forge_wheel.py", description="wv-forge's wheel tool: variant labels, local versions, auditwheel repair, a PEP 503 index")
     parser.add_argument("--version", action="store_true", help="print the versions of the tools it drives")
@@ -547,6 +561,11 @@ def main() -> None:
     publish.add_argument("index")
     publish.add_argument("wheels", nargs="+")
     publish.set_defaults(run=cmd_publish)
+
+    admits = commands.add_parser("admits", help="whether a requirement's version specifier admits a version (PEP 440)")
+    admits.add_argument("requirement")
+    admits.add_argument("candidate", metavar="version")
+    admits.set_defaults(run=cmd_admits)
 
     args = parser.parse_args()
     if args.version:

@@ -1,12 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerPlan } from '../src/engine/docker.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
+import { loadWheelProjects } from '../src/graph/wheel-graph.js';
 import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
+import { renderWheel } from '../src/variants/wheel-render.js';
 import { repoRoot } from './support/paths.js';
 import { filesUnder, localPipIndex, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
@@ -42,6 +44,40 @@ describe('wheel.yaml', () => {
     expect(parseError(WHEEL('  properties:\n    - "nvidia :: cuda"\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: variant property `nvidia :: cuda` must be `namespace :: feature :: value`');
     expect(parseError(WHEEL('  values:\n    torch: ["2.11.0"]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `variant.values` sets `torch`, which is not in variant.keys');
     expect(parseError(WHEEL('').replace('version: 0.1.0', 'version: [1]'))).toBe('pkgs/demo/wheel/wheel.yaml:2: `version` must be a non-empty string');
+    expect(parseError(WHEEL('build:\n  environment: [host]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.environment` must be one of host, venv, docker, got `["host"]`');
+    expect(parseError('- name: demo\n')).toBe('pkgs/demo/wheel/wheel.yaml:1: the file must be a mapping');
+    expect(parseError(WHEEL('test:\n  imports: [demo, "demo; import os"]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `test.imports`: `demo; import os` is not a module name (commands go in test.commands)');
+  });
+
+  it('checks rendered variant properties against variantlib\'s rule, naming the line, before any build', () => {
+    const spec = parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('  properties:\n    - "forge_demo :: abi :: cp${{ python }}"\n    - "Forge Demo :: abi :: x"\n'));
+    expect(() => renderWheel(spec, { python: '3.11' })).toThrow('variant property `Forge Demo :: abi :: x`: namespace and feature take [a-z0-9_], the value [a-z0-9_.] (variantlib)');
+    expect((() => { try { renderWheel(spec, { python: '3.11' }); } catch (error) { return (error as ForgeError).format(); } })()).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:9: variant property `Forge Demo/);
+    expect(renderWheel(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('  properties: ["forge_demo :: abi :: cp${{ python }}"]\n')), { python: '3.11' }).properties).toEqual(['forge_demo :: abi :: cp3.11']);
+  });
+
+  it('names a patch that is missing or a folder when the project is loaded, not when the build applies it', () => {
+    const root = join(scratch, 'patches');
+    mkdirSync(join(root, 'pkgs/demo/src'), { recursive: true });
+    mkdirSync(join(root, 'pkgs/demo/wheel/fixes'), { recursive: true });
+    const load = (patch: string) => {
+      writeFileSync(join(root, 'pkgs/demo/wheel/wheel.yaml'), WHEEL('').replace('  path: ../src\n', `  path: ../src\n  patches: [${patch}]\n`));
+      try {
+        loadWheelProjects(root, ['pkgs/demo/wheel/wheel.yaml']);
+        return 'loaded';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(load('fixes')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `fixes` is a folder, not a patch file (looked for pkgs/demo/wheel/fixes)');
+    expect(load('gone.patch')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `gone.patch` does not exist (looked for pkgs/demo/wheel/gone.patch)');
+  });
+
+  it('refuses a git source that git would read as an option, and a rev with a tag', () => {
+    // `git ls-remote --upload-pack=<command>` runs the command: `forge plan` resolves tags, so this ran on a mere listing.
+    const git = (lines: string) => parseError(`name: demo\nversion: 0.1.0\nsource:\n${lines}variant:\n  keys: [python]\n`);
+    expect(git('  git: "--upload-pack=touch /tmp/x;"\n  tag: v1\n')).toBe('pkgs/demo/wheel/wheel.yaml:4: `source.git` must be a repository URL or path, got `--upload-pack=touch /tmp/x;`');
+    expect(git(`  git: https://example.com/x.git\n  rev: ${'a'.repeat(40)}\n  tag: v1\n`)).toBe('pkgs/demo/wheel/wheel.yaml:6: a git source takes `rev` or `tag`, not both (the tag would be ignored)');
   });
 });
 
@@ -106,6 +142,8 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     ws.write('pkgs/broken/src/broken.c', 'this is not C;\n');
     project('broken', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n');
     project('broken-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", broken]\n');
+    // Built against limited-api as that project builds it (0.1.0): a pin to another version is an error, not ignored.
+    project('pinned-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", "limited-api==9.9"]\n');
     project('future-python', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python]\n  values:\n    python: ["3.99"]\nbuild:\n  environment: venv\n');
     // config_settings reach the backend: setuptools tags a --py-limited-api wheel abi3.
     project('limited-api', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  config_settings:\n    --build-option: --py-limited-api=cp39\n');
@@ -145,8 +183,9 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(run.code).not.toBe(0);
     const out = run.stdout;
     manyRun = out;
-    expect(out).toContain(`bad-rev:${id}: error: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
+    expect(out).toContain(`bad-rev:${id}: error: pkgs/bad-rev/wheel/wheel.yaml:5: commit ${'0'.repeat(40)} does not exist in file://${repo}`);
     expect(out).toMatch(new RegExp(`bad-patch:${id}: error: pkgs/bad-patch/wheel/wheel\\.yaml:6: patch \`bad\\.patch\` does not apply: error: patch failed: setup\\.py:1`));
+    expect(out).toContain(`pinned-app:${id}: error: pkgs/pinned-app/wheel/wheel.yaml:8: build requirement \`limited-api==9.9\` does not admit 0.1.0, the version pkgs/limited-api/wheel/wheel.yaml builds`);
     expect(out).toContain('future-python:py3.99: error: Python 3.99 is not on this machine: install it (`uv python install 3.99`');
     expect(out).toMatch(/other-cuda:py[\d.]+-cuda12\.8: skipped: needs CUDA 12\.8, this machine has/);
     expect(out).toContain(`broken:${id}: FAILED (build exit 1). Last lines of its log:`);
@@ -154,10 +193,11 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(out).not.toContain(`> nx run broken-app:wheel-${id}`);
     expect(out).toContain(`from-git:${id}: cached in wheelhouse/from-git/${id}`);
     expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel', id, 'manifest.json'))).toBe(true);
-    for (const failed of ['bad-rev', 'bad-patch', 'future-python', 'broken', 'broken-app', 'other-cuda']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
+    for (const failed of ['bad-rev', 'bad-patch', 'pinned-app', 'future-python', 'broken', 'broken-app', 'other-cuda']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
     expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string; reason: string }>;
     expect(plan.find((p) => p.target === `broken:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
+    expect(plan.find((p) => p.target === `bad-patch:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
     expect(plan.find((p) => p.target === `broken-app:wheel-${id}`)).toMatchObject({ status: 'blocked', reason: `upstream broken:wheel-${id} is failing` });
   });
 

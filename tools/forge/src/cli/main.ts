@@ -12,9 +12,15 @@ import { registerSolve } from './commands/solve.js';
 import { registerToolchain } from './commands/toolchain.js';
 import { registerVariants } from './commands/variants.js';
 
+// `forge plan | head`: a reader that stops early is not an error (as for any Unix filter), not a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
 const program = new Command()
   .name('forge')
-  .description('wv-forge: build CUDA conda packages for every Python x CUDA variant, in dependency order')
+  .description('wv-forge: build CUDA conda packages and CUDA wheels for every Python x CUDA (x torch) variant, in dependency order')
   .exitOverride()
   .showHelpAfterError();
 registerVariants(program);

@@ -122,6 +122,11 @@ export function repairWheel(root: string, request: RepairRequest): Promise<Repai
   return runWheelTool<RepairResult>(root, args);
 }
 
+/** Whether a requirement's version specifier admits a version (packaging's PEP 440 rules, local versions and pre-releases included). */
+export async function requirementAdmits(root: string, requirement: string, version: string): Promise<boolean> {
+  return (await runWheelTool<{ admits: boolean }>(root, ['admits', requirement, version])).admits;
+}
+
 /** The .venv Python that has variantlib, wheel and auditwheel, or an error saying how to get it. */
 export function wheelToolPython(root: string): string {
   const python = embeddedPython(root);

@@ -6,15 +6,15 @@ import { dockerPlan } from '../engine/docker.js';
 import { runLogged } from '../engine/logged-process.js';
 import type { CudaInfo } from '../engine/toolchain.js';
 import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
-import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
-import { ForgeError } from '../errors.js';
+import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, requirementAdmits, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
 import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '../recipe/wheel-spec.js';
 import { explainChange } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
-import { resolveWheelSource, wheelKey, type ResolvedWheelSource } from '../store/wheel-keys.js';
+import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
 import { publishWheels } from '../store/wheel-index.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
@@ -103,6 +103,10 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
         if (!published.found && published.problem) log(`${label}: could not check the wheel index (${published.problem})`);
       }
       return await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
+    } catch (error) {
+      // A patch that does not apply, a wheel of another name or version: failed builds too, for `forge plan`.
+      if (isForgeError(error)) store.recordFailure(projectName, id, key, [error.format()]);
+      throw error;
     } finally {
       store.discard(staged);
     }
@@ -177,7 +181,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     mark = Date.now();
   };
 
-  const tree = spec.source.kind === 'git' ? await sources.tree(spec.source.url, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
+  await checkUpstreamVersions(run, project, ctx.rendered);
+  const tree = spec.source.kind === 'git' ? await wheelSourceTree(project, sources, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
   cpSync(tree, sourceRoot, { recursive: true, filter: (path) => basename(path) !== '.git' && basename(path) !== '.forge-source.json' });
   await applyPatches(project, sourceRoot, root);
@@ -275,6 +280,22 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   store.clearFailure(project.name, task.id);
   log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
   return 'built';
+}
+
+/**
+ * An upstream wheel is installed as its project builds it, whatever version its
+ * requirement asks for: a requirement that does not admit that version is an
+ * error, not a build against another version than the one written.
+ */
+async function checkUpstreamVersions(run: WheelRun, project: WheelProject, rendered: RenderedWheel): Promise<void> {
+  const upstream = new Map([...(run.graph.dependencies.get(project.name) ?? [])].map((name) => [normalizeDistName(run.graph.projects.get(name)!.spec.name), run.graph.projects.get(name)!]));
+  for (const [i, spec] of rendered.requirements.entries()) {
+    const dependency = upstream.get(requirementName(spec) ?? '');
+    if (!dependency || spec.trim() === requirementName(spec)) continue;
+    if (!(await requirementAdmits(run.root, spec, dependency.spec.version))) {
+      throw new ForgeError(`build requirement \`${spec}\` does not admit ${dependency.spec.version}, the version ${dependency.file} builds`, { file: project.file, line: project.spec.yaml.lineOf(['build', 'requirements', i]) });
+    }
+  }
 }
 
 /** seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds. */

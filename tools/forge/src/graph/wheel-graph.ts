@@ -58,7 +58,8 @@ export function loadWheelProjects(root: string, files: readonly string[]): Wheel
     }
     const spec = parseWheelSpec(file, text);
     spec.source.patches.forEach((patch, i) => {
-      if (!existsSync(join(root, patch))) throw new ForgeError(`patch \`${posix.relative(posix.dirname(file), patch)}\` does not exist (looked for ${patch})`, { file, line: spec.yaml.lineOf(['source', 'patches', i]) });
+      const found = existsSync(join(root, patch)) ? (statSync(join(root, patch)).isFile() ? 'file' : 'folder') : undefined;
+      if (found !== 'file') throw new ForgeError(`patch \`${posix.relative(posix.dirname(file), patch)}\` ${found ? 'is a folder, not a patch file' : 'does not exist'} (looked for ${patch})`, { file, line: spec.yaml.lineOf(['source', 'patches', i]) });
     });
     if (spec.source.kind === 'path') {
       const dir = join(root, spec.source.path);

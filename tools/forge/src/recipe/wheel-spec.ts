@@ -97,7 +97,7 @@ class Fields {
 
   /** A mapping; with `known`, any other key is an error. */
   mapping(value: unknown, path: Path, known: readonly string[] | undefined): Record<string, unknown> {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(`\`${dotted(path)}\` must be a mapping`, path);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(`${path.length ? `\`${dotted(path)}\`` : 'the file'} must be a mapping`, path);
     const map = value as Record<string, unknown>;
     for (const key of Object.keys(map)) {
       if (known && !known.includes(key)) this.fail(`unknown field \`${dotted([...path, key])}\` (known: ${known!.join(', ')})`, [...path, key]);
@@ -129,7 +129,7 @@ class Fields {
 
   oneOf<T extends string>(value: unknown, path: Path, allowed: readonly T[], fallback: T): T {
     if (value === undefined) return fallback;
-    if (!allowed.includes(value as T)) this.fail(`\`${dotted(path)}\` must be one of ${allowed.join(', ')}, got \`${String(value)}\``, path);
+    if (!allowed.includes(value as T)) this.fail(`\`${dotted(path)}\` must be one of ${allowed.join(', ')}, got \`${typeof value === 'string' ? value : JSON.stringify(value)}\``, path);
     return value as T;
   }
 
@@ -194,9 +194,12 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
   if ('git' in source === 'path' in source) f.fail('`source` needs exactly one of `git` (with `rev` or `tag`) or `path`', ['source']);
   if ('git' in source) {
     const url = f.string(source.git, ['source', 'git']);
+    // git would read a leading `-` as an option (`--upload-pack=<command>` runs a command while listing tags).
+    if (url.startsWith('-')) f.fail(`\`source.git\` must be a repository URL or path, got \`${url}\``, ['source', 'git']);
     const rev = f.optionalString(source.rev, ['source', 'rev']);
     const tag = f.optionalString(source.tag, ['source', 'tag']);
     if (!rev && !tag) f.fail('a git source needs `rev` (a full commit) or `tag`; a branch would not be reproducible', ['source', 'git']);
+    if (rev && tag) f.fail('a git source takes `rev` or `tag`, not both (the tag would be ignored)', ['source', 'tag']);
     if (rev && !/^[0-9a-f]{40}$/.test(rev)) f.fail(`\`source.rev\` must be a full 40-character commit, got \`${rev}\` (use \`tag\` for a tag)`, ['source', 'rev']);
     parsedSource = { kind: 'git', url, rev, tag, subdirectory, patches };
   } else {
@@ -238,6 +241,11 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
   }
 
   const test = f.mapping(top.test ?? {}, ['test'], TEST);
+  const imports = f.strings(test.imports, ['test', 'imports']);
+  // Each becomes `python -c "import <module>"`: a module path, not code.
+  imports.forEach((module, i) => {
+    if (!/^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(module)) f.fail(`\`test.imports\`: \`${module}\` is not a module name (commands go in test.commands)`, ['test', 'imports', i]);
+  });
   return {
     file,
     yaml,
@@ -264,7 +272,7 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
       repairExclude: f.strings(build.repair_exclude, ['build', 'repair_exclude']),
     },
     test: {
-      imports: f.strings(test.imports, ['test', 'imports']),
+      imports,
       commands: f.strings(test.commands, ['test', 'commands']),
     },
   };

@@ -44,7 +44,7 @@ export class SourceCache {
   async resolveTag(url: string, tag: string): Promise<string> {
     const recorded = this.recordedTag(url, tag);
     if (recorded) return recorded;
-    const { stdout } = await git(['ls-remote', url, `refs/tags/${tag}`, `refs/tags/${tag}^{}`], `cannot list the tags of ${url}`);
+    const { stdout } = await git(['ls-remote', '--', url, `refs/tags/${tag}`, `refs/tags/${tag}^{}`], `cannot list the tags of ${url}`);
     const lines = stdout.trim().split('\n').filter(Boolean).map((line) => line.split('\t') as [string, string]);
     // An annotated tag's `^{}` line is the commit; a lightweight tag's only line is.
     const commit = (lines.find(([, ref]) => ref.endsWith('^{}')) ?? lines[0])?.[0];
@@ -73,8 +73,8 @@ export class SourceCache {
       if (!(await hasCommit(repo, commit))) {
         log(`fetching ${url} at ${commit.slice(0, 12)}`);
         // Most servers hand out a single commit; where one does not, fetch everything.
-        const shallow = await git(['-C', repo, 'fetch', '--quiet', '--depth', '1', '--no-tags', url, commit], '').catch(() => undefined);
-        if (!shallow) await git(['-C', repo, 'fetch', '--quiet', '--no-tags', url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], `cannot fetch ${url}`);
+        const shallow = await git(['-C', repo, 'fetch', '--quiet', '--depth', '1', '--no-tags', '--', url, commit], '').catch(() => undefined);
+        if (!shallow) await git(['-C', repo, 'fetch', '--quiet', '--no-tags', '--', url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], `cannot fetch ${url}`);
         if (!(await hasCommit(repo, commit))) throw new ForgeError(`commit ${commit} does not exist in ${url}`);
       }
       const staging = `${tree}.${process.pid}.tmp`;

@@ -1,4 +1,5 @@
 import { join, posix } from 'node:path';
+import { inFile, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { folderFiles, hashInputs, type ContentKey, type KeyInputs } from './content-key.js';
 import { sha256File } from './outputs.js';
@@ -24,8 +25,26 @@ export async function resolveWheelSource(project: WheelProject, sources: SourceC
   const { source } = project.spec;
   const sub: Record<string, string> = source.subdirectory ? { subdirectory: source.subdirectory } : {};
   if (source.kind === 'path') return { id: { path: posix.relative(project.root, source.path), ...sub }, commit: undefined };
-  const commit = source.rev ?? (offline ? sources.recordedTag(source.url, source.tag!) : await sources.resolveTag(source.url, source.tag!));
+  const commit = source.rev ?? (offline ? sources.recordedTag(source.url, source.tag!) : await atSource(project, () => sources.resolveTag(source.url, source.tag!)));
   return commit ? { id: { git: source.url, commit, ...sub }, commit } : undefined;
+}
+
+/** The files of a git project's resolved commit, fetched into the source cache if need be. */
+export function wheelSourceTree(project: WheelProject, sources: SourceCache, commit: string, log: (line: string) => void): Promise<string> {
+  const { source } = project.spec;
+  if (source.kind !== 'git') throw new Error(`${project.name} has no git source`);
+  return atSource(project, () => sources.tree(source.url, commit, log));
+}
+
+/** A missing tag or commit, an unreachable remote: the error names wheel.yaml's `rev` or `tag` line. */
+async function atSource<T>(project: WheelProject, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (!isForgeError(error)) throw error;
+    const { source } = project.spec;
+    throw inFile(error, project.file, project.spec.yaml.lineOf(['source', source.kind === 'git' && source.rev ? 'rev' : 'tag']));
+  }
 }
 
 /**

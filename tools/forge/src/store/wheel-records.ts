@@ -38,18 +38,31 @@ export function wheelIndexLocation(value: string, root: string): { readonly url:
 export async function findPublished(index: string, root: string, project: string, id: string): Promise<PublishedLookup> {
   const where = wheelIndexLocation(index, root);
   try {
-    if ('dir' in where) {
-      const record = JSON.parse(readFileSync(join(where.dir, recordPath(project, id)), 'utf8')) as PublishedWheels;
-      return { found: true, record, where: where.dir };
-    }
+    if ('dir' in where) return checked(JSON.parse(readFileSync(join(where.dir, recordPath(project, id)), 'utf8')), where.dir, project, id);
     const response = await fetch(`${where.url}/${recordPath(project, id)}`, { signal: AbortSignal.timeout(10_000) });
     if (response.status === 404) return { found: false };
     if (!response.ok) return { found: false, problem: `${where.url}: HTTP ${response.status}` };
-    return { found: true, record: (await response.json()) as PublishedWheels, where: where.url };
+    return checked(await response.json(), where.url, project, id);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { found: false };
     return { found: false, problem: `${index}: ${(error as Error).message}` };
   }
+}
+
+/**
+ * A record as read: its file paths are joined to the task's staging folder and
+ * the index when a published variant is copied back, so one that is not a
+ * plain relative path (`../..`, absolute) from a damaged or hostile index is
+ * refused, not followed.
+ */
+function checked(value: unknown, where: string, project: string, id: string): PublishedLookup {
+  const record = value as Partial<PublishedWheels> | null;
+  const plain = (path: unknown) => typeof path === 'string' && path !== '' && !path.startsWith('/') && !path.includes('\\') && path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+  const valid = typeof record === 'object' && record !== null && typeof record.key === 'string' && typeof record.version === 'string'
+    && typeof record.inputs === 'object' && record.inputs !== null && Array.isArray(record.files)
+    && record.files.every((entry) => typeof entry === 'object' && entry !== null && plain(entry.file) && plain(entry.index));
+  if (!valid) return { found: false, problem: `${where}/${recordPath(project, id)} is not a valid record of published wheels (ignored)` };
+  return { found: true, record: record as PublishedWheels, where };
 }
 
 /** Written after the wheels are in the index, through a rename: a record always names files that are there. */

@@ -32,7 +32,7 @@ export function renderWheel(spec: WheelSpec, values: Variant): RenderedWheel {
   const optional = (text: string | undefined, path: ReadonlyArray<string | number>) => (text === undefined ? undefined : render(text, path));
   return {
     requirements: spec.build.requirements.map((r, i) => render(r, ['build', 'requirements', i])),
-    properties: spec.variant.properties.map((p, i) => render(p, ['variant', 'properties', i]).split('::').map((part) => part.trim()).join(' :: ')),
+    properties: spec.variant.properties.map((p, i) => checkProperty(spec, render(p, ['variant', 'properties', i]).split('::').map((part) => part.trim()).join(' :: '), i)),
     command: optional(spec.build.command, ['build', 'command']),
     env: Object.fromEntries(Object.entries(spec.build.env).map(([k, v]) => [k, render(v, ['build', 'env', k])])),
     configSettings: spec.build.configSettings.map(([k, v]) => [k, render(v, ['build', 'config_settings', k])] as const),
@@ -40,4 +40,17 @@ export function renderWheel(spec: WheelSpec, values: Variant): RenderedWheel {
     image: optional(spec.build.image, ['build', 'image']),
     testCommands: spec.test.commands.map((c, i) => render(c, ['test', 'commands', i])),
   };
+}
+
+/**
+ * variantlib's own property rule (its VALIDATION_*_REGEX constants), checked
+ * once rendered: variantlib would refuse it only at labelling, after the
+ * whole build, naming a file in the staging folder.
+ */
+function checkProperty(spec: WheelSpec, property: string, index: number): string {
+  const [namespace, feature, value] = property.split(' :: ');
+  if (!/^[a-z0-9_]+$/.test(namespace!) || !/^[a-z0-9_]+$/.test(feature!) || !/^[a-z0-9_.]+$/.test(value!)) {
+    throw new ForgeError(`variant property \`${property}\`: namespace and feature take [a-z0-9_], the value [a-z0-9_.] (variantlib)`, { file: spec.file, line: spec.yaml.lineOf(['variant', 'properties', index]) });
+  }
+  return property;
 }

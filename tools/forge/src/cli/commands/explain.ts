@@ -7,7 +7,7 @@ import { loadWheelGraph } from '../../graph/wheel-graph.js';
 import { wheelTarget } from '../../nx/plugin.js';
 import { ContentKeys, explainChange, type KeyInputs } from '../../store/content-key.js';
 import { OutputStore } from '../../store/outputs.js';
-import { loadWorkspace, selectProjects } from '../load.js';
+import { loadWorkspace, selectProjects, wheelProjectNames } from '../load.js';
 import { makeWheelPlan } from '../wheel-plan.js';
 
 export function registerExplain(program: Command): void {
@@ -60,7 +60,7 @@ interface Explained {
 
 async function condaKey(pkg: string, variant: string): Promise<Explained> {
   const { root, options: forge, graph } = await loadWorkspace();
-  const [project] = selectProjects(graph, [pkg]) as [string];
+  const [project] = selectProjects(graph, [pkg], wheelProjectNames(root, forge)) as [string];
   const task = graph.tasks.get(project)?.find((t) => t.id === variant);
   if (!task) throw new ForgeError(`${project} has no variant \`${variant}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);
   const { key, inputs } = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine))).of(task);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ForgeError } from '../../errors.js';
 import { loadWheelGraph } from '../../graph/wheel-graph.js';
 import { SourceCache } from '../../store/source-cache.js';
-import { resolveWheelSource } from '../../store/wheel-keys.js';
+import { resolveWheelSource, wheelSourceTree } from '../../store/wheel-keys.js';
 import { findWorkspaceRoot } from '../workspace-root.js';
 import { readForgeOptions } from '../../config/forge-config.js';
 import { printTable } from '../table.js';
@@ -24,7 +24,7 @@ export function registerFetch(program: Command): void {
         if (!project) throw new ForgeError(`unknown wheel project \`${name}\` (known: ${[...graph.projects.keys()].sort().join(', ')})`);
         if (project.spec.source.kind !== 'git') continue;
         const { commit } = (await resolveWheelSource(project, sources))!;
-        const tree = await sources.tree(project.spec.source.url, commit!, (line) => process.stderr.write(`${name}: ${line}\n`));
+        const tree = await wheelSourceTree(project, sources, commit!, (line) => process.stderr.write(`${name}: ${line}\n`));
         rows.push({ project: name, url: project.spec.source.url, commit: commit!, tree });
       }
       if (options.json) process.stdout.write(`${JSON.stringify({ cache: sources.dir, sources: rows }, null, 2)}\n`);

@@ -5,7 +5,7 @@ import { readVariantConfig } from '../../graph/variant-config-file.js';
 import { lintRecipe } from '../../lint/lint.js';
 import { parseRecipe } from '../../recipe/recipe.js';
 import { parseYamlText } from '../../recipe/yaml-file.js';
-import { loadWorkspace, selectProjects } from '../load.js';
+import { loadWorkspace, selectProjects, wheelProjectNames } from '../load.js';
 
 export function registerLint(program: Command): void {
   program
@@ -16,7 +16,7 @@ export function registerLint(program: Command): void {
     .action(async (packages: string[], options: { json?: boolean }) => {
       const { root, options: forge, graph } = await loadWorkspace();
       const matrix = { config: readVariantConfig(root, forge.variantConfig).config, targetPlatform: forge.targetPlatform };
-      const findings = selectProjects(graph, packages).flatMap((name) => {
+      const findings = selectProjects(graph, packages, wheelProjectNames(root, forge)).flatMap((name) => {
         const file = graph.projects.get(name)!.recipeFile;
         return lintRecipe(parseRecipe(parseYamlText(file, readFileSync(join(root, file), 'utf8'))), matrix);
       });

@@ -26,8 +26,20 @@ export const WAVES = 6;
  * built them).
  */
 export async function makeMatrix(affected?: { base: string }): Promise<MatrixJob[]> {
+  return (await planMatrix(affected)).jobs;
+}
+
+/**
+ * The matrix, and the tasks blocked for a reason of their own (a template that
+ * does not render, a dependency with no matching variant, a published version
+ * from other inputs): no job can build them, so a CI plan must fail on them
+ * rather than leave them out and go green. Tasks blocked only by an upstream
+ * one (`upstream … is blocked`, or failed last time) follow from it.
+ */
+export async function planMatrix(affected?: { base: string }): Promise<{ jobs: MatrixJob[]; blocked: Array<{ target: string; reason: string }> }> {
   const plan = await makePlan();
   const onlyProjects = affected ? affectedProjects(affected.base) : undefined;
+  const blocked = plan.filter((p) => p.status === 'blocked' && !p.reason.startsWith('upstream ') && (!onlyProjects || onlyProjects.has(p.project))).map((p) => ({ target: p.target, reason: p.reason }));
   const selected = plan.filter((p) => p.status === 'build' && (!onlyProjects || onlyProjects.has(p.project)));
   const ids = new Set(selected.map((p) => p.target));
   const wave = new Map<string, number>();
@@ -38,15 +50,21 @@ export async function makeMatrix(affected?: { base: string }): Promise<MatrixJob
     wave.set(entry.target, w);
     jobs.push({ kind: entry.kind, task: entry.target, project: entry.project, variant: entry.variant, wave: w, needs });
   }
-  return jobs.sort((a, b) => a.wave - b.wave || a.task.localeCompare(b.task));
+  return { jobs: jobs.sort((a, b) => a.wave - b.wave || a.task.localeCompare(b.task)), blocked };
 }
 
 function affectedProjects(base: string): Set<string> {
   const root = findWorkspaceRoot();
   const nx = nxBin(root);
   const result = spawnSync(process.execPath, [nx, 'show', 'projects', '--affected', `--base=${base}`, '--json'], { cwd: root, encoding: 'utf8' });
-  if (result.status !== 0) throw new ForgeError(`nx could not tell the affected projects (base ${base}): ${result.stderr.trim().split('\n').pop()}`);
+  if (result.status !== 0) throw new ForgeError(`nx could not tell the affected projects (base ${base}, --base or NX_BASE to change it): ${nxReason(result.stderr)}`);
   return new Set(JSON.parse(result.stdout) as string[]);
+}
+
+/** Nx's reason in one line: git's `fatal:` line where there is one, never Nx's closing "Pass --verbose" hint. */
+function nxReason(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('Pass --verbose'));
+  return lines.find((line) => /^(fatal|error):/i.test(line)) ?? lines.pop() ?? 'no message';
 }
 
 export function registerMatrix(program: Command): void {
@@ -54,20 +72,22 @@ export function registerMatrix(program: Command): void {
     .command('matrix')
     .description('the variant tasks that need building, as a CI matrix in dependency waves')
     .option('--affected', 'only projects nx considers affected')
-    .option('--base <ref>', 'base for --affected', process.env.NX_BASE ?? 'main')
+    .option('--base <ref>', 'base for --affected', process.env.NX_BASE || 'main')
     .option('--json', `print {"count", "wave0".."wave${WAVES - 1}": {"include": [...]}} for GitHub Actions`)
     .action(async (options: { affected?: boolean; base: string; json?: boolean }) => {
-      const jobs = await makeMatrix(options.affected ? { base: options.base } : undefined);
+      const { jobs, blocked } = await planMatrix(options.affected ? { base: options.base } : undefined);
       if (options.json) {
         const waves: Record<string, unknown> = { count: jobs.length };
         for (let w = 0; w < WAVES; w++) waves[`wave${w}`] = { include: jobs.filter((j) => j.wave === w) };
         process.stdout.write(`${JSON.stringify(waves)}\n`);
-        return;
+      } else {
+        for (let w = 0; w < WAVES; w++) {
+          const wave = jobs.filter((j) => j.wave === w);
+          if (wave.length) process.stdout.write(`wave ${w}: ${wave.map((j) => j.task).join(' ')}\n`);
+        }
+        process.stdout.write(`${jobs.length} task(s) to build\n`);
       }
-      for (let w = 0; w < WAVES; w++) {
-        const wave = jobs.filter((j) => j.wave === w);
-        if (wave.length) process.stdout.write(`wave ${w}: ${wave.map((j) => j.task).join(' ')}\n`);
-      }
-      process.stdout.write(`${jobs.length} task(s) to build\n`);
+      for (const { target, reason } of blocked) process.stderr.write(`forge: error: ${target} is blocked: ${reason}\n`);
+      if (blocked.length) process.exitCode = 2;
     });
 }

@@ -11,7 +11,7 @@ import { OutputStore } from '../../store/outputs.js';
 import { readPublishRecords } from '../../store/publish-records.js';
 import { checkFreshness, frontPython } from '../../store/stale-guard.js';
 import { parseUploadChannel } from '../../store/upload-channel.js';
-import { loadWorkspace, selectProjects } from '../load.js';
+import { loadWorkspace, selectProjects, wheelProjectNames } from '../load.js';
 import { nxBin } from '../workspace-root.js';
 import { printTable } from '../table.js';
 
@@ -48,7 +48,7 @@ async function dryRun(packages: string[]): Promise<void> {
   const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
   const store = new OutputStore(join(root, options.outputDir));
   const rows: string[][] = [];
-  for (const project of withUpstream(graph, selectProjects(graph, packages))) {
+  for (const project of withUpstream(graph, selectProjects(graph, packages, wheelProjectNames(root, options)))) {
     for (const task of graph.tasks.get(project) ?? []) {
       const { key, inputs } = keys.of(task);
       const built = store.valid(project, task.id, key);
@@ -119,7 +119,7 @@ export function registerPublish(program: Command): void {
       if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
         throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
       }
-      const selected = selectProjects(graph, packages);
+      const selected = selectProjects(graph, packages, wheelProjectNames(root, forge));
       const startedAt = Date.now();
       const nx = nxBin(root);
       const args = ['run-many', '-t', 'upload', `--parallel=${options.parallel}`, ...(packages.length ? ['--projects', selected.join(',')] : [])];

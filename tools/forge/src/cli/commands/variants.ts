@@ -23,7 +23,7 @@ export async function collectVariants(names: readonly string[]): Promise<Package
   // A name may be a recipe project, a package it produces, a wheel project, or a folder with both.
   const wheelProjects = names.length ? names.filter((name) => wheels.projects.has(name)) : [...wheels.projects.keys()].sort();
   const condaNames = names.filter((name) => !wheels.projects.has(name) || graph.projects.has(name));
-  const condaProjects = names.length && condaNames.length === 0 ? [] : selectProjects(graph, condaNames);
+  const condaProjects = names.length && condaNames.length === 0 ? [] : selectProjects(graph, condaNames, [...wheels.projects.keys()]);
   for (const project of condaProjects) {
     const byPackage = new Map<string, PackageVariants>();
     for (const task of graph.tasks.get(project) ?? []) {

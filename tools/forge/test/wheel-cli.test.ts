@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { forgeBin } from './support/paths.js';
+import { wheelWorkspace } from './support/wheels.js';
+
+// The CLI on examples/wheels without building: what a new user types first.
+const ws = wheelWorkspace('./no-index');
+afterAll(() => ws.dispose());
+
+describe('forge commands given a name on a workspace of wheel projects', () => {
+  it('list the wheel projects among the known names, and say a recipe command does not cover a wheel project', () => {
+    for (const args of [['variants', 'nope'], ['explain', 'nope', 'py3.11']]) {
+      const result = ws.forge(...args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe('forge: error: unknown package `nope` (recipes: none; wheel projects: demo-wheel, demo-wheel-app)\n');
+    }
+    const lint = ws.forge('lint', 'demo-wheel');
+    expect(lint.stderr).toBe('forge: error: `demo-wheel` is a wheel project: this command covers recipes (wheels: `nx run demo-wheel:wheel`, `nx run demo-wheel:upload-wheels`)\n');
+    expect(ws.forge('variants', 'demo-wheel').stdout).toMatch(/^wheel +demo-wheel 0\.1\.0 +py3\.11 /m);
+  });
+
+  it('say why nx cannot tell the affected projects, in one line', () => {
+    ws.git('init', '-q', '-b', 'trunk');
+    ws.git('add', '-A');
+    ws.git('commit', '-qm', 'init');
+    const result = ws.forge('matrix', '--affected', '--base', 'main');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("forge: error: nx could not tell the affected projects (base main, --base or NX_BASE to change it): fatal: ambiguous argument 'main': unknown revision or path not in the working tree.\n");
+  });
+
+  it('end quietly when the reader of their output has gone (`forge plan | head`)', async () => {
+    const child = spawn(process.execPath, [forgeBin, 'variants', '--json'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false' } });
+    // The reading end closes before forge has started: its first write meets a closed pipe (EPIPE).
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('fail the CI matrix on a task blocked by its own input, which no job would build, instead of leaving it out', () => {
+    const file = 'pkgs/demo-wheel/wheel/wheel.yaml';
+    const good = readFileSync(join(ws.root, file), 'utf8');
+    ws.edit(file, (text) => text.replace("${{ python | replace('.', '') }}", '${{ pythn }}'));
+    try {
+      const result = ws.forge('matrix', '--json');
+      expect(result.code).toBe(2);
+      expect(JSON.parse(result.stdout)).toMatchObject({ count: 0 });
+      expect(result.stderr.split('\n')).toContain('forge: error: demo-wheel:wheel-py3.11 is blocked: pkgs/demo-wheel/wheel/wheel.yaml:9: undefined variable `pythn` in `${{ pythn }}`');
+      // Its dependents are blocked only through it: one cause, one line each for its own variants.
+      expect(result.stderr).not.toContain('demo-wheel-app');
+    } finally {
+      ws.write(file, good);
+    }
+  });
+});
