@@ -10,7 +10,7 @@
 // `npx forge fetch pointops` fills it on a machine with network, and the folder can be
 // carried to one without.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -69,12 +69,33 @@ try {
   const second = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=2', '--output-style=stream');
   console.log(`\nsecond run: ${second.toFixed(1)} s`);
 
-  step('3. publish to the per-CUDA index (never overwriting)');
+  step('3. overhead: the example\'s wheel task (Nx cache skipped, wheelhouse cleared, nothing published yet) against the same pypa build by hand');
+  const [id] = readdirSync(join(ws, 'wheelhouse/forge-cuda-example')).filter((name) => existsSync(join(ws, 'wheelhouse/forge-cuda-example', name, 'manifest.json')));
+  // The same TORCH_CUDA_ARCH_LIST the task used: the project's own, else the default table's.
+  const { parse } = await import('yaml');
+  const spec = parse(readFileSync(join(here, 'pkgs/forge-cuda-example/wheel/wheel.yaml'), 'utf8'));
+  const { defaultCudaArchList } = await import(pathToFileURL(join(repo, 'tools/forge/dist/variants/torch-cuda.js')).href);
+  const archList = spec.variant.cuda_arch_list ?? defaultCudaArchList(id.match(/torch([\d.]+)/)[1], id.match(/cuda([\d.]+)/)[1]);
+  const nvcc = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' }).stdout.trim();
+  const cudaHome = dirname(dirname(nvcc));
+  const byHandSrc = join(ws, 'by-hand');
+  cpSync(join(here, 'pkgs/forge-cuda-example/src'), byHandSrc, { recursive: true });
+  const byHand = run(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
+    env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList },
+    stdio: 'ignore',
+  });
+  rmSync(join(ws, 'wheelhouse/forge-cuda-example', id), { recursive: true, force: true });
+  const task = nx('run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+  console.log(`by hand (python -m build, TORCH_CUDA_ARCH_LIST=${archList}): ${byHand.toFixed(1)} s`);
+  console.log(`nx run forge-cuda-example:wheel-${id}: ${task.toFixed(1)} s (toolchain check, key, build, repair, test install, label, index)`);
+  console.log(`ratio: ${(task / byHand).toFixed(2)}x`);
+
+  step('4. publish to the per-CUDA index (never overwriting)');
   nx('run-many', '-t', 'upload-wheels', `--projects=${projects.join(',')}`, '--output-style=stream');
   const index = join(ws, '.wheel-index');
   for (const wheel of wheelsUnder(index)) console.log(`  ${relative(ws, wheel)}  ${mib(wheel)}`);
 
-  step('4. install each from the index into a fresh folder, then run its kernel against torch');
+  step('5. install each from the index into a fresh folder, then run its kernel against torch');
   const cudaIndexes = readdirSync(index).filter((name) => name.startsWith('cu') && statSync(join(index, name)).isDirectory());
   if (cudaIndexes.length !== 1) throw new Error(`expected one CUDA index under ${index}, found: ${cudaIndexes.join(', ') || 'none'}`);
   const indexUrl = pathToFileURL(join(index, cudaIndexes[0])).href;
@@ -93,22 +114,6 @@ try {
   }
   run(python, [join(here, 'kernel_check.py'), targets['forge-cuda-example'], targets.pointops]);
 
-  step('5. overhead: the example\'s wheel task (Nx cache skipped, wheelhouse cleared) against the same pypa build by hand');
-  const [id] = readdirSync(join(ws, 'wheelhouse/forge-cuda-example')).filter((name) => existsSync(join(ws, 'wheelhouse/forge-cuda-example', name, 'manifest.json')));
-  const archList = (await import(pathToFileURL(join(repo, 'tools/forge/dist/variants/torch-cuda.js')).href)).defaultCudaArchList(...id.match(/torch([\d.]+)/).slice(1), id.match(/cuda([\d.]+)/)[1]);
-  const nvcc = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' }).stdout.trim();
-  const cudaHome = dirname(dirname(nvcc));
-  const byHandSrc = join(ws, 'by-hand');
-  cpSync(join(here, 'pkgs/forge-cuda-example/src'), byHandSrc, { recursive: true });
-  const byHand = run(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
-    env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList },
-    stdio: 'ignore',
-  });
-  rmSync(join(ws, 'wheelhouse/forge-cuda-example', id), { recursive: true, force: true });
-  const task = nx('run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
-  console.log(`by hand (python -m build, TORCH_CUDA_ARCH_LIST=${archList}): ${byHand.toFixed(1)} s`);
-  console.log(`nx run forge-cuda-example:wheel-${id}: ${task.toFixed(1)} s (toolchain check, key, build, repair, test install, label, index)`);
-  console.log(`ratio: ${(task / byHand).toFixed(2)}x`);
 } catch (error) {
   console.error(`gpu-check: ${error.message}`);
   process.exitCode = 1;
