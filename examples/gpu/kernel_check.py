@@ -6,6 +6,7 @@ module is imported from there only, so a copy in the build tree cannot stand in 
 Prints one JSON object: per check, the module's file, the error against torch and timings.
 """
 
+import importlib
 import json
 import sys
 import time
@@ -23,12 +24,17 @@ def timed(fn, repeat=20):
     return (time.perf_counter() - start) / repeat * 1e3
 
 
-def check_example(target):
+def import_from(target, module):
+    """The module as installed in `target`, not a copy elsewhere on sys.path."""
     sys.path.insert(0, target)
     try:
-        import forge_cuda_example as ext
+        return importlib.import_module(module)
     finally:
         sys.path.pop(0)
+
+
+def check_example(target):
+    ext = import_from(target, "forge_cuda_example")
     gen = torch.Generator(device="cuda").manual_seed(0)
     a = torch.randn(4096, 64, device="cuda", generator=gen)
     b = torch.randn(3072, 64, device="cuda", generator=gen)
@@ -48,11 +54,7 @@ def check_example(target):
 
 
 def check_pointops(target):
-    sys.path.insert(0, target)
-    try:
-        import pointops
-    finally:
-        sys.path.pop(0)
+    pointops = import_from(target, "pointops")
     gen = torch.Generator(device="cuda").manual_seed(1)
     # Two point clouds in one batch (Pointcept's offset format: cumulative sizes).
     sizes = [5000, 3000]

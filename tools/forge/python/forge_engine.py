@@ -30,12 +30,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+import forge_errors
 
-def fail(where: str, message: object) -> NoReturn:
-    """One line, exit 2: callers show it as is, so never a traceback or a multi-line report."""
-    text = " ".join(str(message).split())
-    print(f"error: {where}: {text}", file=sys.stderr)
-    sys.exit(2)
+
+def fail(where: object, message: object) -> NoReturn:
+    """exit 2: the code the TypeScript side expects from this front."""
+    forge_errors.fail(where, message, 2)
 
 
 try:

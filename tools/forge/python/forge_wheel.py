@@ -34,12 +34,12 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, NoReturn
 
+import forge_errors
+
 
 def fail(where: object, message: object) -> NoReturn:
-    """One line, exit 1: callers show it as is, so never a traceback."""
-    text = " ".join(str(message).split())
-    print(f"error: {where}: {text}", file=sys.stderr)
-    sys.exit(1)
+    """exit 1: the code the TypeScript side expects from this front."""
+    forge_errors.fail(where, message, 1)
 
 
 try:
