@@ -4,6 +4,9 @@ import { ForgeError } from '../errors.js';
 
 export const PLUGIN_NAME = '@wv-forge/forge/plugin';
 
+/** Set to 1 to build without solving first (the solve tasks pass at once). */
+export const SKIP_SOLVE_ENV = 'FORGE_SKIP_SOLVE';
+
 /** wv-forge's settings: the options of its plugin entry in nx.json, the one place they live. */
 export interface ForgeOptions {
   /** Variant config, relative to the workspace root. */

@@ -24,6 +24,8 @@ export function buildable(project: RecipeProject): RenderedVariant[] {
 }
 
 export const RECIPE_GLOB_SUFFIX = 'recipe/recipe.yaml';
+/** Here, not beside the wheel.yaml parser: the plugin needs the name on every run, the parser only on a cache miss. */
+export const WHEEL_FILE_SUFFIX = 'wheel/wheel.yaml';
 
 /** Workspace-relative recipe files, sorted, under `<recipesDir>/*\/recipe/recipe.yaml`. */
 export function discoverRecipes(root: string, options: ForgeOptions): string[] {

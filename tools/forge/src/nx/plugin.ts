@@ -1,12 +1,10 @@
 import type { CreateDependencies, DependencyType, PreTasksExecution, CreateNodesResult, CreateNodesV2, ProjectConfiguration, RawProjectGraphDependency, TargetConfiguration } from '@nx/devkit';
-import { normalizeOptions, type ForgeOptions } from '../config/forge-config.js';
+import { normalizeOptions, SKIP_SOLVE_ENV, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import type { WheelGraph, WheelProject } from '../graph/wheel-graph.js';
-import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX } from '../graph/workspace.js';
+import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
 import { parallelOf, PARALLEL_ENV } from '../executors/parallelism.js';
-import { SKIP_SOLVE_ENV } from '../solve/solver.js';
-import { WHEEL_FILE_SUFFIX } from '../recipe/wheel-spec.js';
 import { KEY_FILE } from '../store/outputs.js';
 import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';

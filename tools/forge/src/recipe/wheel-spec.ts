@@ -83,7 +83,6 @@ export type WheelSource =
       readonly patches: readonly string[];
     };
 
-export const WHEEL_FILE_SUFFIX = 'wheel/wheel.yaml';
 
 type Path = ReadonlyArray<string | number>;
 

@@ -42,8 +42,7 @@ export interface SolveRecord {
 }
 
 export const SOLVE_DIR = '.solve';
-/** Set to 1 to build without solving first (the solve tasks pass at once). */
-export const SKIP_SOLVE_ENV = 'FORGE_SKIP_SOLVE';
+export { SKIP_SOLVE_ENV } from '../config/forge-config.js';
 const OVERRIDES = ['CONDA_OVERRIDE_CUDA', 'CONDA_OVERRIDE_GLIBC', 'CONDA_OVERRIDE_ARCHSPEC'];
 
 interface FrontAnswer {
