@@ -2,8 +2,7 @@ import { posix } from 'node:path';
 import { readForgeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
 import { buildGraph, type RecipeGraph } from '../graph/recipe-graph.js';
-import { discoverWheelProjects } from '../graph/wheel-graph.js';
-import { loadProjects } from '../graph/workspace.js';
+import { discoverProjectFiles, loadProjects, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
 import { findWorkspaceRoot } from './workspace-root.js';
 
 export interface Loaded {
@@ -20,7 +19,7 @@ export async function loadWorkspace(): Promise<Loaded> {
 
 /** The workspace's wheel projects (folder names), for messages about names that are not recipes. */
 export function wheelProjectNames(root: string, options: ForgeOptions): string[] {
-  return discoverWheelProjects(root, options).map((file) => posix.basename(posix.dirname(posix.dirname(file))));
+  return discoverProjectFiles(root, options, WHEEL_FILE_SUFFIX).map((file) => posix.basename(posix.dirname(posix.dirname(file))));
 }
 
 /**

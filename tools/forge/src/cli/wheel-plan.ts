@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWheelRun } from '../executors/context.js';
 import { assessWheelTask } from '../executors/wheel-build.js';
-import { discoverWheelProjects } from '../graph/wheel-graph.js';
+import { discoverProjectFiles, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
 import { readForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { tasksInOrder } from '../graph/task-order.js';
@@ -24,7 +24,7 @@ export interface WheelPlan {
  */
 export async function makeWheelPlan(root: string): Promise<WheelPlan> {
   const options = readForgeOptions(root);
-  if (!existsSync(join(root, options.recipesDir)) || discoverWheelProjects(root, options).length === 0) return { entries: [], inputs: new Map() };
+  if (!existsSync(join(root, options.recipesDir)) || discoverProjectFiles(root, options, WHEEL_FILE_SUFFIX).length === 0) return { entries: [], inputs: new Map() };
   const run = startWheelRun(root);
   const entries: PlanEntry[] = [];
   const inputs = new Map<string, KeyInputs>();

@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
 import { normalizeDistName, parseWheelSpec, requirementName, type WheelSpec } from '../recipe/wheel-spec.js';
-import { WHEEL_FILE_SUFFIX } from './workspace.js';
+import { discoverProjectFiles, WHEEL_FILE_SUFFIX } from './workspace.js';
 import type { Variant } from '../variants/keys.js';
 import { combinations, type VariantConfig } from '../variants/variant-config.js';
 import { agree, assertAcyclic, idOrder, taskId } from './recipe-graph.js';
@@ -37,16 +37,6 @@ export interface WheelGraph {
 
 /** The id of a task that uses no variant key: one wheel for every Python. */
 const NO_KEYS_ID = 'any';
-
-/** Workspace-relative wheel files, sorted, under `<recipesDir>/*\/wheel/wheel.yaml`. */
-export function discoverWheelProjects(root: string, options: ForgeOptions): string[] {
-  const dir = join(root, options.recipesDir);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, WHEEL_FILE_SUFFIX)))
-    .map((entry) => posix.join(options.recipesDir, entry.name, WHEEL_FILE_SUFFIX))
-    .sort();
-}
 
 /** Parses the wheel files and checks that the files they name exist. */
 export function loadWheelProjects(root: string, files: readonly string[]): WheelProject[] {
@@ -149,7 +139,7 @@ function projectConfig(config: VariantConfig, project: WheelProject): VariantCon
 }
 
 /** The workspace's wheel projects as a graph, over the same variants.yaml as the recipes. */
-export function loadWheelGraph(root: string, options: ForgeOptions, files: readonly string[] = discoverWheelProjects(root, options)): WheelGraph {
+export function loadWheelGraph(root: string, options: ForgeOptions, files: readonly string[] = discoverProjectFiles(root, options, WHEEL_FILE_SUFFIX)): WheelGraph {
   const { config } = readVariantConfig(root, options.variantConfig);
   return buildWheelGraph(loadWheelProjects(root, files), config, options.targetPlatform);
 }

@@ -27,13 +27,13 @@ export const RECIPE_GLOB_SUFFIX = 'recipe/recipe.yaml';
 /** Here, not beside the wheel.yaml parser: the plugin needs the name on every run, the parser only on a cache miss. */
 export const WHEEL_FILE_SUFFIX = 'wheel/wheel.yaml';
 
-/** Workspace-relative recipe files, sorted, under `<recipesDir>/*\/recipe/recipe.yaml`. */
-export function discoverRecipes(root: string, options: ForgeOptions): string[] {
+/** Workspace-relative project files, sorted, under `<recipesDir>/*\/<suffix>` (a recipe's or a wheel project's). */
+export function discoverProjectFiles(root: string, options: ForgeOptions, suffix: typeof RECIPE_GLOB_SUFFIX | typeof WHEEL_FILE_SUFFIX): string[] {
   const dir = join(root, options.recipesDir);
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, RECIPE_GLOB_SUFFIX)))
-    .map((entry) => posix.join(options.recipesDir, entry.name, RECIPE_GLOB_SUFFIX))
+    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, suffix)))
+    .map((entry) => posix.join(options.recipesDir, entry.name, suffix))
     .sort();
 }
 
@@ -56,7 +56,7 @@ export interface RecipeSources {
   readonly recipes: ReadonlyArray<{ readonly file: string; readonly text: string; readonly key: string }>;
 }
 
-export function readRecipeSources(root: string, options: ForgeOptions, recipeFiles: readonly string[] = discoverRecipes(root, options)): RecipeSources {
+export function readRecipeSources(root: string, options: ForgeOptions, recipeFiles: readonly string[] = discoverProjectFiles(root, options, RECIPE_GLOB_SUFFIX)): RecipeSources {
   const configText = readVariantConfigText(root, options.variantConfig);
   const scope = RenderCache.scope(configText, options.targetPlatform);
   const recipes = recipeFiles.map((file) => {
