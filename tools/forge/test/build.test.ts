@@ -128,6 +128,30 @@ describe('a workspace whose outputDir is not output', () => {
   });
 });
 
+describe('a gitignored file in a recipe folder', () => {
+  it('is an input of the build: its edit rebuilds instead of restoring the old package from the Nx cache', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      ws.write('.gitignore', '*.local\n');
+      ws.write('pkgs/demo-core/recipe/src/extra.local', 'one\n');
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('cp core.txt $PREFIX', 'cp core.txt extra.local $PREFIX'));
+      const build = () => {
+        const result = ws.nx('run', 'demo-core:build-noarch', '--output-style=stream');
+        expect(result.code, result.stdout + result.stderr).toBe(0);
+      };
+      build();
+      const before = manifests(ws);
+      ws.write('pkgs/demo-core/recipe/src/extra.local', 'two\n');
+      build();
+      expect(rebuilt(before, manifests(ws))).toEqual(['demo-core:noarch']);
+      const plan = JSON.parse(ws.forge('plan', '--json').stdout) as PlanEntry[];
+      expect(plan.find((p) => p.project === 'demo-core')!.status).toBe('cached');
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
 describe('artifacts already on a channel', () => {
   it('are not built again when local outputs and the Nx cache are gone', async () => {
     const ws = demoWorkspace(bootstrap);

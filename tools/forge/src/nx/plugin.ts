@@ -92,7 +92,9 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
       // Upstream content keys, not upstream sources: a downstream variant rebuilds
       // exactly when a package it builds against changed.
       inputs: [
-        `{projectRoot}/recipe/**/*`,
+        // Gitignored files too: the engine packages the whole recipe folder (info/recipe),
+        // and the content key counts them, so Nx must not restore a build from before their edit.
+        { fileset: `{projectRoot}/recipe/**/*`, includeIgnored: true },
         `{workspaceRoot}/${options.variantConfig}`,
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
         { env: 'RATTLER_BUILD' },
@@ -115,7 +117,7 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
       cache: true,
       // Its own recipe and those of the packages it needs (their predicted records), and the channels in nx.json.
       inputs: [
-        `{projectRoot}/recipe/**/*`,
+        { fileset: `{projectRoot}/recipe/**/*`, includeIgnored: true },
         '^default',
         `{workspaceRoot}/${options.variantConfig}`,
         '{workspaceRoot}/nx.json',
@@ -161,7 +163,8 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
 function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: ForgeOptions): CreateNodesResult {
   const tasks = graph.tasks.get(project.name) ?? [];
   const { spec } = project;
-  const sourceInputs = spec.source.kind === 'path' && !spec.source.path.startsWith(`${project.root}/wheel/`) ? [`{workspaceRoot}/${spec.source.path}/**/*`] : [];
+  // Gitignored files too, as the content key counts them (a local source's generated files among them).
+  const sourceInputs = spec.source.kind === 'path' && !spec.source.path.startsWith(`${project.root}/wheel/`) ? [{ fileset: `{workspaceRoot}/${spec.source.path}/**/*`, includeIgnored: true }] : [];
   const targets: Record<string, TargetConfiguration> = {};
   for (const task of tasks) {
     targets[wheelTarget(task.id)] = {
@@ -169,7 +172,7 @@ function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: For
       options: { variant: task.id },
       cache: true,
       inputs: [
-        `{projectRoot}/wheel/**/*`,
+        { fileset: `{projectRoot}/wheel/**/*`, includeIgnored: true },
         ...sourceInputs,
         `{workspaceRoot}/${options.variantConfig}`,
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
