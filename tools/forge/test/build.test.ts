@@ -152,6 +152,23 @@ describe('a gitignored file in a recipe folder', () => {
   });
 });
 
+describe('a recipe folder edited while its build runs', () => {
+  it('fails the task and keeps nothing, so neither output/ nor the Nx cache holds a package under a key it does not match', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // The build script itself stands in for an editor saving during the build.
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('    - cp core.txt $PREFIX/share/demo-core/', '    - cp core.txt $PREFIX/share/demo-core/\n    - echo edited >> $RECIPE_DIR/src/core.txt'));
+      const result = ws.nx('run', 'demo-core:build-noarch', '--output-style=stream');
+      expect(result.code).not.toBe(0);
+      expect(result.stdout + result.stderr).toContain('demo-core:noarch: FAILED: src/core.txt changed in pkgs/demo-core/recipe during the build; nothing was kept, run it again');
+      expect(manifests(ws).size).toBe(0);
+      expect(ws.run('ls', ['-A', 'output/.staging']).stdout.trim()).toBe('');
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
 describe('artifacts already on a channel', () => {
   it('are not built again when local outputs and the Nx cache are gone', async () => {
     const ws = demoWorkspace(bootstrap);

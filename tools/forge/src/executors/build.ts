@@ -7,6 +7,7 @@ import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
 import { readVariantConfig } from '../graph/variant-config-file.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
+import { changedFiles, folderFiles } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { startRun, type ForgeRun } from './context.js';
@@ -80,12 +81,13 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     const channels = [...new Set([...upstream, ...artifactChannels, ...forge.channels.map((c) => channelUrl(c, root))])];
     const staged = store.stagingDir(project, task.id);
     const engineOutput = join(staged, '.engine');
+    const recipeDir = join(root, posix.dirname(graph.projects.get(project)!.recipeFile));
     const started = Date.now();
     log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
     const result = await runEngineBuild(
       engine,
       {
-        recipeDir: join(root, posix.dirname(graph.projects.get(project)!.recipeFile)),
+        recipeDir,
         variantConfig: join(root, forge.variantConfig),
         targetPlatform: forge.targetPlatform,
         overrides: overrides(root, forge.variantConfig, task),
@@ -106,6 +108,14 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
       store.recordFailure(project, task.id, key, result.tail);
       log(`${label}: FAILED (${result.signal ? `engine killed by ${result.signal}` : `engine exit ${result.exitCode}`}). Last lines of its log:`);
       for (const line of result.tail.slice(-25)) log(`  | ${line}`);
+      return false;
+    }
+    // The engine read the recipe folder at some point of the build, the key before it:
+    // an edit in between would publish (and Nx would cache) a package under a key it does not match.
+    const edited = changedFiles(inputs.files, folderFiles(recipeDir));
+    if (edited.length) {
+      store.discard(staged);
+      log(`${label}: FAILED: ${edited.join(', ')} changed in ${posix.dirname(graph.projects.get(project)!.recipeFile)} during the build; nothing was kept, run it again`);
       return false;
     }
     const files = collectChannel(engineOutput, staged, [forge.targetPlatform]);

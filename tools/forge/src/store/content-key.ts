@@ -31,6 +31,11 @@ export function folderFiles(dir: string): Record<string, string> {
   return files;
 }
 
+/** The files added, removed or changed between two `folderFiles` listings, sorted. */
+export function changedFiles(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((file) => before[file] !== after[file]).sort();
+}
+
 export interface ContentKey {
   readonly key: string;
   readonly inputs: KeyInputs;
