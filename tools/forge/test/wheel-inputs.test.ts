@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerPlan } from '../src/engine/docker.js';
+import { prepareEnvironment } from '../src/engine/wheel-env.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
 import { loadWheelProjects } from '../src/graph/wheel-graph.js';
 import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
 import { renderWheel } from '../src/variants/wheel-render.js';
-import { repoRoot } from './support/paths.js';
+import { enginePython, repoRoot } from './support/paths.js';
 import { filesUnder, localPipIndex, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
 
@@ -78,6 +79,22 @@ describe('wheel.yaml', () => {
     const git = (lines: string) => parseError(`name: demo\nversion: 0.1.0\nsource:\n${lines}variant:\n  keys: [python]\n`);
     expect(git('  git: "--upload-pack=touch /tmp/x;"\n  tag: v1\n')).toBe('pkgs/demo/wheel/wheel.yaml:4: `source.git` must be a repository URL or path, got `--upload-pack=touch /tmp/x;`');
     expect(git(`  git: https://example.com/x.git\n  rev: ${'a'.repeat(40)}\n  tag: v1\n`)).toBe('pkgs/demo/wheel/wheel.yaml:6: a git source takes `rev` or `tag`, not both (the tag would be ignored)');
+  });
+});
+
+describe('a build requirement no index has', () => {
+  it('is one line with uv\'s reason and no colour codes, also where FORCE_COLOR is set (Nx sets it for its tasks)', async () => {
+    const saved = process.env.FORCE_COLOR;
+    process.env.FORCE_COLOR = '1';
+    try {
+      const request = { python: enginePython(), dir: mkdtempSync(join(scratch, 'env-')), install: ['no-such-dist-for-forge'], wheels: [], index: localPipIndex(scratch) };
+      const failure = await prepareEnvironment('host', request, () => {}).then(() => undefined, (error: unknown) => (error as Error).message);
+      expect(failure).toMatch(/^cannot install the build requirements: error: No solution found when resolving dependencies \/ .*no-such-dist-for-forge/);
+      expect(failure).not.toMatch(/\x1b/);
+    } finally {
+      if (saved === undefined) delete process.env.FORCE_COLOR;
+      else process.env.FORCE_COLOR = saved;
+    }
   });
 });
 

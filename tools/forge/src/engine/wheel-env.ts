@@ -172,7 +172,8 @@ export async function prepareEnvironment(
   const uvEnv = { ...process.env, UV_PYTHON_DOWNLOADS: 'never', UV_NO_CONFIG: '1' };
   const uvRun = async (args: string[], what: string) => {
     try {
-      await run(uv, args, { env: uvEnv, maxBuffer: 64 << 20 });
+      // No colour codes in the one-line error (Nx sets FORCE_COLOR for its tasks, which uv honours).
+      await run(uv, [...args, '--color', 'never'], { env: uvEnv, maxBuffer: 64 << 20 });
     } catch (error) {
       const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').filter(Boolean);
       throw new ForgeError(`${what}: ${stderr.slice(-3).join(' / ') || (error as Error).message.split('\n')[0]}`);
@@ -209,7 +210,7 @@ export async function prepareEnvironment(
 /** Installs wheels into a fresh folder for the test: nothing of the build environment but its Python. */
 export async function installForTest(python: string, dir: string, wheels: readonly string[]): Promise<void> {
   try {
-    await run(uvCommand(), ['pip', 'install', '--quiet', '--offline', '--no-deps', '--python', python, '--target', dir, ...wheels], { env: { ...process.env, UV_NO_CONFIG: '1' } });
+    await run(uvCommand(), ['pip', 'install', '--quiet', '--offline', '--no-deps', '--python', python, '--target', dir, ...wheels, '--color', 'never'], { env: { ...process.env, UV_NO_CONFIG: '1' } });
   } catch (error) {
     throw new ForgeError(`cannot install the built wheel for its test: ${String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop()}`);
   }
