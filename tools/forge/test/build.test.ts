@@ -152,6 +152,28 @@ describe('a gitignored file in a recipe folder', () => {
   });
 });
 
+describe('a variant task run without its upstream tasks', () => {
+  it('refuses to build against an upstream folder from other inputs (its own key would claim the new upstream)', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      const target = 'demo-ext:build-py3.12-cuda12.6';
+      const first = ws.nx('run', target, '--output-style=stream');
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      const before = manifests(ws);
+      ws.edit('pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX}/cuda"'));
+      const alone = ws.nx('run', target, '--exclude-task-dependencies', '--skip-nx-cache', '--output-style=stream');
+      expect(alone.code).not.toBe(0);
+      expect(alone.stdout).toContain('demo-ext:py3.12-cuda12.6: error: demo-cuda:py3.12-cuda12.6 is not built from its current inputs in output; build it first');
+      expect(rebuilt(before, manifests(ws))).toEqual([]);
+      const withUpstream = ws.nx('run', target, '--output-style=stream');
+      expect(withUpstream.code, withUpstream.stdout + withUpstream.stderr).toBe(0);
+      expect(rebuilt(before, manifests(ws))).toEqual(['demo-cuda:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.6']);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
 describe('a recipe folder edited while its build runs', () => {
   it('fails the task and keeps nothing, so neither output/ nor the Nx cache holds a package under a key it does not match', () => {
     const ws = demoWorkspace(bootstrap);

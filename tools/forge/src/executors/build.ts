@@ -76,7 +76,16 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     }
     for (const lookup of lookups) if (!lookup.found && lookup.problem) log(`${label}: could not check a channel (${lookup.problem})`);
 
-    const upstream = closure(graph, task).map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
+    const upstreamTasks = closure(graph, task);
+    // Its key names the upstream keys of today's recipes: an upstream folder from other inputs (its
+    // rebuild failed, or Nx ran this task alone) would be built against, and recorded under this key.
+    const outdated = upstreamTasks.filter((t) => store.readManifest(t.project, t.id)?.key !== keys.of(t).key);
+    if (outdated.length) {
+      const names = outdated.map((t) => `${t.project}:${t.id}`).join(', ');
+      log(`${label}: error: ${names} ${outdated.length === 1 ? 'is' : 'are'} not built from ${outdated.length === 1 ? 'its' : 'their'} current inputs in ${forge.outputDir}; build ${outdated.length === 1 ? 'it' : 'them'} first (run this task with its dependencies)`);
+      return false;
+    }
+    const upstream = upstreamTasks.map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
     // Artifact channels too: an upstream variant found there was not built here.
     const channels = [...new Set([...upstream, ...artifactChannels, ...forge.channels.map((c) => channelUrl(c, root))])];
     const staged = store.stagingDir(project, task.id);
