@@ -174,6 +174,21 @@ describe('a variant task run without its upstream tasks', () => {
   });
 });
 
+describe('a variants.yaml beside a recipe', () => {
+  it('is not merged in by the engine either, so the build gives the file the variant engine predicted', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      ws.write('pkgs/demo-core/recipe/variants.yaml', 'extra_flag:\n  - "on"\n');
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('    - cp core.txt $PREFIX/share/demo-core/', '    - cp core.txt $PREFIX/share/demo-core/\n    - echo "${{ extra_flag }}" > $PREFIX/share/demo-core/flag.txt'));
+      const result = ws.nx('run', 'demo-core:build-noarch', '--output-style=stream');
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(manifests(ws).get('demo-core:noarch')!.files).toEqual([expect.objectContaining({ file: 'noarch/demo-core-1.0.0-h4616a5c_0.conda' })]);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
 describe('a recipe folder edited while its build runs', () => {
   it('fails the task and keeps nothing, so neither output/ nor the Nx cache holds a package under a key it does not match', () => {
     const ws = demoWorkspace(bootstrap);

@@ -15,9 +15,13 @@ export interface EngineBuildRequest {
   readonly label: string;
 }
 
-/** The rattler-build command line for exactly one variant (the embedded front takes the same flags). */
+/**
+ * The rattler-build command line for exactly one variant (the embedded front takes the same flags).
+ * The engine would also merge a variants.yaml beside the recipe, which the variant engine does not
+ * read: its keys would change the build string under the predicted one, so the workspace's file alone decides.
+ */
 export function buildArgs(request: EngineBuildRequest): string[] {
-  const args = ['build', '--recipe', request.recipeDir, '-m', request.variantConfig, '--target-platform', request.targetPlatform, '--output-dir', request.outputDir];
+  const args = ['build', '--recipe', request.recipeDir, '-m', request.variantConfig, '--ignore-recipe-variants', '--target-platform', request.targetPlatform, '--output-dir', request.outputDir];
   for (const [key, value] of Object.entries(request.overrides)) args.push('--variant', `${key}=${value}`);
   for (const channel of request.channels) args.push('-c', channel);
   return [...args, ...request.extraArgs];
