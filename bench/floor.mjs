@@ -1,7 +1,7 @@
 // The floor a forge workspace is compared with: the same projects and tasks (names, dependsOn,
-// inputs, outputs) written out as plain project.json files, with no plugin. Each variant task is
-// a cached shell command that leaves the same output folder, so a cached run restores the same
-// outputs; the recipe folders are copied so inputs hash the same files.
+// inputs, outputs) written out as plain project.json files, with no plugin. Each variant build
+// and solve task is a cached shell command that leaves the same output, so a cached run restores
+// the same outputs; the recipe folders are copied so inputs hash the same files.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +30,9 @@ export function writeFloor(repo, forge, floor) {
       if (target.executor === '@wv-forge/forge:build') {
         const out = `output/${node.name}/${target.options.variant}`;
         targets[name] = { ...target, executor: 'nx:run-commands', options: { command: `mkdir -p ${out} && echo ${name} > ${out}/content-key` } };
+      } else if (target.executor === '@wv-forge/forge:solve') {
+        const out = `output/.solve/${node.name}`;
+        targets[name] = { ...target, executor: 'nx:run-commands', options: { command: `mkdir -p ${out} && echo {} > ${out}/${target.options.variant}.json` } };
       } else targets[name] = { ...target, executor: 'nx:noop' };
     }
     mkdirSync(join(floor, node.data.root), { recursive: true });
