@@ -130,6 +130,10 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
     expect(stale.stdout).toMatch(/already has demo-wheel 0\.1\.0 for this variant, built from other inputs \(file changed: \.\.\/src\/demo_wheel\.c\); bump build_number \(or version\) in pkgs\/demo-wheel\/wheel\/wheel\.yaml/);
 
     ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (text) => text.replace('version: 0.1.0\n', 'version: 0.1.0\nbuild_number: 1\n'));
+    // The wheelhouse still holds the wheel of the old source: an upload alone must not pass it off as build 1.
+    const alone = ws.nx('run', 'demo-wheel:upload-wheels', '--exclude-task-dependencies', '--skip-nx-cache', '--output-style=stream');
+    expect(alone.code).not.toBe(0);
+    expect(alone.stdout).toContain(`error: demo-wheel:${id}: the wheel in wheelhouse/demo-wheel/${id} is not built from its current inputs (file changed: wheel.yaml; file changed: ../src/demo_wheel.c); run its wheel task first`);
     const bumped = ws.nx('run-many', '-t', 'upload-wheels', '-p', 'demo-wheel', '--output-style=stream');
     expect(bumped.code, bumped.stdout).toBe(0);
     expect(filesUnder(join(ws.root, '.wheel-index/cpu/demo-wheel')).some((f) => /^demo_wheel-0\.1\.0-1-cp\d+-/.test(f))).toBe(true);

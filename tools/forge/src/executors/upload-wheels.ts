@@ -6,7 +6,7 @@ import { indexDir, publishWheels } from '../store/wheel-index.js';
 import { findPublished, writePublished, type PublishedWheels } from '../store/wheel-records.js';
 import { startWheelRun } from './context.js';
 import { requireWheelIndex } from './run-preflight.js';
-import { indexFlavor, TASK_INDEX } from './wheel-build.js';
+import { assessWheelTask, indexFlavor, TASK_INDEX } from './wheel-build.js';
 
 /** Folder of the wheel index that holds the variant-labelled wheels and their variants.json. */
 export const VARIANTS_INDEX = 'variants';
@@ -23,7 +23,8 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const { root, forge, graph, store } = startWheelRun(context.root);
+    const run = startWheelRun(context.root);
+    const { root, forge, graph, store } = run;
     const wheelProject = graph.projects.get(project);
     if (!wheelProject) throw new ForgeError(`${project} is not a wheel project`);
     const wheelIndex = requireWheelIndex(forge);
@@ -35,6 +36,19 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
       const manifest = store.readManifest(project, task.id);
       if (!manifest || !store.valid(project, task.id, manifest.key)) {
         log(`${label}: no wheel built here (skipped on this machine, or not built): nothing to publish`);
+        continue;
+      }
+      // The wheelhouse may hold a build of earlier inputs (this upload run alone, or a variant
+      // this machine now skips): publishing it would put old code under today's version.
+      const upstream = Object.fromEntries(task.needs.map((n) => [`${n.project}/${n.id}`, store.readManifest(n.project, n.id)?.key ?? '']));
+      const current = await assessWheelTask(run, wheelProject, task, upstream);
+      if (current.status === 'skipped') {
+        log(`${label}: skipped on this machine (${current.reason}): the wheel built here earlier is not published`);
+        continue;
+      }
+      if (current.key !== manifest.key) {
+        log(`error: ${label}: the wheel in ${forge.wheelsDir}/${project}/${task.id} is not built from its current inputs (${explainChange(manifest.inputs, current.inputs).join('; ')}); run its wheel task first`);
+        failed = true;
         continue;
       }
       const existing = await findPublished(wheelIndex, root, project, task.id);
