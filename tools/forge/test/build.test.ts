@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +122,29 @@ describe('a workspace whose outputDir is not output', () => {
       expect(restored.code, restored.stdout + restored.stderr).toBe(0);
       expect(manifests(ws, 'dist/conda')).toEqual(after);
       expect(readFileSync(join(ws.root, 'dist/conda/demo-ext/py3.12-cuda12.6/content-key'), 'utf8').trim()).toBe(after.get('demo-ext:py3.12-cuda12.6')!.key);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
+describe('a local source outside the recipe folder', () => {
+  it('is an input of the build: its edit rebuilds the package (it was in neither the content key nor Nx\'s inputs)', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      renameSync(join(ws.root, 'pkgs/demo-core/recipe/src'), join(ws.root, 'pkgs/demo-core/src'));
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('  path: src', '  path: ../src'));
+      const build = () => {
+        const result = ws.nx('run', 'demo-core:build-noarch', '--output-style=stream');
+        expect(result.code, result.stdout + result.stderr).toBe(0);
+      };
+      build();
+      const before = manifests(ws);
+      ws.edit('pkgs/demo-core/src/core.txt', (t) => `${t}edited\n`);
+      const plan = JSON.parse(ws.forge('plan', '--json').stdout) as PlanEntry[];
+      expect(plan.find((p) => p.project === 'demo-core')!.reason).toBe('inputs changed: recipe file changed: ../src/core.txt');
+      build();
+      expect(rebuilt(before, manifests(ws))).toEqual(['demo-core:noarch']);
     } finally {
       ws.dispose();
     }

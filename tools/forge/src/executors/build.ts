@@ -7,7 +7,7 @@ import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
 import { readVariantConfig } from '../graph/variant-config-file.js';
 import { channelUrl, findOnChannels } from '../store/channels.js';
-import { changedFiles, folderFiles } from '../store/content-key.js';
+import { changedFiles, recipeInputFiles } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { startRun, type ForgeRun } from './context.js';
@@ -120,7 +120,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     }
     // The engine read the recipe folder at some point of the build, the key before it:
     // an edit in between would publish (and Nx would cache) a package under a key it does not match.
-    const edited = changedFiles(inputs.files, folderFiles(recipeDir));
+    const edited = changedFiles(inputs.files, recipeInputFiles(root, graph.projects.get(project)!));
     if (edited.length) {
       store.discard(staged);
       log(`${label}: FAILED: ${edited.join(', ')} changed in ${posix.dirname(graph.projects.get(project)!.recipeFile)} during the build; nothing was kept, run it again`);

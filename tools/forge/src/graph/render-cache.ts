@@ -8,14 +8,16 @@ export function workspaceDataDir(root: string): string {
   return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
 }
 
-/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (4: pins keep their bounds). */
-const ENGINE_REVISION = '4';
+/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (5: local source paths). */
+const ENGINE_REVISION = '5';
 
 /** What a cache hit must give without parsing the recipe: its variants and the patches it names. */
 export interface RenderEntry {
   readonly rendered: RenderedVariant[];
   /** Patch paths (relative to the recipe folder) and the line naming each, checked on every load. */
   readonly patches: ReadonlyArray<{ readonly patch: string; readonly line?: number }>;
+  /** Local source folders or files (`source.path`, relative to the recipe folder). */
+  readonly sourcePaths: readonly string[];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { namedPatches, parseRecipe } from '../recipe/recipe.js';
+import { namedPatches, namedSourcePaths, parseRecipe } from '../recipe/recipe.js';
 import { parseYamlText } from '../recipe/yaml-file.js';
 import { renderRecipe } from '../variants/render.js';
 import { parseVariantConfig } from '../variants/variant-config.js';
@@ -23,6 +23,8 @@ export function renderRecipes(
       // A patch chosen by an expression is checked by the engine when it applies it.
       .filter(({ patch }) => !patch.includes('${{'))
       .map(({ patch, path }) => ({ patch, line: recipe.yaml.lineOf(path) }));
-    return { rendered: renderRecipe(recipe, config, { targetPlatform }), patches };
+    // A path chosen by an expression cannot be known here; the engine reads it all the same.
+    const sourcePaths = namedSourcePaths(recipe).filter((path) => !path.includes('${{'));
+    return { rendered: renderRecipe(recipe, config, { targetPlatform }), patches, sourcePaths };
   });
 }

@@ -17,6 +17,11 @@ export interface RecipeProject {
   readonly rendered: readonly RenderedVariant[];
   /** The patches it names, which must exist. */
   readonly patches: RenderEntry['patches'];
+  /**
+   * Workspace-relative local sources and patches outside the recipe folder: the
+   * engine reads them, so they are inputs of its builds like the folder itself.
+   */
+  readonly outsideInputs: readonly string[];
 }
 
 export function buildable(project: RecipeProject): RenderedVariant[] {
@@ -91,10 +96,17 @@ export async function loadProjects(
     cache.save();
   }
   return sources.recipes.map(({ file, key }) => {
-    const { rendered, patches } = cache.get(key)!;
+    const { rendered, patches, sourcePaths } = cache.get(key)!;
     checkPatches(root, file, patches);
-    return { ...projectOf(file), recipeFile: file, rendered, patches };
+    return { ...projectOf(file), recipeFile: file, rendered, patches, outsideInputs: outsideInputs(file, [...patches.map((p) => p.patch), ...sourcePaths]) };
   });
+}
+
+/** The paths (relative to the recipe folder) that leave it, workspace-relative, sorted and without repeats. */
+function outsideInputs(recipeFile: string, paths: readonly string[]): string[] {
+  const dir = posix.dirname(recipeFile);
+  const outside = paths.map((path) => posix.normalize(posix.join(dir, path))).filter((path) => posix.relative(dir, path).startsWith('..'));
+  return [...new Set(outside)].sort();
 }
 
 export function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {

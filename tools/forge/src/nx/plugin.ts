@@ -74,12 +74,15 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
     return cached.results;
   }
   const graph = buildGraph(await loadProjects(root, options, sources));
-  const results = recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
+  const results = recipeFiles.map((file) => {
+    const { name } = projectOf(file);
+    return [file, projectNode(file, graph.tasks.get(name) ?? [], graph.dependencies.get(name) ?? new Set(), graph.projects.get(name)?.outsideInputs ?? [], options)] as const;
+  });
   cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
   return results;
 }
 
-function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, options: ForgeOptions): CreateNodesResult {
+function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, outsideInputs: readonly string[], options: ForgeOptions): CreateNodesResult {
   const { name, root } = projectOf(recipeFile);
   const targets: Record<string, TargetConfiguration> = {};
   for (const task of tasks) {
@@ -93,6 +96,7 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
         // Gitignored files too: the engine packages the whole recipe folder (info/recipe),
         // and the content key counts them, so Nx must not restore a build from before their edit.
         { fileset: `{projectRoot}/recipe/**/*`, includeIgnored: true },
+        ...outsideInputs.flatMap((path) => [`{workspaceRoot}/${path}`, `{workspaceRoot}/${path}/**/*`].map((fileset) => ({ fileset, includeIgnored: true }))),
         `{workspaceRoot}/${options.variantConfig}`,
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
         { env: 'RATTLER_BUILD' },

@@ -70,9 +70,19 @@ function mapping(value: unknown, yaml: YamlFile, path: ReadonlyArray<string | nu
 
 /** Patch files a recipe names in its sources (in every branch), with the YAML path of each. */
 export function namedPatches(recipe: Recipe): Array<{ patch: string; path: ReadonlyArray<string | number> }> {
-  const found: Array<{ patch: string; path: ReadonlyArray<string | number> }> = [];
+  return sourceStrings(recipe, 'patches').map(({ value, path }) => ({ patch: value, path }));
+}
+
+/** Local folders or files a recipe takes as sources (`path:`, in every branch), relative to the recipe folder. */
+export function namedSourcePaths(recipe: Recipe): string[] {
+  return sourceStrings(recipe, 'path').map(({ value }) => value);
+}
+
+/** The strings under one field of every source entry (a list under `patches`), through if/then/else. */
+function sourceStrings(recipe: Recipe, field: 'patches' | 'path'): Array<{ value: string; path: ReadonlyArray<string | number> }> {
+  const found: Array<{ value: string; path: ReadonlyArray<string | number> }> = [];
   const strings = (node: unknown, path: ReadonlyArray<string | number>): void => {
-    if (typeof node === 'string') found.push({ patch: node, path });
+    if (typeof node === 'string') found.push({ value: node, path });
     else if (Array.isArray(node)) node.forEach((item, i) => strings(item, [...path, i]));
     else if (typeof node === 'object' && node !== null) {
       const entry = node as Mapping;
@@ -86,7 +96,7 @@ export function namedPatches(recipe: Recipe): Array<{ patch: string; path: Reado
       const entry = node as Mapping;
       if ('then' in entry) sources(entry.then, [...path, 'then']);
       if ('else' in entry) sources(entry.else, [...path, 'else']);
-      if ('patches' in entry) strings(entry.patches, [...path, 'patches']);
+      if (field in entry) strings(entry[field], [...path, field]);
     }
   };
   sources(recipe.top.source, ['source']);

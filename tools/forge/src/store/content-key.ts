@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
+import type { RecipeProject } from '../graph/workspace.js';
 import { sortedKeys, type VariantValue } from '../variants/keys.js';
 
 /** Everything a variant's build depends on, named so `forge explain` can say which one changed. */
 export interface KeyInputs {
-  /** Recipe folder files (recipe.yaml, patches, scripts): relative path -> sha256. */
+  /** Recipe folder files (recipe.yaml, patches, scripts), then local sources and patches outside it (`../src/…`): relative path -> sha256. */
   readonly files: Readonly<Record<string, string>>;
   /** Each output package's variant: the key/values that go into its build hash. */
   readonly variant: Readonly<Record<string, Readonly<Record<string, VariantValue>>>>;
@@ -34,6 +35,28 @@ export function folderFiles(dir: string): Record<string, string> {
 /** The files added, removed or changed between two `folderFiles` listings, sorted. */
 export function changedFiles(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
   return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((file) => before[file] !== after[file]).sort();
+}
+
+/**
+ * The files a recipe's builds read from this workspace: its folder, and the
+ * local sources and patches outside it, named relative to the folder. A path
+ * that does not exist counts as no files (the engine then fails on it).
+ */
+export function recipeInputFiles(root: string, project: RecipeProject): Record<string, string> {
+  const dir = posix.dirname(project.recipeFile);
+  const files = folderFiles(join(root, dir));
+  for (const path of project.outsideInputs) {
+    const name = posix.relative(dir, path);
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(join(root, path)).isDirectory();
+    } catch {
+      continue;
+    }
+    if (isDirectory) for (const [file, hash] of Object.entries(folderFiles(join(root, path)))) files[`${name}/${file}`] = hash;
+    else files[name] = createHash('sha256').update(readFileSync(join(root, path))).digest('hex');
+  }
+  return files;
 }
 
 export interface ContentKey {
@@ -77,7 +100,7 @@ export class ContentKeys {
     }
     const variant: Record<string, Record<string, VariantValue>> = {};
     for (const output of task.outputs) variant[output.name] = Object.fromEntries(sortedKeys(output.variant).map((k) => [k, output.variant[k]!]));
-    const inputs: KeyInputs = { files: this.recipeFiles(posix.dirname(project.recipeFile)), variant, upstream, engine: this.engine };
+    const inputs: KeyInputs = { files: this.recipeFiles(project), variant, upstream, engine: this.engine };
     const key = hashInputs(inputs);
     const result = { key, inputs };
     this.memo.set(id, result);
@@ -91,7 +114,7 @@ export class ContentKeys {
     if (cached) return cached.key;
     const dependencies = [...(this.graph.dependencies.get(project) ?? [])].sort();
     const inputs: KeyInputs = {
-      files: this.recipeFiles(posix.dirname(this.graph.projects.get(project)!.recipeFile)),
+      files: this.recipeFiles(this.graph.projects.get(project)!),
       variant: {},
       upstream: Object.fromEntries(dependencies.map((d) => [`${d}/*`, this.recipeKey(d)])),
       engine: this.engine,
@@ -101,11 +124,11 @@ export class ContentKeys {
     return key;
   }
 
-  private recipeFiles(dir: string): Record<string, string> {
-    let files = this.fileHashes.get(dir);
+  private recipeFiles(project: RecipeProject): Record<string, string> {
+    let files = this.fileHashes.get(project.name);
     if (!files) {
-      files = folderFiles(join(this.root, dir));
-      this.fileHashes.set(dir, files);
+      files = recipeInputFiles(this.root, project);
+      this.fileHashes.set(project.name, files);
     }
     return files;
   }

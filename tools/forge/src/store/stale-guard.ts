@@ -29,7 +29,8 @@ export async function checkFreshness(python: string, channelUrl: string, file: s
     const { execa } = await import('execa');
     const { stdout } = await execa(python, [EMBEDDED_FRONT, 'inspect', local]);
     const published = (JSON.parse(stdout) as { recipeFiles: Record<string, string> }).recipeFiles;
-    const changed = Object.keys(localFiles).filter((name) => published[name] !== localFiles[name]);
+    // Sources outside the recipe folder (`../src/…`) are not embedded: only the folder can be compared.
+    const changed = Object.keys(localFiles).filter((name) => !name.startsWith('../') && published[name] !== localFiles[name]);
     return changed.length ? { stale: true, changed } : { stale: false };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
