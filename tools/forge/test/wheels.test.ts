@@ -76,6 +76,11 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(`demo-wheel:${id}: cached in wheelhouse/demo-wheel/${id}`);
     expect(wheelManifest(ws, 'demo-wheel-app', id)!.builtAt).toBe(before.builtAt);
+    // A local source that is a git clone: git's files are not copied into the build, so they change no key.
+    ws.write('pkgs/demo-wheel/src/.git/HEAD', 'ref: refs/heads/main\n');
+    const withGit = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string }>;
+    expect(withGit.find((p) => p.target === `demo-wheel:wheel-${id}`)!.status).toBe('cached');
+    rmSync(join(ws.root, 'pkgs/demo-wheel/src/.git'), { recursive: true });
     const nxCached = ws.nx('run-many', '-t', 'wheel');
     expect(nxCached.stdout).toMatch(/Nx read the output from the cache instead of running the command for [1-9]/);
 

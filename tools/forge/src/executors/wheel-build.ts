@@ -14,7 +14,7 @@ import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '.
 import { explainChange } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
-import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
+import { resolveWheelSource, UNCOPIED_SOURCE_FILES, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
 import { publishWheels } from '../store/wheel-index.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
@@ -184,7 +184,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   await checkUpstreamVersions(run, project, ctx.rendered);
   const tree = spec.source.kind === 'git' ? await wheelSourceTree(project, sources, ctx.source.commit!, (line) => log(`${label}: ${line}`)) : join(root, spec.source.path);
   const sourceRoot = join(work, 'src');
-  cpSync(tree, sourceRoot, { recursive: true, filter: (path) => basename(path) !== '.git' && basename(path) !== '.forge-source.json' });
+  cpSync(tree, sourceRoot, { recursive: true, filter: (path) => !UNCOPIED_SOURCE_FILES.has(basename(path)) });
   await applyPatches(project, sourceRoot, root);
   const buildDir = spec.source.subdirectory ? join(sourceRoot, spec.source.subdirectory) : sourceRoot;
   if (!existsSync(buildDir)) throw new ForgeError(`source subdirectory \`${spec.source.subdirectory}\` does not exist in the source`, { file: project.file, line: spec.yaml.lineOf(['source', 'subdirectory']) });

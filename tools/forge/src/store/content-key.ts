@@ -25,10 +25,10 @@ export function hashInputs(inputs: KeyInputs): string {
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
 }
 
-/** relative path -> sha256 of every file under a folder, sorted; checkout paths do not matter. */
-export function folderFiles(dir: string): Record<string, string> {
+/** relative path -> sha256 of every file under a folder, sorted; checkout paths do not matter. `skip`: names left out at any depth. */
+export function folderFiles(dir: string, skip: ReadonlySet<string> = new Set()): Record<string, string> {
   const files: Record<string, string> = {};
-  for (const file of listFiles(dir)) files[file] = createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
+  for (const file of listFiles(dir, skip)) files[file] = createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
   return files;
 }
 
@@ -134,13 +134,14 @@ export class ContentKeys {
   }
 }
 
-function listFiles(dir: string, prefix = ''): string[] {
+function listFiles(dir: string, skip: ReadonlySet<string>, prefix = ''): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (skip.has(entry.name)) continue;
     if (entry.isDirectory()) {
       if (entry.name === 'output' || entry.name === '.pixi') continue;
-      out.push(...listFiles(join(dir, entry.name), rel));
+      out.push(...listFiles(join(dir, entry.name), skip, rel));
     } else if (entry.isFile()) out.push(rel);
   }
   return out;

@@ -5,6 +5,12 @@ import { folderFiles, hashInputs, type ContentKey, type KeyInputs } from './cont
 import { sha256File } from './outputs.js';
 import type { SourceCache } from './source-cache.js';
 
+/**
+ * What a build does not copy from a source tree, so what its key leaves out: git's own
+ * files (a local source that is a clone would change key on every `git status`) and the source cache's record.
+ */
+export const UNCOPIED_SOURCE_FILES: ReadonlySet<string> = new Set(['.git', '.forge-source.json']);
+
 /** Bumped when forge's wheel steps (labelling, placement) change their output for the same inputs. */
 export const WHEEL_PIPELINE = 'forge-wheel 1';
 
@@ -67,7 +73,7 @@ export function wheelKey(
     if (relative.startsWith('..')) files[relative] = sha256File(join(root, patch));
   }
   if (source.kind === 'path') {
-    for (const [file, hash] of Object.entries(folderFiles(join(root, source.path)))) files[`${posix.relative(wheelDir, source.path)}/${file}`] = hash;
+    for (const [file, hash] of Object.entries(folderFiles(join(root, source.path), UNCOPIED_SOURCE_FILES))) files[`${posix.relative(wheelDir, source.path)}/${file}`] = hash;
   }
   const inputs: KeyInputs = {
     files,
