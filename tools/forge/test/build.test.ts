@@ -186,8 +186,18 @@ describe('a variant task run without its upstream tasks', () => {
       ws.edit('pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX}/cuda"'));
       const alone = ws.nx('run', target, '--exclude-task-dependencies', '--skip-nx-cache', '--output-style=stream');
       expect(alone.code).not.toBe(0);
-      expect(alone.stdout).toContain('demo-ext:py3.12-cuda12.6: error: demo-cuda:py3.12-cuda12.6 is not built from its current inputs in output; build it first');
+      expect(alone.stdout).toContain('demo-ext:py3.12-cuda12.6: error: demo-cuda:py3.12-cuda12.6 is not built from its current inputs in output; build it first (run this task with its dependencies)');
       expect(rebuilt(before, manifests(ws))).toEqual([]);
+
+      // What Nx's cache restores after an engine upgrade (the engine version is not in Nx's hash).
+      const upstreamManifest = join(ws.root, 'output/demo-cuda/py3.12-cuda12.6/manifest.json');
+      const original = readFileSync(upstreamManifest, 'utf8');
+      const manifest = JSON.parse(original) as { key: string; inputs: { engine: string } };
+      writeFileSync(upstreamManifest, JSON.stringify({ ...manifest, key: 'f'.repeat(64), inputs: { ...manifest.inputs, engine: 'py-rattler-build 0.0.1' } }));
+      const oldEngine = ws.nx('run', target, '--exclude-task-dependencies', '--skip-nx-cache', '--output-style=stream');
+      expect(oldEngine.code).not.toBe(0);
+      expect(oldEngine.stdout).toMatch(/is not built from its current inputs in output; built by another engine than py-rattler-build [\d.]+: run with --skip-nx-cache once after an engine upgrade/);
+      writeFileSync(upstreamManifest, original);
       const withUpstream = ws.nx('run', target, '--output-style=stream');
       expect(withUpstream.code, withUpstream.stdout + withUpstream.stderr).toBe(0);
       expect(rebuilt(before, manifests(ws))).toEqual(['demo-cuda:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.6']);

@@ -81,7 +81,10 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     const outdated = upstreamTasks.filter((t) => store.readManifest(t.project, t.id)?.key !== keys.of(t).key);
     if (outdated.length) {
       const names = outdated.map((t) => `${t.project}:${t.id}`).join(', ');
-      log(`${label}: error: ${names} ${outdated.length === 1 ? 'is' : 'are'} not built from ${outdated.length === 1 ? 'its' : 'their'} current inputs in ${forge.outputDir}; build ${outdated.length === 1 ? 'it' : 'them'} first (run this task with its dependencies)`);
+      // Nx's hash leaves the engine version out: its cache may have restored a build of the previous engine.
+      const otherEngine = outdated.some((t) => { const built = store.readManifest(t.project, t.id)?.inputs.engine; return built !== undefined && built !== inputs.engine; });
+      const how = otherEngine ? `built by another engine than ${inputs.engine}: run with --skip-nx-cache once after an engine upgrade` : `build ${outdated.length === 1 ? 'it' : 'them'} first (run this task with its dependencies)`;
+      log(`${label}: error: ${names} ${outdated.length === 1 ? 'is' : 'are'} not built from ${outdated.length === 1 ? 'its' : 'their'} current inputs in ${forge.outputDir}; ${how}`);
       return false;
     }
     const upstream = upstreamTasks.map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
