@@ -1,4 +1,13 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RenderCache } from '../src/graph/render-cache.js';
+import { NodesCache } from '../src/nx/nodes-cache.js';
+import { readRecord } from '../src/solve/solver.js';
+import { readPublishRecords } from '../src/store/publish-records.js';
+import { DEFAULT_OPTIONS } from '../src/config/forge-config.js';
+import { OutputStore } from '../src/store/outputs.js';
 import { TempWorkspace, type RunResult } from './support/workspace.js';
 
 const VARIANTS = 'python: ["3.12", "3.13"]\ncuda_version: ["12.6", "12.8", "12.9"]\n';
@@ -64,5 +73,59 @@ describe('bad input gives one line naming the file', () => {
     const result = ws.nx('show', 'projects');
     expect(result.code).not.toBe(0);
     expect(result.stderr + result.stdout).toContain('pkgs/bad/recipe/recipe.yaml:3: undefined variable `version`');
+  });
+});
+
+/** What forge wrote earlier, damaged: each must read as absent (rebuild, re-render), never throw. */
+const DAMAGED = ['{garbage', 'null', '[]', '5', '"text"', '{}', '{"key": "k"}', '{"key": "k", "files": "x", "inputs": {}}', '{"key": "k", "files": [{"file": 5}]}'];
+
+describe('a damaged record or cache file counts as absent', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (path: string, text: string) => {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, text);
+  };
+
+  it.each(DAMAGED)('%s', (text) => {
+    dir = mkdtempSync(join(tmpdir(), 'forge-damaged-'));
+    const output = join(dir, 'output');
+    write(join(output, 'p/v/manifest.json'), text);
+    write(join(output, '.failed/p/v.json'), text);
+    write(join(output, '.publish/p.json'), text);
+    write(join(output, '.solve/p/v.json'), text);
+    const store = new OutputStore(output);
+    expect(store.readManifest('p', 'v')).toBeUndefined();
+    expect(store.valid('p', 'v', 'k')).toBeUndefined();
+    expect(store.failure('p', 'v')).toBeUndefined();
+    expect(readPublishRecords(output, 'p')).toEqual([]);
+    expect(readRecord(dir, DEFAULT_OPTIONS, 'p', 'v')).toBeUndefined();
+
+    const data = join(dir, '.nx/workspace-data');
+    write(join(data, 'forge-render-cache.json'), text);
+    write(join(data, 'forge-nodes-cache.json'), text);
+    const renders = RenderCache.forWorkspace(dir);
+    expect(renders.get('k')).toBeUndefined();
+    renders.set('k', { rendered: [], patches: [] });
+    expect(renders.get('k')).toEqual({ rendered: [], patches: [] });
+    expect(new NodesCache(dir).read('k')).toBeUndefined();
+  });
+
+  it('a render cache entry of the wrong shape is a miss', () => {
+    dir = mkdtempSync(join(tmpdir(), 'forge-damaged-'));
+    write(join(dir, '.nx/workspace-data/forge-render-cache.json'), '{"k": 5, "j": {"rendered": "x", "patches": []}}');
+    const renders = RenderCache.forWorkspace(dir);
+    expect(renders.get('k')).toBeUndefined();
+    expect(renders.get('j')).toBeUndefined();
+  });
+
+  it('forge plan and explain rebuild past a damaged manifest, without a stack trace', () => {
+    const ws = setup({});
+    ws.write('output/good/py3.12/manifest.json', '{"key": "k", "files": [{"file": "x"}]}');
+    for (const result of [ws.forge('plan'), ws.forge('explain', 'good', 'py3.12')]) {
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+    expect(ws.forge('plan').stdout).toMatch(/good:build-py3\.12 +build +\w+ +never built/);
   });
 });

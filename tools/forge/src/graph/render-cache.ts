@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isObject, readJsonFile } from '../json-file.js';
 import type { RenderedVariant } from '../variants/render.js';
 
 /** Where Nx keeps its workspace data, and wv-forge its caches: `nx reset` clears them. */
@@ -45,8 +46,10 @@ export class RenderCache {
     return createHash('sha256').update(`${scope}\0${recipeText}`).digest('hex');
   }
 
+  /** A damaged entry is a miss: the recipe is rendered again and the entry replaced. */
   get(key: string): RenderEntry | undefined {
-    return this.entries[key];
+    const entry = this.entries[key];
+    return isObject(entry) && Array.isArray(entry.rendered) && Array.isArray(entry.patches) ? entry : undefined;
   }
 
   set(key: string, value: RenderEntry): void {
@@ -76,9 +79,5 @@ export class RenderCache {
 }
 
 function readEntries(file: string): Record<string, RenderEntry> {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, RenderEntry>;
-  } catch {
-    return {};
-  }
+  return readJsonFile(file, (value): value is Record<string, RenderEntry> => isObject(value)) ?? {};
 }

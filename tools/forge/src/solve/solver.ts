@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { embeddedPython } from '../engine/engine.js';
 import { ForgeError } from '../errors.js';
+import { isObject, readJsonFile } from '../json-file.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
 import { channelUrl } from '../store/channels.js';
@@ -135,10 +136,14 @@ export function writeRecord(root: string, options: ForgeOptions, record: SolveRe
   renameSync(`${file}.${process.pid}.tmp`, file);
 }
 
+/** The last outcome of a variant's solve; a damaged record counts as none, so it is solved again. */
 export function readRecord(root: string, options: ForgeOptions, project: string, variant: string): SolveRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(recordFile(root, options, project, variant), 'utf8')) as SolveRecord;
-  } catch {
-    return undefined;
-  }
+  return readJsonFile(recordFile(root, options, project, variant), isSolveRecord);
+}
+
+function isSolveRecord(value: unknown): value is SolveRecord {
+  return isObject(value) && typeof value.project === 'string' && typeof value.variant === 'string' && typeof value.key === 'string'
+    && typeof value.solvable === 'boolean' && typeof value.at === 'string'
+    && Array.isArray(value.channels) && value.channels.every((channel) => typeof channel === 'string')
+    && Array.isArray(value.problems) && value.problems.every((problem: unknown) => isObject(problem) && ['package', 'environment', 'spec', 'kind', 'detail'].every((field) => typeof problem[field] === 'string'));
 }
