@@ -68,6 +68,24 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:1: `python` must be a list of values/);
   });
 
+  it('an output folder that cannot be written', () => {
+    const ws = setup({ output: 'a file where the output folder goes\n' });
+    expectCleanError(ws.forge('plan'), /^forge: error: output\/\.solve\/\S+: cannot \w+: not a directory \(ENOTDIR\)$/);
+  });
+
+  it.each([
+    [['variants', '--jsn'], /^forge: error: unknown option '--jsn' \(Did you mean --json\?\) \(see forge variants --help\)$/],
+    [['variant'], /^forge: error: unknown command 'variant' \(Did you mean variants\?\) \(see forge --help\)$/],
+    [['plan', 'extra'], /^forge: error: too many arguments for 'plan'\. .* \(see forge plan --help\)$/],
+    [['explain', 'good'], /^forge: error: missing required argument 'variant' \(see forge explain --help\)$/],
+    [['explain', 'good', 'py9'], /^forge: error: good has no variant `py9` \(known: py3\.12, py3\.13\)$/],
+    [['variants', 'nosuch', '--json'], /^forge: error: unknown package `nosuch` \(recipes: good\)$/],
+  ])('forge %j', (args, pattern) => {
+    const result = setup({}).forge(...args);
+    expectCleanError(result, pattern);
+    expect(result.code).toBe(2);
+  });
+
   it('Nx reports the same problem with the file named', () => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package:\n  name: bad\n  version: ${{ version }}\n' });
     const result = ws.nx('show', 'projects');

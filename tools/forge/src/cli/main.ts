@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { errorLine, isForgeError } from '../errors.js';
+import { errorLine, fromSystemError, isForgeError } from '../errors.js';
 import { registerExplain } from './commands/explain.js';
 import { registerFetch } from './commands/fetch.js';
 import { registerLevels } from './commands/levels.js';
@@ -21,8 +21,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 const program = new Command()
   .name('forge')
   .description('wv-forge: build CUDA conda packages and CUDA wheels for every Python x CUDA (x torch) variant, in dependency order')
-  .exitOverride()
-  .showHelpAfterError();
+  .exitOverride();
 registerVariants(program);
 registerLevels(program);
 registerLint(program);
@@ -33,15 +32,23 @@ registerMatrix(program);
 registerSolve(program);
 registerToolchain(program);
 registerFetch(program);
+// A usage error (unknown option, command or argument count) is one line like any
+// other error, pointing at the help that lists what is accepted; exit 2, as for bad input.
+for (const command of [program, ...program.commands]) {
+  const help = command === program ? 'forge --help' : `forge ${command.name()} --help`;
+  command.configureOutput({ outputError: (message, write) => write(`forge: ${message.trim().replace(/\s*\n\s*/g, ' ')} (see ${help})\n`) });
+}
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   // exitCode rather than exit(): a pipe to stderr may still hold the message (non-Linux).
-  if (error instanceof CommanderError) process.exitCode = error.exitCode;
+  const known = isForgeError(error) ? error : fromSystemError(error);
+  // --help and --version end through here too, with exit code 0.
+  if (error instanceof CommanderError) process.exitCode = error.exitCode === 0 ? 0 : 2;
   // Input problems are one line naming the file; anything else is a bug and keeps its stack.
-  else if (isForgeError(error)) {
-    process.stderr.write(errorLine('forge', error));
+  else if (known) {
+    process.stderr.write(errorLine('forge', known));
     process.exitCode = 2;
   } else throw error;
 }

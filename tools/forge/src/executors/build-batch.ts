@@ -1,5 +1,6 @@
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
-import { describeError, buildVariant, type BuildExecutorOptions } from './build.js';
+import { describeError } from '../errors.js';
+import { buildVariant, type BuildExecutorOptions } from './build.js';
 import { startRun, type ForgeRun } from './context.js';
 import { batchParallel } from './parallelism.js';
 

@@ -2,7 +2,7 @@ import type { ExecutorContext } from '@nx/devkit';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isForgeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
 import { readVariantConfig } from '../graph/variant-config-file.js';
@@ -29,10 +29,6 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
     log(`${context.projectName}:${options.variant}: error: ${describeError(error)}`);
     return { success: false };
   }
-}
-
-export function describeError(error: unknown): string {
-  return isForgeError(error) ? error.format() : (error as Error).message;
 }
 
 /**

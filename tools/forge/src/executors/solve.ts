@@ -1,7 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { join } from 'node:path';
 import { readForgeOptions } from '../config/forge-config.js';
-import { isForgeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { buildGraph } from '../graph/recipe-graph.js';
 import { tasksInOrder } from '../graph/task-order.js';
 import { loadProjects } from '../graph/workspace.js';
@@ -59,7 +59,7 @@ export default async function solveExecutor(options: SolveExecutorOptions, conte
     for (const problem of record.problems) log(`  ${describeProblem(problem)}`);
     return { success: false };
   } catch (error) {
-    const message = isForgeError(error) ? error.format() : (error as Error).message;
+    const message = describeError(error);
     log(`${label}: error: ${message} (${SKIP_SOLVE_ENV}=1 builds without solving first)`);
     return { success: false };
   }

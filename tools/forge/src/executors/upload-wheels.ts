@@ -1,6 +1,6 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { join } from 'node:path';
-import { ForgeError, isForgeError } from '../errors.js';
+import { describeError, ForgeError } from '../errors.js';
 import { explainChange } from '../store/content-key.js';
 import { indexDir, publishWheels } from '../store/wheel-index.js';
 import { findPublished, writePublished, type PublishedWheels } from '../store/wheel-records.js';
@@ -63,7 +63,7 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
     }
     return { success: !failed };
   } catch (error) {
-    log(`${project}: upload-wheels error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);
+    log(`${project}: upload-wheels error: ${describeError(error)}`);
     return { success: false };
   }
 }

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
-import { ForgeError, isForgeError } from '../errors.js';
+import { describeError, ForgeError } from '../errors.js';
 import { findOnChannels } from '../store/channels.js';
 import { OutputStore } from '../store/outputs.js';
 import { writePublishRecords, type PublishRecord } from '../store/publish-records.js';
@@ -60,7 +60,7 @@ export default async function uploadExecutor(_options: object, context: Executor
     writePublishRecords(join(root, forge.outputDir), project, records);
     return { success: !failed };
   } catch (error) {
-    log(`${project}: upload error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);
+    log(`${project}: upload error: ${describeError(error)}`);
     return { success: false };
   }
 }

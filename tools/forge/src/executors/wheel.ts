@@ -1,5 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { isForgeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { startWheelRun } from './context.js';
 import { buildWheelTask } from './wheel-build.js';
 
@@ -21,7 +21,7 @@ export default async function wheelExecutor(options: WheelExecutorOptions, conte
     const outcome = await buildWheelTask(startWheelRun(context.root), project, options.variant, log);
     return { success: outcome !== 'failed' };
   } catch (error) {
-    log(`${project}:${options.variant}: error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);
+    log(`${project}:${options.variant}: error: ${describeError(error)}`);
     return { success: false };
   }
 }
