@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,10 @@ import { readRecord } from '../src/solve/solver.js';
 import { readPublishRecords } from '../src/store/publish-records.js';
 import { DEFAULT_OPTIONS } from '../src/config/forge-config.js';
 import { OutputStore } from '../src/store/outputs.js';
+import { parseRecipe } from '../src/recipe/recipe.js';
+import { RECIPE_FIELDS, SOURCE_FIELDS } from '../src/recipe/recipe-fields.js';
+import { parseYamlText } from '../src/recipe/yaml-file.js';
+import { enginePython } from './support/paths.js';
 import { TempWorkspace, type RunResult } from './support/workspace.js';
 
 const VARIANTS = 'python: ["3.12", "3.13"]\ncuda_version: ["12.6", "12.8", "12.9"]\n';
@@ -145,5 +150,70 @@ describe('a damaged record or cache file counts as absent', () => {
       expect(result.code).toBe(0);
     }
     expect(ws.forge('plan').stdout).toMatch(/good:build-py3\.12 +build +\w+ +never built/);
+  });
+});
+
+/**
+ * Every field forge accepts, and a misspelled one per section, in a recipe of
+ * its own, with a value of no fitting type (`~`): the engine must not call a
+ * known field unknown, and both must refuse the misspelling.
+ */
+describe('recipe fields: forge refuses what rattler-build refuses', () => {
+  const head = 'package:\n  name: x\n  version: "1"\n';
+  const multi = (body: string) => `recipe:\n  name: x\n  version: "1"\noutputs:\n  - package: {name: y}\n${body}`;
+  const nest = (path: string[], key: string) => path.map((part, i) => `${'  '.repeat(i)}${part}:\n`).join('') + `${'  '.repeat(path.length)}${key}: ~\n`;
+  const SOURCES = { url: 'url: https://example.invalid/x.tgz', git: 'git: https://example.invalid/x.git', path: 'path: src' };
+  const cases: Array<{ name: string; text: string; known: boolean }> = [];
+  for (const [table, fields] of Object.entries(RECIPE_FIELDS)) {
+    for (const key of [...fields, `${fields[0]}x`]) {
+      const known = fields.includes(key);
+      // The name and version a recipe needs are there already: a second one is a duplicate key.
+      if (known && ['package', 'recipe'].includes(table)) continue;
+      if (known && table === 'output' && key === 'package') continue;
+      const text = table === 'recipe' ? multi('').replace('outputs:', `  ${key}: ~\noutputs:`)
+        : table === 'output' ? multi(`    ${key}: ~\n`)
+        : table === 'package' ? `${head}  ${key}: ~\n`
+        : head + nest(table.split('.'), key);
+      cases.push({ name: `${table}.${key}`, text, known });
+    }
+  }
+  for (const [kind, fields] of Object.entries(SOURCE_FIELDS)) {
+    for (const key of [...fields.filter((f) => f !== kind), 'sha265']) {
+      // The engine refuses two of rev/tag/branch, so each is tried alone.
+      const extra = kind === 'git' && !['rev', 'tag', 'branch'].includes(key) ? '\n  rev: abc' : '';
+      cases.push({ name: `source(${kind}).${key}`, text: `${head}source:\n  ${SOURCES[kind as keyof typeof SOURCES]}${extra}\n  ${key}: ~\n`, known: fields.includes(key) });
+    }
+  }
+
+  it('agree on every field', () => {
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const input = JSON.stringify(Object.fromEntries(cases.map((c) => [c.name, c.text])));
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input, encoding: 'utf8' })) as Record<string, string>;
+    const forge = (text: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text));
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    const disagree = cases.filter((c) => /unknown field/.test(engine[c.name]!) !== !c.known || /unknown field/.test(forge(c.text)) !== !c.known);
+    expect(disagree.map((c) => `${c.name}: engine says ${engine[c.name] || 'ok'}; forge says ${forge(c.text) || 'ok'}`)).toEqual([]);
+    expect(cases.filter((c) => !c.known).length).toBe(Object.keys(RECIPE_FIELDS).length + Object.keys(SOURCE_FIELDS).length);
+  });
+
+  it('names the line of the misspelled field', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nrequirements:\n  host: [python]\n  hots: [numpy]\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:4: unknown field `hots` in `requirements` \(rattler-build knows: build, host, run, /);
   });
 });

@@ -9,8 +9,8 @@ export function workspaceDataDir(root: string): string {
   return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
 }
 
-/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (4: pins keep their bounds). */
-const ENGINE_REVISION = '4';
+/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (5: recipes with a field the engine does not know are refused). */
+const ENGINE_REVISION = '5';
 
 /** What a cache hit must give without parsing the recipe: its variants and the patches it names. */
 export interface RenderEntry {

@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import { ForgeError } from '../errors.js';
+import { checkFields } from './recipe-fields.js';
 import { readYamlFile, type YamlFile } from './yaml-file.js';
 
 type Mapping = Record<string, unknown>;
@@ -52,12 +53,18 @@ export function parseRecipe(yaml: YamlFile): Recipe {
   if (!multiOutput) {
     if (!('package' in top)) throw new ForgeError('a recipe needs a `package` section (or `recipe` with `outputs`)', { file, line: 1 });
     mapping(top.package, yaml, ['package']);
+    checkFields(yaml, top, [], false);
     return { file, dir: dirname(file), yaml, context, top, outputs: [{ path: [], fields: top }], multiOutput };
   }
   if (!Array.isArray(top.outputs) || top.outputs.length === 0) {
     throw new ForgeError('`outputs` must be a non-empty list', { file, line: yaml.lineOf(['outputs']) });
   }
-  const outputs = top.outputs.map((output, index) => ({ path: ['outputs', index], fields: mapping(output, yaml, ['outputs', index]) }));
+  checkFields(yaml, top, [], false);
+  const outputs = top.outputs.map((output, index) => {
+    const fields = mapping(output, yaml, ['outputs', index]);
+    checkFields(yaml, fields, ['outputs', index], true);
+    return { path: ['outputs', index], fields };
+  });
   return { file, dir: dirname(file), yaml, context, top, outputs, multiOutput };
 }
 
