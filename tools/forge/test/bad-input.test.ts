@@ -61,6 +61,13 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:3: zip_keys \[python, cuda_version\] must have lists of the same length: `python` has 2, `cuda_version` has 3$/);
   });
 
+  it.each([
+    ['zip_keys:\n  - [python, cuda_versio]\n', /^forge: error: variants\.yaml:4: zip_keys \[python, cuda_versio\] names `cuda_versio`, which this file does not define \(keys: python, cuda_version\)$/],
+    ['zip_keys: [python, torch]\n', /^forge: error: variants\.yaml:3: zip_keys \[python, torch\] names `torch`, which/],
+  ])('zip_keys naming a key no list defines: %j', (zip, pattern) => {
+    expectCleanError(setup({ 'variants.yaml': `${VARIANTS}${zip}` }).forge('variants'), pattern);
+  });
+
   it('a patch file that does not exist', () => {
     const ws = setup({
       'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  url: https://example.invalid/x.tgz\n  sha256: abc\n  patches:\n    - patches/missing.patch\n',

@@ -50,8 +50,17 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
     if (list.length === 0) throw new ForgeError(`\`${key}\` has no values`, { file, line });
     values.set(normalizeKey(key), list);
   }
-  for (const group of zipKeys) {
-    const lengths = group.filter((key) => values.has(key)).map((key) => [key, values.get(key)!.length] as const);
+  for (const [index, group] of zipKeys.entries()) {
+    // The engine ignores a key no list defines: a typo would silently multiply the matrix.
+    const missing = group.find((key) => !values.has(key));
+    if (missing) {
+      const nested = Array.isArray((root as Record<string, unknown[]>).zip_keys?.[0]);
+      throw new ForgeError(`zip_keys [${group.join(', ')}] names \`${missing}\`, which this file does not define (keys: ${[...values.keys()].join(', ')})`, {
+        file,
+        line: yaml.lineOf(nested ? ['zip_keys', index] : ['zip_keys']),
+      });
+    }
+    const lengths = group.map((key) => [key, values.get(key)!.length] as const);
     const first = lengths[0];
     const odd = lengths.find(([, length]) => length !== first?.[1]);
     if (first && odd) {
