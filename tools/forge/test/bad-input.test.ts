@@ -48,6 +48,11 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('variants', '--json'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: undefined variable `version`/);
   });
 
+  it('match() without its spec in a build string, with the line', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nbuild:\n  string: ${{ "a" if match(python) else "b" }}\nrequirements:\n  host: [python]\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: build\.string: cannot evaluate .*: match\(\) takes a value and a version spec, as in match\(python, ">=3\.12"\); got 1 argument\(s\)$/);
+  });
+
   it('a requirement cycle between two recipes', () => {
     const ws = setup({
       'pkgs/a/recipe/recipe.yaml': 'package: {name: a, version: "1"}\nrequirements:\n  host: [b]\n',
