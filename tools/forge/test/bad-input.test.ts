@@ -85,6 +85,22 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:1: `python` must be a list of values/);
   });
 
+  const NX_JSON = (options: string) => `{\n  // wv-forge\n  "plugins": [{"plugin": "@wv-forge/forge/plugin", "options": {${options}}},],\n}\n`;
+
+  it('nx.json with comments and trailing commas reads as Nx reads it', () => {
+    const result = setup({ 'nx.json': NX_JSON('"outputDir": "out",') }).forge('variants');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it.each([
+    ['"outputDir": "out" "x": 1', /^forge: error: nx\.json:3: JSON syntax error: CommaExpected$/],
+    ['"channel": []', /^forge: error: nx\.json: unknown option `channel` for @wv-forge\/forge\/plugin \(known: /],
+    ['"channels": "conda-forge"', /^forge: error: nx\.json: option `channels` must be a list of non-empty strings$/],
+  ])('nx.json plugin options: %s', (options, pattern) => {
+    expectCleanError(setup({ 'nx.json': NX_JSON(options) }).forge('variants'), pattern);
+  });
+
   it('an output folder that cannot be written', () => {
     const ws = setup({ output: 'a file where the output folder goes\n' });
     expectCleanError(ws.forge('plan'), /^forge: error: output\/\.solve\/\S+: cannot \w+: not a directory \(ENOTDIR\)$/);
