@@ -58,7 +58,22 @@ describe('bad input gives one line naming the file', () => {
       'pkgs/a/recipe/recipe.yaml': 'package: {name: a, version: "1"}\nrequirements:\n  host: [b]\n',
       'pkgs/b/recipe/recipe.yaml': 'package: {name: b, version: "1"}\nrequirements:\n  run: [a]\n',
     });
-    expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/a\/recipe\/recipe\.yaml: dependency cycle: a -> b -> a/);
+    expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/a\/recipe\/recipe\.yaml:3: dependency cycle: a -> b -> a \(pkgs\/a\/recipe\/recipe\.yaml:3 needs b; pkgs\/b\/recipe\/recipe\.yaml:3 needs a\)$/);
+  });
+
+  it('a cycle of three, through a pin and an output, names each requirement\'s line', () => {
+    const ws = setup({
+      'pkgs/a/recipe/recipe.yaml': 'package: {name: a, version: "1"}\nrequirements:\n  host:\n    - python\n    - ${{ pin_compatible("b") }}\n',
+      'pkgs/b/recipe/recipe.yaml': 'recipe: {name: b, version: "1"}\noutputs:\n  - package: {name: b}\n    requirements:\n      run:\n        - if: linux\n          then: [c >=1]\n',
+      'pkgs/c/recipe/recipe.yaml': 'package: {name: c, version: "1"}\nrequirements:\n  build: [a]\n',
+    });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/a\/recipe\/recipe\.yaml:5: dependency cycle: a -> b -> c -> a \(pkgs\/a\/recipe\/recipe\.yaml:5 needs b; pkgs\/b\/recipe\/recipe\.yaml:7 needs c; pkgs\/c\/recipe\/recipe\.yaml:3 needs a\)$/);
+  });
+
+  it('a cycle between two wheel projects', () => {
+    const wheel = (name: string, needs: string) => `name: ${name}\nversion: "1"\nsource:\n  path: .\nvariant:\n  keys: [python]\nbuild:\n  requirements:\n    - setuptools\n    - ${needs}\n`;
+    const ws = setup({ 'pkgs/w1/wheel/wheel.yaml': wheel('w1', 'W2 >=1'), 'pkgs/w2/wheel/wheel.yaml': wheel('w2', 'w1') });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/w1\/wheel\/wheel\.yaml:10: dependency cycle: w1 -> w2 -> w1 \(pkgs\/w1\/wheel\/wheel\.yaml:10 needs w2; pkgs\/w2\/wheel\/wheel\.yaml:10 needs w1\)$/);
   });
 
   it('a zip_keys length mismatch', () => {

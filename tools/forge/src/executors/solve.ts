@@ -35,7 +35,7 @@ export default async function solveExecutor(options: SolveExecutorOptions, conte
   try {
     const root = context.root;
     const forge = readForgeOptions(root);
-    const graph = buildGraph(await loadProjects(root, forge));
+    const graph = buildGraph(await loadProjects(root, forge), root);
     const task = graph.tasks.get(project)?.find((t) => t.id === options.variant);
     if (!task) throw new Error(`project ${project} has no variant \`${options.variant}\` (known: ${(graph.tasks.get(project) ?? []).map((t) => t.id).join(', ')})`);
     const run = process.env.NX_INVOCATION_ANCESTOR_PIDS;

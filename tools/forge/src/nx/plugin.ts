@@ -75,7 +75,7 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
     for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
     return cached.results;
   }
-  const graph = buildGraph(await loadProjects(root, options, sources));
+  const graph = buildGraph(await loadProjects(root, options, sources), root);
   const results = recipeFiles.map((file) => [file, projectNode(file, graph.tasks.get(projectOf(file).name) ?? [], graph.dependencies.get(projectOf(file).name) ?? new Set(), options)] as const);
   cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
   return results;
