@@ -128,6 +128,7 @@ describe('bad input gives one line naming the file', () => {
     [['explain', 'good'], /^forge: error: missing required argument 'variant' \(see forge explain --help\)$/],
     [['explain', 'good', 'py9'], /^forge: error: good has no variant `py9` \(known: py3\.12, py3\.13\)$/],
     [['variants', 'nosuch', '--json'], /^forge: error: unknown package `nosuch` \(recipes: good\)$/],
+    [['fetch', 'nosuch'], /^forge: error: unknown wheel project `nosuch` \(this workspace has no wheel projects\)$/],
   ])('forge %j', (args, pattern) => {
     const result = setup({}).forge(...args);
     expectCleanError(result, pattern);
