@@ -12,6 +12,9 @@ import { OutputStore } from '../src/store/outputs.js';
 import { parseRecipe } from '../src/recipe/recipe.js';
 import { RECIPE_FIELDS, SOURCE_FIELDS } from '../src/recipe/recipe-fields.js';
 import { parseYamlText } from '../src/recipe/yaml-file.js';
+import { ForgeError, isForgeError } from '../src/errors.js';
+import { renderRecipe } from '../src/variants/render.js';
+import { parseVariantConfig } from '../src/variants/variant-config.js';
 import { enginePython } from './support/paths.js';
 import { TempWorkspace, type RunResult } from './support/workspace.js';
 
@@ -41,6 +44,31 @@ describe('bad input gives one line naming the file', () => {
   it('a YAML syntax error', () => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package:\n  name: bad\n  version: [1.0\n' });
     expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:\d+: YAML syntax error/);
+  });
+
+  it.each([
+    ['', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: the recipe is empty \(it needs at least `package: \{name, version\}`\)$/],
+    ['# nothing yet\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: the recipe is empty/],
+    ['- package\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: a recipe must be a YAML mapping$/],
+    ['package:\n\tname: bad\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: YAML syntax error: Tabs are not allowed as indentation$/],
+    ['package:\n  name: bad\n  name: worse\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: YAML syntax error: Map keys must be unique$/],
+    ['package: [bad, "1"]\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: `package` must be a mapping$/],
+    ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list$/],
+    ['package: {name: bad, version: "${{ 1 +"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unclosed `\$\{\{`/],
+    ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: cannot evaluate .*unknown filter/],
+    ['package: {name: bad, version: "${{ nofunc(1) }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unknown function `nofunc`/],
+  ])('a malformed recipe: %j', (text, pattern) => {
+    // In process: the CLI prints a ForgeError as `forge: error: <format()>`, one line (the cases above run it).
+    const error = (() => {
+      try {
+        renderRecipe(parseRecipe(parseYamlText('pkgs/bad/recipe/recipe.yaml', text)), parseVariantConfig(parseYamlText('variants.yaml', VARIANTS)), { targetPlatform: 'linux-64' });
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(isForgeError(error), String(error)).toBe(true);
+    expect(`forge: error: ${(error as ForgeError).format()}`).toMatch(pattern);
   });
 
   it('an undefined Jinja variable', () => {

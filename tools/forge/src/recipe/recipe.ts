@@ -37,9 +37,8 @@ export function loadRecipe(file: string, text?: string): Recipe {
 export function parseRecipe(yaml: YamlFile): Recipe {
   const file = yaml.path;
   const root = yaml.value;
-  if (typeof root !== 'object' || root === null || Array.isArray(root)) {
-    throw new ForgeError('a recipe must be a YAML mapping', { file, line: 1 });
-  }
+  if (root === null || root === undefined) throw new ForgeError('the recipe is empty (it needs at least `package: {name, version}`)', { file, line: 1 });
+  if (typeof root !== 'object' || Array.isArray(root)) throw new ForgeError('a recipe must be a YAML mapping', { file, line: 1 });
   const top = root as Mapping;
   const multiOutput = 'outputs' in top;
   const allowed = multiOutput ? MULTI_KEYS : SINGLE_KEYS;
