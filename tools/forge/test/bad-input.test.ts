@@ -123,6 +123,11 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: patch `patches\/missing\.patch` does not exist/);
   });
 
+  it('a patch entry naming a folder', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - patches\n', 'pkgs/bad/recipe/patches/fix.patch': '' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:5: patch `patches` is not a file \(pkgs\/bad\/recipe\/patches\)$/);
+  });
+
   it('a variants.yaml that is not a mapping of lists', () => {
     const ws = setup({ 'variants.yaml': 'python: "3.12"\n' });
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:1: `python` must be a list of values/);
