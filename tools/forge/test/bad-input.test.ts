@@ -149,6 +149,26 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(setup({ 'nx.json': NX_JSON(options) }).forge('variants'), pattern);
   });
 
+  it('a local channel in nx.json that does not exist', () => {
+    const ws = setup({ 'nx.json': NX_JSON('"channels": ["./nope"], "artifactChannels": []') });
+    for (const command of ['solve', 'plan']) {
+      expectCleanError(ws.forge(command), /^forge: error: nx\.json: channel `\.\/nope` does not exist \(\S+\/nope\): fix `channels` in the options of @wv-forge\/forge\/plugin$/);
+    }
+  });
+
+  it('a local artifact channel with nothing published yet is no channel to solve against, not an error', () => {
+    const empty = '{"info": {}, "packages": {}, "packages.conda": {}, "repodata_version": 1}\n';
+    const ws = setup({
+      'nx.json': NX_JSON('"channels": ["./channel"], "artifactChannels": ["./published"]'),
+      'channel/noarch/repodata.json': empty,
+      'channel/linux-64/repodata.json': empty,
+    });
+    const result = ws.forge('solve', 'good');
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/python 3\.12\.\*.*no such package on any channel/);
+    expect(result.code).toBe(1);
+  });
+
   it('an output folder that cannot be written', () => {
     const ws = setup({ output: 'a file where the output folder goes\n' });
     expectCleanError(ws.forge('plan'), /^forge: error: output\/\.solve\/\S+: cannot \w+: not a directory \(ENOTDIR\)$/);

@@ -9,7 +9,7 @@ import { ForgeError } from '../errors.js';
 import { isObject, readJsonFile } from '../json-file.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
-import { channelUrl } from '../store/channels.js';
+import { buildChannels } from '../store/channels.js';
 import { runDepends, taskEnvironments, type Environment, type EnvironmentKind } from './environments.js';
 import { writePredictedChannel } from './predicted-channel.js';
 
@@ -64,7 +64,8 @@ export interface SolveJob {
  */
 export function prepareSolve(root: string, options: ForgeOptions, graph: RecipeGraph, tasks: readonly VariantTask[]): SolveJob {
   const predicted = writePredictedChannel(join(root, options.outputDir, SOLVE_DIR), graph, options.targetPlatform);
-  const channels = [...new Set([pathToFileURL(predicted.path).href, ...[...options.artifactChannels, ...options.channels].map((c) => channelUrl(c, root))])];
+  const { artifactChannels, channels: configured } = buildChannels(options, root);
+  const channels = [...new Set([pathToFileURL(predicted.path).href, ...artifactChannels, ...configured])];
   const overrides = OVERRIDES.map((name) => `${name}=${process.env[name] ?? ''}`);
   return {
     channels,
