@@ -141,6 +141,14 @@ describe('bad input gives one line naming the file', () => {
     expect(result.code).toBe(0);
   });
 
+  it('Nx caches the variant folders where outputDir puts them', () => {
+    const result = setup({ 'nx.json': NX_JSON('"outputDir": "out"') }).nx('show', 'project', 'good', '--json');
+    expect(result.code).toBe(0);
+    const targets = (JSON.parse(result.stdout) as { targets: Record<string, { outputs?: string[] }> }).targets;
+    // It was `output/` whatever outputDir said: a cache hit restored nothing and reported success.
+    expect(targets['build-py3.12']!.outputs).toEqual(['{workspaceRoot}/out/{projectName}/py3.12']);
+  });
+
   it.each([
     ['"outputDir": "out" "x": 1', /^forge: error: nx\.json:3: JSON syntax error: CommaExpected$/],
     ['"channel": []', /^forge: error: nx\.json: unknown option `channel` for @wv-forge\/forge\/plugin \(known: /],

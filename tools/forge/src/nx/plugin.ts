@@ -97,7 +97,7 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
         { env: 'RATTLER_BUILD' },
       ],
-      outputs: [`{workspaceRoot}/output/{projectName}/${task.id}`],
+      outputs: [`{workspaceRoot}/${options.outputDir}/{projectName}/${task.id}`],
       dependsOn: [
         ...(options.solveBeforeBuild ? [solveTarget(task.id)] : []),
         ...task.needs.map((need) => ({ projects: [need.project], target: variantTarget(need.id) })),
