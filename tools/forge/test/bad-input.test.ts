@@ -153,6 +153,9 @@ describe('bad input gives one line naming the file', () => {
     ['"outputDir": "out" "x": 1', /^forge: error: nx\.json:3: JSON syntax error: CommaExpected$/],
     ['"channel": []', /^forge: error: nx\.json: unknown option `channel` for @wv-forge\/forge\/plugin \(known: /],
     ['"channels": "conda-forge"', /^forge: error: nx\.json: option `channels` must be a list of non-empty strings$/],
+    ['"recipesDir": "../pkgs"', /^forge: error: nx\.json: option `recipesDir` must be a path inside the workspace, relative to its root, got `\.\.\/pkgs`$/],
+    ['"outputDir": "/tmp/out"', /^forge: error: nx\.json: option `outputDir` must be a path inside the workspace/],
+    ['"targetPlatform": "linux64"', /^forge: error: nx\.json: option `targetPlatform` must be a conda platform, got `linux64` \(known: linux-32, linux-64, /],
   ])('nx.json plugin options: %s', (options, pattern) => {
     expectCleanError(setup({ 'nx.json': NX_JSON(options) }).forge('variants'), pattern);
   });

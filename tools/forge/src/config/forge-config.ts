@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { ForgeError } from '../errors.js';
 
@@ -63,6 +63,8 @@ export const DEFAULT_OPTIONS: ForgeOptions = {
 };
 
 const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);
+/** Folders and files Nx must see as part of the workspace (inputs, outputs, projects). */
+const INSIDE = new Set(['variantConfig', 'recipesDir', 'outputDir', 'wheelsDir']);
 const BOOLEANS = new Set(['solveBeforeBuild']);
 const KNOWN = new Set(Object.keys(DEFAULT_OPTIONS));
 
@@ -80,6 +82,8 @@ export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
       }
     } else if (typeof value !== 'string' || value === '') {
       throw new ForgeError(`option \`${key}\` must be a non-empty string`, { file });
+    } else if (INSIDE.has(key) && (isAbsolute(value) || value.split(/[\\/]/).includes('..'))) {
+      throw new ForgeError(`option \`${key}\` must be a path inside the workspace, relative to its root, got \`${value}\``, { file });
     }
     options[key] = value;
   }
