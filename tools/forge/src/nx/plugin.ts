@@ -243,8 +243,13 @@ export const preTasksExecution: PreTasksExecution<Partial<ForgeOptions>> = (rawO
   process.env[PARALLEL_ENV] = String(parallelOf(context.argv, context.nxJsonConfiguration.parallel));
   const wantsUpload = context.argv.some((arg) => /(^|[:,=])upload(,|$)/.test(arg));
   if (!wantsUpload) return;
-  const options = normalizeOptions(rawOptions);
-  const target = parseUploadChannel(options.uploadChannel, context.workspaceRoot);
+  let target: ReturnType<typeof parseUploadChannel>;
+  try {
+    target = parseUploadChannel(normalizeOptions(rawOptions).uploadChannel, context.workspaceRoot);
+  } catch (error) {
+    // Nx prints only the message: the file goes into it, as in createNodes.
+    throw isForgeError(error) ? new Error(error.format()) : error;
+  }
   if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
     throw new Error(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
   }
