@@ -123,6 +123,11 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: patch `patches\/missing\.patch` does not exist/);
   });
 
+  it.each(['../../shared/src', '/opt/src'])('a source path outside the recipe folder (%s), whose edits would rebuild nothing', (path) => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': `package: {name: bad, version: "1"}\nsource:\n  - url: https://example.invalid/x.tgz\n    sha256: abc\n  - if: linux\n    then:\n      path: ${path}\n` });
+    expectCleanError(ws.forge('variants'), new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:7: source path \`${path.replace(/\./g, '\\.')}\` is outside the recipe folder: `));
+  });
+
   it('a patch entry naming a folder', () => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - patches\n', 'pkgs/bad/recipe/patches/fix.patch': '' });
     expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:5: patch `patches` is not a file \(pkgs\/bad\/recipe\/patches\)$/);

@@ -1,4 +1,6 @@
-import { namedPatches, parseRecipe } from '../recipe/recipe.js';
+import { isAbsolute, posix } from 'node:path';
+import { ForgeError } from '../errors.js';
+import { localSources, namedPatches, parseRecipe } from '../recipe/recipe.js';
 import { parseYamlText } from '../recipe/yaml-file.js';
 import { renderRecipe } from '../variants/render.js';
 import { parseVariantConfig } from '../variants/variant-config.js';
@@ -19,6 +21,13 @@ export function renderRecipes(
   const config = parseVariantConfig(parseYamlText(variantConfig.file, variantConfig.text));
   return recipes.map(({ file, text }) => {
     const recipe = parseRecipe(parseYamlText(file, text));
+    for (const { source, path } of localSources(recipe)) {
+      if (source.includes('${{')) continue;
+      const inside = posix.relative(posix.dirname(file), posix.join(posix.dirname(file), source));
+      if (isAbsolute(source) || inside === '..' || inside.startsWith('../')) {
+        throw new ForgeError(`source path \`${source}\` is outside the recipe folder: a variant's content key and Nx inputs cover only the recipe folder, so an edit there would rebuild nothing (move the sources under ${posix.dirname(file)}/, or use a url or git source)`, { file, line: recipe.yaml.lineOf(path) });
+      }
+    }
     const patches = namedPatches(recipe)
       // A patch chosen by an expression is checked by the engine when it applies it.
       .filter(({ patch }) => !patch.includes('${{'))

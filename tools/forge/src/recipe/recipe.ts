@@ -74,6 +74,27 @@ function mapping(value: unknown, yaml: YamlFile, path: ReadonlyArray<string | nu
   return value as Mapping;
 }
 
+/**
+ * Local source folders (`source.path`, in every branch and output), with the
+ * YAML path of each: only the recipe folder's files are in a variant's content
+ * key and Nx inputs, so a source outside it must be refused, not followed.
+ */
+export function localSources(recipe: Recipe): Array<{ source: string; path: ReadonlyArray<string | number> }> {
+  const found: Array<{ source: string; path: ReadonlyArray<string | number> }> = [];
+  const visit = (node: unknown, path: ReadonlyArray<string | number>): void => {
+    if (Array.isArray(node)) node.forEach((item, i) => visit(item, [...path, i]));
+    else if (typeof node === 'object' && node !== null) {
+      const entry = node as Mapping;
+      if ('then' in entry) visit(entry.then, [...path, 'then']);
+      if ('else' in entry) visit(entry.else, [...path, 'else']);
+      if (typeof entry.path === 'string') found.push({ source: entry.path, path: [...path, 'path'] });
+    }
+  };
+  visit(recipe.top.source, ['source']);
+  for (const output of recipe.outputs) if (output.path.length) visit(output.fields.source, [...output.path, 'source']);
+  return found;
+}
+
 /** Patch files a recipe names in its sources (in every branch), with the YAML path of each. */
 export function namedPatches(recipe: Recipe): Array<{ patch: string; path: ReadonlyArray<string | number> }> {
   const found: Array<{ patch: string; path: ReadonlyArray<string | number> }> = [];
