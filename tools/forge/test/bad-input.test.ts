@@ -15,6 +15,7 @@ import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { ForgeError, isForgeError } from '../src/errors.js';
 import { renderRecipe } from '../src/variants/render.js';
 import { parseVariantConfig } from '../src/variants/variant-config.js';
+import { engineRender, forgeRender, shape } from './support/parity.js';
 import { enginePython } from './support/paths.js';
 import { TempWorkspace, type RunResult } from './support/workspace.js';
 
@@ -53,6 +54,7 @@ describe('bad input gives one line naming the file', () => {
     ['package:\n\tname: bad\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: YAML syntax error: Tabs are not allowed as indentation$/],
     ['package:\n  name: bad\n  name: worse\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: YAML syntax error: Map keys must be unique$/],
     ['package: [bad, "1"]\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: `package` must be a mapping$/],
+    ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got \["bad"\]$/],
     ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list$/],
     ['package: {name: bad, version: "${{ 1 +"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unclosed `\$\{\{`/],
     ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: cannot evaluate .*unknown filter/],
@@ -69,6 +71,19 @@ describe('bad input gives one line naming the file', () => {
     })();
     expect(isForgeError(error), String(error)).toBe(true);
     expect(`forge: error: ${(error as ForgeError).format()}`).toMatch(pattern);
+  });
+
+  it('a number as the package name is its text, as the engine reads it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forge-name-'));
+    try {
+      writeFileSync(join(dir, 'recipe.yaml'), 'package:\n  name: 7\n  version: "1"\n');
+      writeFileSync(join(dir, 'variants.yaml'), 'python: ["3.12"]\n');
+      const engine = await engineRender(join(dir, 'recipe.yaml'), join(dir, 'variants.yaml'));
+      expect(engine.map((r) => r.file)).toEqual(['linux-64/7-1-hb0f4dca_0.conda']);
+      expect(shape(forgeRender(join(dir, 'recipe.yaml'), join(dir, 'variants.yaml')))).toEqual(shape(engine));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an undefined Jinja variable', () => {

@@ -166,9 +166,12 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;
-    const name = pkg.name ?? recipeMeta.name;
+    const rawName = pkg.name ?? recipeMeta.name;
+    // The engine reads a number (`name: 7`) as its text, as it does a version.
+    const name = typeof rawName === 'number' ? String(rawName) : rawName;
     const version = pkg.version ?? recipeMeta.version;
-    if (typeof name !== 'string' || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    if (name === undefined || name === null || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    if (typeof name !== 'string') throw new ForgeError(`\`package.name\` must be text, got ${JSON.stringify(name)}`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package', 'name']) });
     if (version === undefined || version === null) throw new ForgeError(`package \`${name}\` has no version`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
     const noarch = build.noarch === undefined || build.noarch === null ? null : build.noarch;
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
