@@ -148,6 +148,11 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:5: patch `patches` is not a file \(pkgs\/bad\/recipe\/patches\)$/);
   });
 
+  it('a selector in variants.yaml, which forge does not evaluate (the engine does), is refused with its line', () => {
+    const ws = setup({ 'variants.yaml': 'python:\n  - "3.12"\n  - if: linux\n    then: "3.13"\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:3: `python` value 2 is a selector \(`if:`\), which wv-forge does not evaluate in a variant config: /);
+  });
+
   it('a variants.yaml that is not a mapping of lists', () => {
     const ws = setup({ 'variants.yaml': 'python: "3.12"\n' });
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:1: `python` must be a list of values/);

@@ -39,6 +39,10 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
       throw new ForgeError(`\`${key}\` must be a list of values, got ${describe(raw)}`, { file, line });
     }
     const list = raw.map((value, index): VariantValue => {
+      if (typeof value === 'object' && value !== null && 'if' in value) {
+        // rattler-build evaluates these against the target platform; forge's matrix is one platform's, written out.
+        throw new ForgeError(`\`${key}\` value ${index + 1} is a selector (\`if:\`), which wv-forge does not evaluate in a variant config: list the values for ${'`targetPlatform`'} plainly`, { file, line: yaml.lineOf([key, index]) });
+      }
       if (value === null || typeof value === 'object') {
         throw new ForgeError(`\`${key}\` value ${index + 1} must be a string, number or boolean, got ${describe(value)}`, { file, line: yaml.lineOf([key, index]) });
       }
