@@ -5,7 +5,7 @@ import { isForgeError } from '../errors.js';
 import { buildGraph } from '../graph/recipe-graph.js';
 import { tasksInOrder } from '../graph/task-order.js';
 import { loadProjects } from '../graph/workspace.js';
-import { describeProblem, prepareSolve, readRecord, runSolve, SKIP_SOLVE_ENV, SOLVE_DIR, writeRecord, type SolveRecord } from '../solve/solver.js';
+import { describeProblem, prepareSolve, readRecord, runSolve, SKIP_SOLVE_ENV, SOLVE_DIR, UnreadableChannelError, writeRecord, type SolveRecord } from '../solve/solver.js';
 import { OutputStore } from '../store/outputs.js';
 
 export interface SolveExecutorOptions {
@@ -60,7 +60,9 @@ export default async function solveExecutor(options: SolveExecutorOptions, conte
     return { success: false };
   } catch (error) {
     const message = isForgeError(error) ? error.format() : (error as Error).message;
-    log(`${label}: error: ${message} (${SKIP_SOLVE_ENV}=1 builds without solving first)`);
+    // A build reads the same channels, so skipping the solve is no way around an unreadable one.
+    const hint = error instanceof UnreadableChannelError ? '' : ` (${SKIP_SOLVE_ENV}=1 builds without solving first)`;
+    log(`${label}: error: ${message}${hint}`);
     return { success: false };
   }
 }
