@@ -52,3 +52,23 @@ describe('forge --help, as a user reads it', () => {
     expect(forge('--help').stdout).toMatch(/Exit codes: 0 done; 1 a finding/);
   });
 });
+
+describe('forge-cache-server on the command line', () => {
+  // The defaults as shipped, whatever this shell sets.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FORGE_CACHE_')));
+  const server = (...args: string[]) => {
+    const result = spawnSync(process.execPath, [join(repoRoot, 'tools/forge/dist/cache-server/main.js'), ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...env, FORGE_CACHE_RW_TOKENS: 't' } });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  it('--help shows the defaults; an unknown option or a missing value is one line and exit 2, not a stack trace', () => {
+    const help = server('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Defaults: --dir .nx-remote-cache --host 127.0.0.1 --port 3900');
+    for (const args of [['--bogus'], ['--port']]) {
+      const bad = server(...args);
+      expect(bad.code, args.join(' ')).toBe(2);
+      expect(bad.stderr).toMatch(/^forge-cache-server: error: .*\(see --help\)\n$/);
+    }
+  });
+});
