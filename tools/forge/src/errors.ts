@@ -31,6 +31,12 @@ export function isForgeError(error: unknown): error is ForgeError {
   return error instanceof ForgeError;
 }
 
+/** One line for a task's log: a ForgeError with its file and line, anything else by its first line (no stack). */
+export function describeError(error: unknown): string {
+  if (isForgeError(error)) return error.format();
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}
+
 /** Attach a file (and line) to an error raised without knowing where it came from. */
 export function inFile(error: unknown, file: string, line?: number): ForgeError {
   if (isForgeError(error)) {

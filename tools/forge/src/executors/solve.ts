@@ -1,12 +1,13 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { join } from 'node:path';
 import { readForgeOptions } from '../config/forge-config.js';
-import { isForgeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { buildGraph } from '../graph/recipe-graph.js';
 import { tasksInOrder } from '../graph/task-order.js';
 import { loadProjects } from '../graph/workspace.js';
 import { describeProblem, prepareSolve, readRecord, runSolve, SKIP_SOLVE_ENV, SOLVE_DIR, UnreadableChannelError, writeRecord, type SolveRecord } from '../solve/solver.js';
 import { OutputStore } from '../store/outputs.js';
+import { checkRunPreflight } from './run-preflight.js';
 
 export interface SolveExecutorOptions {
   /** The variant id, e.g. `py3.12-cuda12.6`. */
@@ -31,6 +32,12 @@ export default async function solveExecutor(options: SolveExecutorOptions, conte
   if (process.env[SKIP_SOLVE_ENV] === '1') {
     log(`${label}: not solved (${SKIP_SOLVE_ENV}=1)`);
     return { success: true };
+  }
+  try {
+    checkRunPreflight(context, readForgeOptions(context.root));
+  } catch (error) {
+    log(`${label}: error: ${describeError(error)}`);
+    return { success: false };
   }
   try {
     const root = context.root;
@@ -59,10 +66,9 @@ export default async function solveExecutor(options: SolveExecutorOptions, conte
     for (const problem of record.problems) log(`  ${describeProblem(problem)}`);
     return { success: false };
   } catch (error) {
-    const message = isForgeError(error) ? error.format() : (error as Error).message;
     // A build reads the same channels, so skipping the solve is no way around an unreadable one.
     const hint = error instanceof UnreadableChannelError ? '' : ` (${SKIP_SOLVE_ENV}=1 builds without solving first)`;
-    log(`${label}: error: ${message}${hint}`);
+    log(`${label}: error: ${describeError(error)}${hint}`);
     return { success: false };
   }
 }

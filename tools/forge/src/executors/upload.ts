@@ -3,12 +3,12 @@ import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
-import { ForgeError, isForgeError } from '../errors.js';
+import { describeError, ForgeError } from '../errors.js';
 import { findOnChannels } from '../store/channels.js';
 import { OutputStore } from '../store/outputs.js';
 import { writePublishRecords, type PublishRecord } from '../store/publish-records.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
-import { parseUploadChannel, type UploadChannel } from '../store/upload-channel.js';
+import { parseUploadChannel, requireUploadCredentials, type UploadChannel } from '../store/upload-channel.js';
 import { startRun } from './context.js';
 
 /**
@@ -24,7 +24,7 @@ export default async function uploadExecutor(_options: object, context: Executor
   try {
     const { root, forge, graph, engine, keys, store } = await startRun(context.root);
     const target = parseUploadChannel(forge.uploadChannel, root);
-    if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY`);
+    requireUploadCredentials(target);
     const python = frontPython(root);
     let failed = false;
     const records: PublishRecord[] = [];
@@ -60,7 +60,7 @@ export default async function uploadExecutor(_options: object, context: Executor
     writePublishRecords(join(root, forge.outputDir), project, records);
     return { success: !failed };
   } catch (error) {
-    log(`${project}: upload error: ${isForgeError(error) ? error.format() : (error as Error).message.split('\n')[0]}`);
+    log(`${project}: upload error: ${describeError(error)}`);
     return { success: false };
   }
 }
