@@ -106,6 +106,25 @@ describe('solving the demo workspace before building it', () => {
     }
   });
 
+  it('a channel that cannot be read is one line naming it and where to point at a mirror, in forge solve and the solve task', async () => {
+    const closed = await serveFolder(channel());
+    const url = closed.url;
+    await new Promise((resolve) => closed.server.close(resolve));
+    try {
+      ws.edit('nx.json', (t) => t.replace('"./extra-channel"', `"${url}"`));
+      const solved = await ws.forgeAsync('solve');
+      expect(solved.code).toBe(2);
+      expect(solved.stderr).toMatch(new RegExp(`^forge: error: channel ${url.replace(/[.]/g, '\\.')} cannot be read: .*Connection refused.*set \`channels\` and \`artifactChannels\` of @wv-forge/forge/plugin in nx\\.json to a mirror or a local channel folder\\)\\n$`));
+      const task = ws.nx('run', 'demo-ext:solve-py3.12-cuda12.6', '--output-style=stream');
+      expect(task.code).not.toBe(0);
+      expect(task.stdout).toContain(`demo-ext:py3.12-cuda12.6: error: channel ${url} cannot be read`);
+      // Skipping the solve would only move the same failure into the build.
+      expect(task.stdout).not.toContain('FORGE_SKIP_SOLVE');
+    } finally {
+      ws.edit('nx.json', (t) => t.replace(/"http:\/\/127\.0\.0\.1:\d+"/, '"./extra-channel"'));
+    }
+  });
+
   it('run-many builds what it can and reports the rest as unsolvable, blocking their dependents', () => {
     const result = ws.nx('run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
     const out = result.stdout + result.stderr;

@@ -5,7 +5,7 @@ import { describeError } from '../errors.js';
 import { buildGraph } from '../graph/recipe-graph.js';
 import { tasksInOrder } from '../graph/task-order.js';
 import { loadProjects } from '../graph/workspace.js';
-import { describeProblem, prepareSolve, readRecord, runSolve, SKIP_SOLVE_ENV, SOLVE_DIR, writeRecord, type SolveRecord } from '../solve/solver.js';
+import { describeProblem, prepareSolve, readRecord, runSolve, SKIP_SOLVE_ENV, SOLVE_DIR, UnreadableChannelError, writeRecord, type SolveRecord } from '../solve/solver.js';
 import { OutputStore } from '../store/outputs.js';
 import { checkRunPreflight } from './run-preflight.js';
 
@@ -66,7 +66,9 @@ export default async function solveExecutor(options: SolveExecutorOptions, conte
     for (const problem of record.problems) log(`  ${describeProblem(problem)}`);
     return { success: false };
   } catch (error) {
-    log(`${label}: error: ${describeError(error)} (${SKIP_SOLVE_ENV}=1 builds without solving first)`);
+    // A build reads the same channels, so skipping the solve is no way around an unreadable one.
+    const hint = error instanceof UnreadableChannelError ? '' : ` (${SKIP_SOLVE_ENV}=1 builds without solving first)`;
+    log(`${label}: error: ${describeError(error)}${hint}`);
     return { success: false };
   }
 }
