@@ -1,9 +1,9 @@
 // The floor a forge workspace is compared with: the same projects and tasks (names, dependsOn,
-// inputs, outputs) written out as plain project.json files, with no plugin. Each variant task is
-// a cached shell command that leaves the same output folder, so a cached run restores the same
-// outputs; the recipe folders are copied so inputs hash the same files.
+// inputs, outputs) written out as plain project.json files, with no plugin. Each variant build
+// and solve task is a cached shell command that leaves the same output, so a cached run restores
+// the same outputs; the recipe folders are copied so inputs hash the same files.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const nxEnv = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
@@ -30,6 +30,9 @@ export function writeFloor(repo, forge, floor) {
       if (target.executor === '@wv-forge/forge:build') {
         const out = `output/${node.name}/${target.options.variant}`;
         targets[name] = { ...target, executor: 'nx:run-commands', options: { command: `mkdir -p ${out} && echo ${name} > ${out}/content-key` } };
+      } else if (target.executor === '@wv-forge/forge:solve') {
+        const out = `output/.solve/${node.name}`;
+        targets[name] = { ...target, executor: 'nx:run-commands', options: { command: `mkdir -p ${out} && echo {} > ${out}/${target.options.variant}.json` } };
       } else targets[name] = { ...target, executor: 'nx:noop' };
     }
     mkdirSync(join(floor, node.data.root), { recursive: true });
@@ -38,3 +41,24 @@ export function writeFloor(repo, forge, floor) {
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * The floor with one more plugin in nx.json that infers nothing: what any inferred-task plugin
+ * costs a run before it does any work (under Nx's plugin isolation, a worker process of its
+ * own). It matches the recipe files as forge does and answers no project and no dependency.
+ * Installed as a package in node_modules (a file path in nx.json would be a "local plugin",
+ * which Nx resolves by loading the workspace's projects first, an extra cost forge does not pay
+ * here either).
+ */
+export function writeNoopPluginFloor(repo, floor, dest) {
+  cpSync(floor, dest, { recursive: true, verbatimSymlinks: true, filter: (src) => !/[/\\](node_modules|\.nx)$/.test(src) });
+  const modules = join(dest, 'node_modules');
+  mkdirSync(modules);
+  for (const entry of readdirSync(join(repo, 'node_modules'))) symlinkSync(join(repo, 'node_modules', entry), join(modules, entry));
+  const plugin = join(modules, 'forge-noop-plugin');
+  mkdirSync(plugin);
+  writeFileSync(join(plugin, 'package.json'), JSON.stringify({ name: 'forge-noop-plugin', main: 'index.js' }));
+  writeFileSync(join(plugin, 'index.js'), "exports.name = 'forge-noop-plugin';\nexports.createNodesV2 = ['**/recipe/recipe.yaml', async () => []];\nexports.createDependencies = () => [];\n");
+  const nxJson = JSON.parse(readFileSync(join(floor, 'nx.json'), 'utf8'));
+  writeFileSync(join(dest, 'nx.json'), JSON.stringify({ ...nxJson, plugins: ['forge-noop-plugin'] }));
+}

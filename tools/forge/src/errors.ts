@@ -57,7 +57,7 @@ export function fromSystemError(error: unknown): ForgeError | undefined {
   return new ForgeError(`cannot ${syscall}: ${reason} (${code})`, { file: shown && !shown.startsWith('..') && !isAbsolute(shown) ? shown : path });
 }
 
-/** One line for a log: a ForgeError as `file:line: message`, a file-system error with its path, else the message's first line. */
+/** One line for a task's log: a ForgeError as `file:line: message`, a file-system error with its path, else the message's first line (no stack). */
 export function describeError(error: unknown): string {
   const known = isForgeError(error) ? error : fromSystemError(error);
   if (known) return known.format();

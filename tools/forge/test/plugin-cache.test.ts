@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parallelOf } from '../src/executors/parallelism.js';
+import { batchParallel, parallelOf } from '../src/executors/parallelism.js';
 import { repoRoot } from './support/paths.js';
 import { TempWorkspace } from './support/workspace.js';
 
@@ -67,5 +67,19 @@ describe('the parallelism a variant build batch uses', () => {
     expect(parallelOf(['run-many'], 5, { NX_PARALLEL: '2' })).toBe(2);
     expect(parallelOf(['run-many'], 5, {})).toBe(5);
     expect(parallelOf(['run-many'], undefined, {})).toBe(3);
+  });
+
+  it("is read from the command line of the nx process that forked the batch, which Nx names", async () => {
+    // A stand-in for the nx process: what matters is its command line as the OS shows it.
+    const nx = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', 'run-many', '-t', 'build', '--parallel=5'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => nx.once('spawn', resolve));
+      expect(batchParallel(2, { NX_INVOCATION_ANCESTOR_PIDS: `1,${nx.pid}` })).toBe(5);
+      // Gone or not named: NX_PARALLEL, then nx.json.
+      expect(batchParallel(2, { NX_INVOCATION_ANCESTOR_PIDS: '999999999', NX_PARALLEL: '4' })).toBe(4);
+      expect(batchParallel(2, {})).toBe(2);
+    } finally {
+      nx.kill();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { forgeBin } from './support/paths.js';
@@ -54,6 +54,21 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
       expect(result.stderr).not.toContain('demo-wheel-app');
     } finally {
       ws.write(file, good);
+    }
+  });
+
+  it('stop a run that would publish wheels with no wheel index set before any wheel is built', () => {
+    const good = readFileSync(join(ws.root, 'nx.json'), 'utf8');
+    ws.edit('nx.json', (text) => text.replace(/,\s*"wheelIndex": "[^"]*"/, ''));
+    try {
+      const result = ws.nx('run-many', '-t', 'upload-wheels', '--output-style=stream');
+      expect(result.code).not.toBe(0);
+      // The wheel tasks themselves refuse, not the upload-wheels task after them.
+      expect(result.stdout).toMatch(/demo-wheel:py[\d.]+: error: nx\.json: set `wheelIndex` in the forge plugin options \(a folder\) to publish wheels/);
+      expect(result.stdout).not.toContain('upload-wheels error');
+      expect(existsSync(join(ws.root, 'wheelhouse'))).toBe(false);
+    } finally {
+      ws.write('nx.json', good);
     }
   });
 });

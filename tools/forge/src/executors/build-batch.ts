@@ -3,6 +3,7 @@ import { describeError } from '../errors.js';
 import { buildVariant, type BuildExecutorOptions } from './build.js';
 import { startRun, type ForgeRun } from './context.js';
 import { batchParallel } from './parallelism.js';
+import { checkRunPreflight } from './run-preflight.js';
 
 interface TaskResult {
   readonly success: boolean;
@@ -31,6 +32,7 @@ export default async function* buildBatch(
   let run: ForgeRun;
   try {
     run = await startRun(context.root);
+    checkRunPreflight(context, run.forge);
   } catch (error) {
     for (const id of ids) {
       const terminalOutput = `${taskGraph.tasks[id]!.target.project}:${inputs[id]!.variant}: error: ${describeError(error)}\n`;

@@ -11,6 +11,7 @@ import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { startRun, type ForgeRun } from './context.js';
 import { collectChannel, runEngineBuild } from './engine-build.js';
+import { checkRunPreflight } from './run-preflight.js';
 
 export interface BuildExecutorOptions {
   /** The variant id, e.g. `py3.12-cuda12.6`. */
@@ -24,7 +25,9 @@ export interface BuildExecutorOptions {
 export default async function buildExecutor(options: BuildExecutorOptions, context: ExecutorContext): Promise<{ success: boolean }> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    return { success: await buildVariant(await startRun(context.root), context.projectName!, options.variant, log) };
+    const run = await startRun(context.root);
+    checkRunPreflight(context, run.forge);
+    return { success: await buildVariant(run, context.projectName!, options.variant, log) };
   } catch (error) {
     log(`${context.projectName}:${options.variant}: error: ${describeError(error)}`);
     return { success: false };

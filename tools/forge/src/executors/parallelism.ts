@@ -1,9 +1,4 @@
-/**
- * How many variant builds a batch runs at once. Nx does not tell a batch
- * executor the run's `--parallel`, so the plugin's preTasksExecution hook
- * reads it from the command line and passes it on in this variable.
- */
-export const PARALLEL_ENV = 'FORGE_PARALLEL';
+import { readFileSync } from 'node:fs';
 
 /** Nx's own default for `--parallel`. */
 const NX_DEFAULT_PARALLEL = 3;
@@ -21,9 +16,29 @@ export function parallelOf(argv: readonly string[], nxJsonParallel: number | und
   return positive(env.NX_PARALLEL) ?? nxJsonParallel ?? NX_DEFAULT_PARALLEL;
 }
 
-/** What a batch uses: the hook's value, else nx.json's, else Nx's default. */
+/**
+ * How many variant builds a batch runs at once: the `--parallel` of the Nx
+ * command that runs it. Nx does not hand a batch executor its `--parallel`,
+ * but it names the nx process that forked it (the last pid of
+ * NX_INVOCATION_ANCESTOR_PIDS), whose command line the OS shows in
+ * /proc/<pid>/cmdline. Where there is no /proc (macOS), NX_PARALLEL and
+ * nx.json's `parallel` still apply. (A plugin preTasksExecution hook could
+ * pass the flag on, but under the daemon it costs every command a plugin
+ * worker start.)
+ */
 export function batchParallel(nxJsonParallel: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  return positive(env[PARALLEL_ENV]) ?? nxJsonParallel ?? NX_DEFAULT_PARALLEL;
+  return parallelOf(invokingNxArgv(env) ?? [], nxJsonParallel, env);
+}
+
+/** The command line of the nx process that runs this task, if the OS shows it. */
+export function invokingNxArgv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const pid = (env.NX_INVOCATION_ANCESTOR_PIDS ?? '').split(',').pop();
+  if (!pid || !/^\d+$/.test(pid)) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return undefined;
+  }
 }
 
 function positive(value: string | undefined): number | undefined {

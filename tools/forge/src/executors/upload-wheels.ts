@@ -5,6 +5,7 @@ import { explainChange } from '../store/content-key.js';
 import { indexDir, publishWheels } from '../store/wheel-index.js';
 import { findPublished, writePublished, type PublishedWheels } from '../store/wheel-records.js';
 import { startWheelRun } from './context.js';
+import { requireWheelIndex } from './run-preflight.js';
 import { indexFlavor, TASK_INDEX } from './wheel-build.js';
 
 /** Folder of the wheel index that holds the variant-labelled wheels and their variants.json. */
@@ -25,8 +26,8 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
     const { root, forge, graph, store } = startWheelRun(context.root);
     const wheelProject = graph.projects.get(project);
     if (!wheelProject) throw new ForgeError(`${project} is not a wheel project`);
-    if (!forge.wheelIndex) throw new ForgeError('set `wheelIndex` in the forge plugin options (a folder) to publish wheels', { file: 'nx.json' });
-    const index = indexDir(forge.wheelIndex, root);
+    const wheelIndex = requireWheelIndex(forge);
+    const index = indexDir(wheelIndex, root);
     const { spec } = wheelProject;
     let failed = false;
     for (const task of graph.tasks.get(project) ?? []) {
@@ -36,7 +37,7 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
         log(`${label}: no wheel built here (skipped on this machine, or not built): nothing to publish`);
         continue;
       }
-      const existing = await findPublished(forge.wheelIndex, root, project, task.id);
+      const existing = await findPublished(wheelIndex, root, project, task.id);
       if (existing.found && existing.record.key === manifest.key) {
         log(`${label}: already in ${index}`);
         continue;

@@ -8,7 +8,7 @@ import { findOnChannels } from '../store/channels.js';
 import { OutputStore } from '../store/outputs.js';
 import { writePublishRecords, type PublishRecord } from '../store/publish-records.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
-import { parseUploadChannel, type UploadChannel } from '../store/upload-channel.js';
+import { parseUploadChannel, requireUploadCredentials, type UploadChannel } from '../store/upload-channel.js';
 import { startRun } from './context.js';
 
 /**
@@ -24,7 +24,7 @@ export default async function uploadExecutor(_options: object, context: Executor
   try {
     const { root, forge, graph, engine, keys, store } = await startRun(context.root);
     const target = parseUploadChannel(forge.uploadChannel, root);
-    if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY`);
+    requireUploadCredentials(target);
     const python = frontPython(root);
     let failed = false;
     const records: PublishRecord[] = [];

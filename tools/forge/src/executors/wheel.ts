@@ -1,6 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { describeError } from '../errors.js';
 import { startWheelRun } from './context.js';
+import { checkRunPreflight } from './run-preflight.js';
 import { buildWheelTask } from './wheel-build.js';
 
 export interface WheelExecutorOptions {
@@ -18,7 +19,9 @@ export default async function wheelExecutor(options: WheelExecutorOptions, conte
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    const outcome = await buildWheelTask(startWheelRun(context.root), project, options.variant, log);
+    const run = startWheelRun(context.root);
+    checkRunPreflight(context, run.forge);
+    const outcome = await buildWheelTask(run, project, options.variant, log);
     return { success: outcome !== 'failed' };
   } catch (error) {
     log(`${project}:${options.variant}: error: ${describeError(error)}`);

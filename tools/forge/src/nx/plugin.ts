@@ -1,14 +1,12 @@
-import type { CreateDependencies, DependencyType, PreTasksExecution, CreateNodesResult, CreateNodesV2, ProjectConfiguration, RawProjectGraphDependency, TargetConfiguration } from '@nx/devkit';
+import type { CreateDependencies, DependencyType, CreateNodesResult, CreateNodesV2, ProjectConfiguration, RawProjectGraphDependency, TargetConfiguration } from '@nx/devkit';
 import { normalizeOptions, SKIP_SOLVE_ENV, type ForgeOptions } from '../config/forge-config.js';
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import type { WheelGraph, WheelProject } from '../graph/wheel-graph.js';
 import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
-import { parallelOf, PARALLEL_ENV } from '../executors/parallelism.js';
 import { KEY_FILE } from '../store/outputs.js';
 import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';
-import { parseUploadChannel } from '../store/upload-channel.js';
 
 /** What the plugin records on each project for createDependencies and for tools reading the graph. */
 export interface ForgeProjectMetadata {
@@ -231,28 +229,6 @@ export const createDependencies: CreateDependencies<Partial<ForgeOptions>> = (_o
     }
   }
   return edges;
-};
-
-/**
- * Passes the run's `--parallel` on to the variant build batch (Nx sets what a
- * hook writes to process.env for the tasks), and fails a run that will upload
- * to prefix.dev without PREFIX_API_KEY before any task starts, rather than
- * after hours of builds.
- */
-export const preTasksExecution: PreTasksExecution<Partial<ForgeOptions>> = (rawOptions, context) => {
-  process.env[PARALLEL_ENV] = String(parallelOf(context.argv, context.nxJsonConfiguration.parallel));
-  const wantsUpload = context.argv.some((arg) => /(^|[:,=])upload(,|$)/.test(arg));
-  if (!wantsUpload) return;
-  let target: ReturnType<typeof parseUploadChannel>;
-  try {
-    target = parseUploadChannel(normalizeOptions(rawOptions).uploadChannel, context.workspaceRoot);
-  } catch (error) {
-    // Nx prints only the message: the file goes into it, as in createNodes.
-    throw isForgeError(error) ? new Error(error.format()) : error;
-  }
-  if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
-    throw new Error(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
-  }
 };
 
 export const name = '@wv-forge/forge/plugin';

@@ -22,3 +22,10 @@ export function parseUploadChannel(value: string, root: string): UploadChannel {
   const dir = isAbsolute(value) ? value : resolve(root, value);
   return { kind: 'folder', dir, url: pathToFileURL(dir).href };
 }
+
+/** Refuses a prefix.dev upload without PREFIX_API_KEY, saying what to set. */
+export function requireUploadCredentials(target: UploadChannel, env: NodeJS.ProcessEnv = process.env): void {
+  if (target.kind === 'prefix' && !env.PREFIX_API_KEY) {
+    throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
+  }
+}

@@ -3,14 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { engineVersion, locateEngine } from '../../engine/engine.js';
-import { ForgeError } from '../../errors.js';
 import type { RecipeGraph } from '../../graph/recipe-graph.js';
 import { findOnChannels } from '../../store/channels.js';
 import { ContentKeys } from '../../store/content-key.js';
 import { OutputStore } from '../../store/outputs.js';
 import { readPublishRecords } from '../../store/publish-records.js';
 import { checkFreshness, frontPython } from '../../store/stale-guard.js';
-import { parseUploadChannel } from '../../store/upload-channel.js';
+import { parseUploadChannel, requireUploadCredentials } from '../../store/upload-channel.js';
 import { loadWorkspace, selectProjects, wheelProjectNames } from '../load.js';
 import { nxBin } from '../workspace-root.js';
 import { printTable } from '../table.js';
@@ -116,9 +115,7 @@ export function registerPublish(program: Command): void {
       if (options.dryRun) return dryRun(packages);
       const { root, options: forge, graph } = await loadWorkspace();
       const target = parseUploadChannel(forge.uploadChannel, root);
-      if (target.kind === 'prefix' && !process.env.PREFIX_API_KEY) {
-        throw new ForgeError(`uploading to ${target.url} needs PREFIX_API_KEY: export PREFIX_API_KEY=<a prefix.dev API key with write access to ${target.channel}>`);
-      }
+      requireUploadCredentials(target);
       const selected = selectProjects(graph, packages, wheelProjectNames(root, forge));
       const startedAt = Date.now();
       const nx = nxBin(root);
