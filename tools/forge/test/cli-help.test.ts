@@ -38,17 +38,17 @@ describe('forge --help, as a user reads it', () => {
     }
   });
 
-  it('--version prints the package version; a usage error is exit 2 with the error first', () => {
+  it('--version prints the package version; a usage error is exit 2 and one line pointing at --help', () => {
     const { version } = JSON.parse(readFileSync(join(repoRoot, 'tools/forge/package.json'), 'utf8')) as { version: string };
     const shown = forge('--version');
     expect(shown.code).toBe(0);
     expect(shown.stdout.trim()).toBe(version);
     const bad = forge('plan', '--bogus');
     expect(bad.code).toBe(2);
-    expect(bad.stderr.split('\n')[0]).toBe("error: unknown option '--bogus'");
+    expect(bad.stderr).toBe("forge: error: unknown option '--bogus' (see forge plan --help)\n");
     const missing = forge('explain', 'cumm');
     expect(missing.code).toBe(2);
-    expect(missing.stderr.split('\n')[0]).toBe("error: missing required argument 'variant'");
+    expect(missing.stderr).toBe("forge: error: missing required argument 'variant' (see forge explain --help)\n");
     expect(forge('--help').stdout).toMatch(/Exit codes: 0 done; 1 a finding/);
   });
 });
