@@ -332,6 +332,8 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
       if (known && table === 'output' && key === 'package') continue;
       const text = table === 'recipe' ? multi('').replace('outputs:', `  ${key}: ~\noutputs:`)
         : table === 'output' ? multi(`    ${key}: ~\n`)
+        : table === 'tests.script' ? `${head}tests:\n  - script: [echo]\n${key === 'script' ? '' : `    ${key}: ~\n`}`
+        : table.startsWith('tests.') ? `${head}tests:\n  - ${table.slice(6)}:\n      ${key}: ~\n`
         : table === 'package' ? `${head}  ${key}: ~\n`
         : head + nest(table.split('.'), key);
       cases.push({ name: `${table}.${key}`, text, known });
@@ -370,6 +372,12 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     const disagree = cases.filter((c) => /unknown field/.test(engine[c.name]!) !== !c.known || /unknown field/.test(forge(c.text)) !== !c.known);
     expect(disagree.map((c) => `${c.name}: engine says ${engine[c.name] || 'ok'}; forge says ${forge(c.text) || 'ok'}`)).toEqual([]);
     expect(cases.filter((c) => !c.known).length).toBe(Object.keys(RECIPE_FIELDS).length + Object.keys(SOURCE_FIELDS).length);
+  });
+
+  it('a test entry of no kind, in an if branch, names its line', () => {
+    expect(() => parseRecipe(parseYamlText('recipe.yaml', `${head}tests:\n  - if: linux\n    then:\n      - scirpt: [echo]\n`))).toThrow(
+      expect.objectContaining({ line: 7, message: 'a test needs one of: python, perl, r, ruby, script, downstream, package_contents' }),
+    );
   });
 
   it('names the line of the misspelled field', () => {

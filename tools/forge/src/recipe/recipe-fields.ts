@@ -9,7 +9,7 @@ type Path = ReadonlyArray<string | number>;
  * one against the engine). The engine refuses any other field, so a
  * misspelled `requirements.hots` or `build.scirpt` would pass forge's render,
  * be left out of the prediction, and fail only when that variant builds.
- * `context` and `extra` are free-form; `tests` entries are left to the engine.
+ * `context` and `extra` are free-form.
  */
 export const RECIPE_FIELDS: Readonly<Record<string, readonly string[]>> = {
   package: ['name', 'version'],
@@ -25,7 +25,18 @@ export const RECIPE_FIELDS: Readonly<Record<string, readonly string[]>> = {
   'requirements.ignore_run_exports': ['by_name', 'from_package'],
   about: ['homepage', 'repository', 'documentation', 'license', 'license_family', 'license_file', 'summary', 'description'],
   output: ['package', 'build', 'requirements', 'tests', 'about', 'source', 'staging', 'inherit'],
+  // A `tests` entry: a script test's own fields, and the mapping under each other kind
+  // (the engine takes any field beside a python, perl, r, ruby or package_contents test).
+  'tests.script': ['script', 'requirements', 'files'],
+  'tests.python': ['imports', 'pip_check', 'python_version'],
+  'tests.perl': ['uses'],
+  'tests.r': ['libraries'],
+  'tests.ruby': ['requires'],
+  'tests.package_contents': ['files', 'site_packages', 'bin', 'lib', 'include', 'strict'],
 };
+
+/** What makes a `tests` entry a test of its kind; an entry with none is refused. */
+const TEST_KINDS = ['python', 'perl', 'r', 'ruby', 'script', 'downstream', 'package_contents'];
 
 /** A source's fields by its kind (the field that names where it comes from). */
 export const SOURCE_FIELDS: Readonly<Record<'url' | 'git' | 'path', readonly string[]>> = {
@@ -57,6 +68,25 @@ export function checkFields(yaml: YamlFile, fields: Mapping, path: Path, isOutpu
     }
   }
   checkSources(yaml, fields.source, [...path, 'source']);
+  checkTests(yaml, fields.tests, [...path, 'tests']);
+}
+
+function checkTests(yaml: YamlFile, node: unknown, path: Path): void {
+  if (Array.isArray(node)) node.forEach((item, i) => checkTests(yaml, item, [...path, i]));
+  else if (isMapping(node)) {
+    if ('if' in node) {
+      checkTests(yaml, node.then, [...path, 'then']);
+      checkTests(yaml, node.else, [...path, 'else']);
+      return;
+    }
+    const kinds = TEST_KINDS.filter((kind) => kind in node);
+    if (kinds.length === 0) throw new ForgeError(`a test needs one of: ${TEST_KINDS.join(', ')}`, { file: yaml.path, line: yaml.lineOf(path) });
+    if (kinds.length > 1) return;
+    const [kind] = kinds as [string];
+    if (kind === 'script') checkKeys(yaml, node, path, 'a script test', RECIPE_FIELDS['tests.script']!);
+    else if (kind === 'downstream') checkKeys(yaml, node, path, 'a downstream test', ['downstream']);
+    else if (isMapping(node[kind])) checkKeys(yaml, node[kind], [...path, kind], `a ${kind} test`, RECIPE_FIELDS[`tests.${kind}`]!);
+  }
 }
 
 function checkSources(yaml: YamlFile, node: unknown, path: Path): void {
