@@ -19,7 +19,9 @@ cache (the one rattler-build shares), so a second run over conda-forge reads
 only the shards it needs from disk; its solver is resolvo, the one
 rattler-build uses. Channels are in strict priority, as the engine uses them.
 
-A channel that cannot be read is one line on stderr and exit code 2.
+A channel that cannot be read is one line on stderr naming it (as the job
+lists it) and the innermost cause, exit code 3; any other bad input is one
+line and exit code 2.
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ def fail(message: object) -> NoReturn:
     sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
     sys.stderr.flush()
     os._exit(2)
+
+
+def unreadable(error: Exception, channels: list[str]) -> NoReturn:
+    """rattler's error is a chain (`request for url (...) Caused by: ... Caused by: dns error ...`): name the channel and the root cause."""
+    text = str(error)
+    named = [url for url in channels if f"{url.rstrip('/')}/" in text]
+    channel = f"channel {max(named, key=len)}" if named else "a channel"
+    cause = text.split("Caused by:")[-1]
+    sys.stderr.write(f"error: {channel} cannot be read: {' '.join(cause.split())}\n")
+    sys.stderr.flush()
+    os._exit(3)
 
 
 try:
@@ -86,7 +99,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     try:
         found = await gateway.query(channels, platforms, names, recursive=False)
     except (FetchRepoDataError, GatewayError) as error:
-        fail(error)
+        unreadable(error, job["channels"])
     # Strict priority: a name comes from the first channel that has it.
     by_name: dict[str, list[Any]] = {}
     for records in found:
@@ -121,7 +134,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             except SolverError as error:
                 problems.append({"spec": "", "kind": "conflict", "detail": condense(str(error))})
             except (FetchRepoDataError, GatewayError) as error:
-                fail(error)
+                unreadable(error, job["channels"])
         answers.append({"id": environment["id"], "problems": problems})
     return {"virtualPackages": [str(package) for package in virtual], "environments": answers}
 

@@ -1,3 +1,5 @@
+import { isAbsolute, relative } from 'node:path';
+
 /**
  * The one error type users see. Every failure that comes from input (a recipe,
  * variants.yaml, the workspace) is a ForgeError naming the file and, where it is
@@ -31,12 +33,6 @@ export function isForgeError(error: unknown): error is ForgeError {
   return error instanceof ForgeError;
 }
 
-/** One line for a task's log: a ForgeError with its file and line, anything else by its first line (no stack). */
-export function describeError(error: unknown): string {
-  if (isForgeError(error)) return error.format();
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
-}
-
 /** Attach a file (and line) to an error raised without knowing where it came from. */
 export function inFile(error: unknown, file: string, line?: number): ForgeError {
   if (isForgeError(error)) {
@@ -44,4 +40,26 @@ export function inFile(error: unknown, file: string, line?: number): ForgeError 
   }
   const message = error instanceof Error ? error.message : String(error);
   return new ForgeError(message, { file, line });
+}
+
+/**
+ * A file-system error (an output folder that cannot be written, a full disk,
+ * a file where a folder should be) as a ForgeError naming the path: the
+ * user's environment, not a bug, so one line rather than a stack trace.
+ * Undefined for any other error.
+ */
+export function fromSystemError(error: unknown): ForgeError | undefined {
+  const { code, syscall, path, message } = error as NodeJS.ErrnoException;
+  if (!(error instanceof Error) || typeof code !== 'string' || typeof syscall !== 'string' || typeof path !== 'string') return undefined;
+  // Node words it `EACCES: permission denied, mkdir '/x'`: keep the reason.
+  const reason = message.replace(/^[A-Z]+: /, '').split(', ')[0];
+  const shown = relative(process.cwd(), path);
+  return new ForgeError(`cannot ${syscall}: ${reason} (${code})`, { file: shown && !shown.startsWith('..') && !isAbsolute(shown) ? shown : path });
+}
+
+/** One line for a task's log: a ForgeError as `file:line: message`, a file-system error with its path, else the message's first line (no stack). */
+export function describeError(error: unknown): string {
+  const known = isForgeError(error) ? error : fromSystemError(error);
+  if (known) return known.format();
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }

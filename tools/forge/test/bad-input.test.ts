@@ -1,4 +1,25 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RenderCache } from '../src/graph/render-cache.js';
+import { NodesCache } from '../src/nx/nodes-cache.js';
+import { readRecord } from '../src/solve/solver.js';
+import { readPublishRecords } from '../src/store/publish-records.js';
+import { DEFAULT_OPTIONS, readForgeOptions } from '../src/config/forge-config.js';
+import { buildGraph } from '../src/graph/recipe-graph.js';
+import { loadWheelGraph } from '../src/graph/wheel-graph.js';
+import { loadProjects } from '../src/graph/workspace.js';
+import { OutputStore } from '../src/store/outputs.js';
+import { parseRecipe } from '../src/recipe/recipe.js';
+import { RECIPE_FIELDS, SOURCE_FIELDS } from '../src/recipe/recipe-fields.js';
+import { parseYamlText } from '../src/recipe/yaml-file.js';
+import { ForgeError, isForgeError } from '../src/errors.js';
+import { renderRecipe } from '../src/variants/render.js';
+import { parseVariantConfig } from '../src/variants/variant-config.js';
+import { engineRender, forgeRender, shape } from './support/parity.js';
+import { enginePython } from './support/paths.js';
 import { TempWorkspace, type RunResult } from './support/workspace.js';
 
 const VARIANTS = 'python: ["3.12", "3.13"]\ncuda_version: ["12.6", "12.8", "12.9"]\n';
@@ -23,10 +44,66 @@ function expectCleanError(result: RunResult, pattern: RegExp): void {
   expect(result.stderr).toMatch(/[^\n]\n$/);
 }
 
+/**
+ * What `forge variants` would print for the workspace, loaded in this process
+ * (a forge process costs half a second; the CLI cases show that a ForgeError
+ * is printed as exactly `forge: error: <format()>`, one line).
+ */
+async function loadError(ws: TempWorkspace): Promise<string> {
+  try {
+    const options = readForgeOptions(ws.root);
+    buildGraph(await loadProjects(ws.root, options), ws.root);
+    loadWheelGraph(ws.root, options);
+  } catch (error) {
+    expect(isForgeError(error), String(error)).toBe(true);
+    return `forge: error: ${(error as ForgeError).format()}`;
+  }
+  return 'no error';
+}
+
 describe('bad input gives one line naming the file', () => {
   it('a YAML syntax error', () => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package:\n  name: bad\n  version: [1.0\n' });
     expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:\d+: YAML syntax error/);
+  });
+
+  it.each([
+    ['', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: the recipe is empty \(it needs at least `package: \{name, version\}`\)$/],
+    ['# nothing yet\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: the recipe is empty/],
+    ['- package\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: a recipe must be a YAML mapping$/],
+    ['package:\n\tname: bad\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: YAML syntax error: Tabs are not allowed as indentation$/],
+    ['package:\n  name: bad\n  name: worse\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: YAML syntax error: Map keys must be unique$/],
+    ['package: [bad, "1"]\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: `package` must be a mapping$/],
+    ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got \["bad"\]$/],
+    ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list$/],
+    ['package: {name: bad, version: "${{ 1 +"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unclosed `\$\{\{`/],
+    ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: cannot evaluate .*unknown filter/],
+    ['package: {name: bad, version: "${{ nofunc(1) }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unknown function `nofunc`/],
+  ])('a malformed recipe: %j', (text, pattern) => {
+    // In process: the CLI prints a ForgeError as `forge: error: <format()>`, one line (the cases above run it).
+    const error = (() => {
+      try {
+        renderRecipe(parseRecipe(parseYamlText('pkgs/bad/recipe/recipe.yaml', text)), parseVariantConfig(parseYamlText('variants.yaml', VARIANTS)), { targetPlatform: 'linux-64' });
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(isForgeError(error), String(error)).toBe(true);
+    expect(`forge: error: ${(error as ForgeError).format()}`).toMatch(pattern);
+  });
+
+  it('a number as the package name is its text, as the engine reads it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forge-name-'));
+    try {
+      writeFileSync(join(dir, 'recipe.yaml'), 'package:\n  name: 7\n  version: "1"\n');
+      writeFileSync(join(dir, 'variants.yaml'), 'python: ["3.12"]\n');
+      const engine = await engineRender(join(dir, 'recipe.yaml'), join(dir, 'variants.yaml'));
+      expect(engine.map((r) => r.file)).toEqual(['linux-64/7-1-hb0f4dca_0.conda']);
+      expect(shape(forgeRender(join(dir, 'recipe.yaml'), join(dir, 'variants.yaml')))).toEqual(shape(engine));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an undefined Jinja variable', () => {
@@ -34,17 +111,44 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('variants', '--json'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: undefined variable `version`/);
   });
 
+  it('match() without its spec in a build string, with the line', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nbuild:\n  string: ${{ "a" if match(python) else "b" }}\nrequirements:\n  host: [python]\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: build\.string: cannot evaluate .*: match\(\) takes a value and a version spec, as in match\(python, ">=3\.12"\); got 1 argument\(s\)$/);
+  });
+
   it('a requirement cycle between two recipes', () => {
     const ws = setup({
       'pkgs/a/recipe/recipe.yaml': 'package: {name: a, version: "1"}\nrequirements:\n  host: [b]\n',
       'pkgs/b/recipe/recipe.yaml': 'package: {name: b, version: "1"}\nrequirements:\n  run: [a]\n',
     });
-    expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/a\/recipe\/recipe\.yaml: dependency cycle: a -> b -> a/);
+    expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/a\/recipe\/recipe\.yaml:3: dependency cycle: a -> b -> a \(pkgs\/a\/recipe\/recipe\.yaml:3 needs b; pkgs\/b\/recipe\/recipe\.yaml:3 needs a\)$/);
+  });
+
+  it('a cycle of three, through a pin and an output, names each requirement\'s line', async () => {
+    const ws = setup({
+      'pkgs/a/recipe/recipe.yaml': 'package: {name: a, version: "1"}\nrequirements:\n  host:\n    - python\n    - ${{ pin_compatible("b") }}\n',
+      'pkgs/b/recipe/recipe.yaml': 'recipe: {name: b, version: "1"}\noutputs:\n  - package: {name: b}\n    requirements:\n      run:\n        - if: linux\n          then: [c >=1]\n',
+      'pkgs/c/recipe/recipe.yaml': 'package: {name: c, version: "1"}\nrequirements:\n  build: [a]\n',
+    });
+    expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/a\/recipe\/recipe\.yaml:5: dependency cycle: a -> b -> c -> a \(pkgs\/a\/recipe\/recipe\.yaml:5 needs b; pkgs\/b\/recipe\/recipe\.yaml:7 needs c; pkgs\/c\/recipe\/recipe\.yaml:3 needs a\)$/);
+  });
+
+  it('a cycle between two wheel projects', async () => {
+    const wheel = (name: string, needs: string) => `name: ${name}\nversion: "1"\nsource:\n  path: .\nvariant:\n  keys: [python]\nbuild:\n  requirements:\n    - setuptools\n    - ${needs}\n`;
+    const ws = setup({ 'pkgs/w1/wheel/wheel.yaml': wheel('w1', 'W2 >=1'), 'pkgs/w2/wheel/wheel.yaml': wheel('w2', 'w1') });
+    expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/w1\/wheel\/wheel\.yaml:10: dependency cycle: w1 -> w2 -> w1 \(pkgs\/w1\/wheel\/wheel\.yaml:10 needs w2; pkgs\/w2\/wheel\/wheel\.yaml:10 needs w1\)$/);
   });
 
   it('a zip_keys length mismatch', () => {
     const ws = setup({ 'variants.yaml': `${VARIANTS}zip_keys:\n  - [python, cuda_version]\n` });
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:3: zip_keys \[python, cuda_version\] must have lists of the same length: `python` has 2, `cuda_version` has 3$/);
+  });
+
+  it.each([
+    ['zip_keys:\n  - [python, cuda_versio]\n', /^forge: error: variants\.yaml:4: zip_keys \[python, cuda_versio\] names `cuda_versio`, which this file does not define \(keys: python, cuda_version\)$/],
+    ['zip_keys: [python, torch]\n', /^forge: error: variants\.yaml:3: zip_keys \[python, torch\] names `torch`, which/],
+  ])('zip_keys naming a key no list defines: %j', async (zip, pattern) => {
+    expect(await loadError(setup({ 'variants.yaml': `${VARIANTS}${zip}` }))).toMatch(pattern);
   });
 
   it('a patch file that does not exist', () => {
@@ -54,9 +158,98 @@ describe('bad input gives one line naming the file', () => {
     expectCleanError(ws.forge('levels'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: patch `patches\/missing\.patch` does not exist/);
   });
 
+  // One outside the recipe folder but inside the workspace is a build input like the folder (build.test.ts).
+  it.each(['../../../../shared/src', '/opt/src'])('a source path outside the workspace (%s), whose edits would rebuild nothing', async (path) => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': `package: {name: bad, version: "1"}\nsource:\n  - url: https://example.invalid/x.tgz\n    sha256: abc\n  - if: linux\n    then:\n      path: ${path}\n` });
+    expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:7: source path \`${path.replace(/\./g, '\\.')}\` is outside the workspace: `));
+  });
+
+  it('a patch entry naming a folder', async () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - patches\n', 'pkgs/bad/recipe/patches/fix.patch': '' });
+    expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:5: patch `patches` is not a file \(pkgs\/bad\/recipe\/patches\)$/);
+  });
+
+  it('a selector in variants.yaml, which forge does not evaluate (the engine does), is refused with its line', async () => {
+    const ws = setup({ 'variants.yaml': 'python:\n  - "3.12"\n  - if: linux\n    then: "3.13"\n' });
+    expect(await loadError(ws)).toMatch(/^forge: error: variants\.yaml:3: `python` value 2 is a selector \(`if:`\), which wv-forge does not evaluate in a variant config: /);
+  });
+
   it('a variants.yaml that is not a mapping of lists', () => {
     const ws = setup({ 'variants.yaml': 'python: "3.12"\n' });
     expectCleanError(ws.forge('variants'), /^forge: error: variants\.yaml:1: `python` must be a list of values/);
+  });
+
+  const NX_JSON = (options: string) => `{\n  // wv-forge\n  "plugins": [{"plugin": "@wv-forge/forge/plugin", "options": {${options}}},],\n}\n`;
+
+  it('nx.json with comments and trailing commas reads as Nx reads it', () => {
+    const result = setup({ 'nx.json': NX_JSON('"outputDir": "out",') }).forge('variants');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it('nx run <p>:upload with an uploadChannel of another scheme names nx.json, before anything builds', () => {
+    const result = setup({ 'nx.json': NX_JSON('"uploadChannel": "ftp://example.invalid/channel"') }).nx('run', 'good:upload', '--output-style=stream');
+    expect(result.code).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain('nx.json: uploadChannel `ftp://example.invalid/channel`: only https:// (prefix.dev) and folders are supported');
+    expect(result.stdout).not.toMatch(/building|built /);
+  });
+
+  it('Nx caches the variant folders where outputDir puts them', () => {
+    const result = setup({ 'nx.json': NX_JSON('"outputDir": "out"') }).nx('show', 'project', 'good', '--json');
+    expect(result.code).toBe(0);
+    const targets = (JSON.parse(result.stdout) as { targets: Record<string, { outputs?: string[] }> }).targets;
+    // It was `output/` whatever outputDir said: a cache hit restored nothing and reported success.
+    expect(targets['build-py3.12']!.outputs).toEqual(['{workspaceRoot}/out/{projectName}/py3.12']);
+  });
+
+  it.each([
+    ['"outputDir": "out" "x": 1', /^forge: error: nx\.json:3: JSON syntax error: CommaExpected$/],
+    ['"channel": []', /^forge: error: nx\.json: unknown option `channel` for @wv-forge\/forge\/plugin \(known: /],
+    ['"channels": "conda-forge"', /^forge: error: nx\.json: option `channels` must be a list of non-empty strings$/],
+    ['"recipesDir": "../pkgs"', /^forge: error: nx\.json: option `recipesDir` must be a path inside the workspace, relative to its root, got `\.\.\/pkgs`$/],
+    ['"outputDir": "/tmp/out"', /^forge: error: nx\.json: option `outputDir` must be a path inside the workspace/],
+    ['"targetPlatform": "linux64"', /^forge: error: nx\.json: option `targetPlatform` must be a conda platform, got `linux64` \(known: linux-32, linux-64, /],
+  ])('nx.json plugin options: %s', async (options, pattern) => {
+    expect(await loadError(setup({ 'nx.json': NX_JSON(options) }))).toMatch(pattern);
+  });
+
+  it('a local channel in nx.json that does not exist', () => {
+    const ws = setup({ 'nx.json': NX_JSON('"channels": ["./nope"], "artifactChannels": []') });
+    for (const command of ['solve', 'plan']) {
+      expectCleanError(ws.forge(command), /^forge: error: nx\.json: channel `\.\/nope` does not exist \(\S+\/nope\): fix `channels` in the options of @wv-forge\/forge\/plugin$/);
+    }
+  });
+
+  it('a local artifact channel with nothing published yet is no channel to solve against, not an error', () => {
+    const empty = '{"info": {}, "packages": {}, "packages.conda": {}, "repodata_version": 1}\n';
+    const ws = setup({
+      'nx.json': NX_JSON('"channels": ["./channel"], "artifactChannels": ["./published"]'),
+      'channel/noarch/repodata.json': empty,
+      'channel/linux-64/repodata.json': empty,
+    });
+    const result = ws.forge('solve', 'good');
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/python 3\.12\.\*.*no such package on any channel/);
+    expect(result.code).toBe(1);
+  });
+
+  it('an output folder that cannot be written', () => {
+    const ws = setup({ output: 'a file where the output folder goes\n' });
+    expectCleanError(ws.forge('plan'), /^forge: error: output\/\.solve\/\S+: cannot \w+: not a directory \(ENOTDIR\)$/);
+  });
+
+  it.each([
+    [['variants', '--jsn'], /^forge: error: unknown option '--jsn' \(Did you mean --json\?\) \(see forge variants --help\)$/],
+    [['variant'], /^forge: error: unknown command 'variant' \(Did you mean variants\?\) \(see forge --help\)$/],
+    [['plan', 'extra'], /^forge: error: too many arguments for 'plan'\. .* \(see forge plan --help\)$/],
+    [['explain', 'good'], /^forge: error: missing required argument 'variant' \(see forge explain --help\)$/],
+    [['explain', 'good', 'py9'], /^forge: error: good has no variant `py9` \(known: py3\.12, py3\.13\)$/],
+    [['variants', 'nosuch', '--json'], /^forge: error: unknown package `nosuch` \(recipes: good\)$/],
+    [['fetch', 'nosuch'], /^forge: error: unknown wheel project `nosuch` \(this workspace has no wheel projects\)$/],
+  ])('forge %j', (args, pattern) => {
+    const result = setup({}).forge(...args);
+    expectCleanError(result, pattern);
+    expect(result.code).toBe(2);
   });
 
   it('Nx reports the same problem with the file named', () => {
@@ -64,5 +257,132 @@ describe('bad input gives one line naming the file', () => {
     const result = ws.nx('show', 'projects');
     expect(result.code).not.toBe(0);
     expect(result.stderr + result.stdout).toContain('pkgs/bad/recipe/recipe.yaml:3: undefined variable `version`');
+  });
+});
+
+/** What forge wrote earlier, damaged: each must read as absent (rebuild, re-render), never throw. */
+const DAMAGED = ['{garbage', 'null', '[]', '5', '"text"', '{}', '{"key": "k"}', '{"key": "k", "files": "x", "inputs": {}}', '{"key": "k", "files": [{"file": 5}]}'];
+
+describe('a damaged record or cache file counts as absent', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (path: string, text: string) => {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, text);
+  };
+
+  it.each(DAMAGED)('%s', (text) => {
+    dir = mkdtempSync(join(tmpdir(), 'forge-damaged-'));
+    const output = join(dir, 'output');
+    write(join(output, 'p/v/manifest.json'), text);
+    write(join(output, '.failed/p/v.json'), text);
+    write(join(output, '.publish/p.json'), text);
+    write(join(output, '.solve/p/v.json'), text);
+    const store = new OutputStore(output);
+    expect(store.readManifest('p', 'v')).toBeUndefined();
+    expect(store.valid('p', 'v', 'k')).toBeUndefined();
+    expect(store.failure('p', 'v')).toBeUndefined();
+    expect(readPublishRecords(output, 'p')).toEqual([]);
+    expect(readRecord(dir, DEFAULT_OPTIONS, 'p', 'v')).toBeUndefined();
+
+    const data = join(dir, '.nx/workspace-data');
+    write(join(data, 'forge-render-cache.json'), text);
+    write(join(data, 'forge-nodes-cache.json'), text);
+    const renders = RenderCache.forWorkspace(dir);
+    expect(renders.get('k')).toBeUndefined();
+    renders.set('k', { rendered: [], patches: [] });
+    expect(renders.get('k')).toEqual({ rendered: [], patches: [] });
+    expect(new NodesCache(dir).read('k')).toBeUndefined();
+  });
+
+  it('a render cache entry of the wrong shape is a miss', () => {
+    dir = mkdtempSync(join(tmpdir(), 'forge-damaged-'));
+    write(join(dir, '.nx/workspace-data/forge-render-cache.json'), '{"k": 5, "j": {"rendered": "x", "patches": []}}');
+    const renders = RenderCache.forWorkspace(dir);
+    expect(renders.get('k')).toBeUndefined();
+    expect(renders.get('j')).toBeUndefined();
+  });
+
+  it('forge plan and explain rebuild past a damaged manifest, without a stack trace', () => {
+    const ws = setup({});
+    ws.write('output/good/py3.12/manifest.json', '{"key": "k", "files": [{"file": "x"}]}');
+    for (const result of [ws.forge('plan'), ws.forge('explain', 'good', 'py3.12')]) {
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+    expect(ws.forge('plan').stdout).toMatch(/good:build-py3\.12 +build +\w+ +never built/);
+  });
+});
+
+/**
+ * Every field forge accepts, and a misspelled one per section, in a recipe of
+ * its own, with a value of no fitting type (`~`): the engine must not call a
+ * known field unknown, and both must refuse the misspelling.
+ */
+describe('recipe fields: forge refuses what rattler-build refuses', () => {
+  const head = 'package:\n  name: x\n  version: "1"\n';
+  const multi = (body: string) => `recipe:\n  name: x\n  version: "1"\noutputs:\n  - package: {name: y}\n${body}`;
+  const nest = (path: string[], key: string) => path.map((part, i) => `${'  '.repeat(i)}${part}:\n`).join('') + `${'  '.repeat(path.length)}${key}: ~\n`;
+  const SOURCES = { url: 'url: https://example.invalid/x.tgz', git: 'git: https://example.invalid/x.git', path: 'path: src' };
+  const cases: Array<{ name: string; text: string; known: boolean }> = [];
+  for (const [table, fields] of Object.entries(RECIPE_FIELDS)) {
+    for (const key of [...fields, `${fields[0]}x`]) {
+      const known = fields.includes(key);
+      // The name and version a recipe needs are there already: a second one is a duplicate key.
+      if (known && ['package', 'recipe'].includes(table)) continue;
+      if (known && table === 'output' && key === 'package') continue;
+      const text = table === 'recipe' ? multi('').replace('outputs:', `  ${key}: ~\noutputs:`)
+        : table === 'output' ? multi(`    ${key}: ~\n`)
+        : table === 'tests.script' ? `${head}tests:\n  - script: [echo]\n${key === 'script' ? '' : `    ${key}: ~\n`}`
+        : table.startsWith('tests.') ? `${head}tests:\n  - ${table.slice(6)}:\n      ${key}: ~\n`
+        : table === 'package' ? `${head}  ${key}: ~\n`
+        : head + nest(table.split('.'), key);
+      cases.push({ name: `${table}.${key}`, text, known });
+    }
+  }
+  for (const [kind, fields] of Object.entries(SOURCE_FIELDS)) {
+    for (const key of [...fields.filter((f) => f !== kind), 'sha265']) {
+      // The engine refuses two of rev/tag/branch, so each is tried alone.
+      const extra = kind === 'git' && !['rev', 'tag', 'branch'].includes(key) ? '\n  rev: abc' : '';
+      cases.push({ name: `source(${kind}).${key}`, text: `${head}source:\n  ${SOURCES[kind as keyof typeof SOURCES]}${extra}\n  ${key}: ~\n`, known: fields.includes(key) });
+    }
+  }
+
+  it('agree on every field', () => {
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const input = JSON.stringify(Object.fromEntries(cases.map((c) => [c.name, c.text])));
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input, encoding: 'utf8' })) as Record<string, string>;
+    const forge = (text: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text));
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    const disagree = cases.filter((c) => /unknown field/.test(engine[c.name]!) !== !c.known || /unknown field/.test(forge(c.text)) !== !c.known);
+    expect(disagree.map((c) => `${c.name}: engine says ${engine[c.name] || 'ok'}; forge says ${forge(c.text) || 'ok'}`)).toEqual([]);
+    expect(cases.filter((c) => !c.known).length).toBe(Object.keys(RECIPE_FIELDS).length + Object.keys(SOURCE_FIELDS).length);
+  });
+
+  it('a test entry of no kind, in an if branch, names its line', () => {
+    expect(() => parseRecipe(parseYamlText('recipe.yaml', `${head}tests:\n  - if: linux\n    then:\n      - scirpt: [echo]\n`))).toThrow(
+      expect.objectContaining({ line: 7, message: 'a test needs one of: python, perl, r, ruby, script, downstream, package_contents' }),
+    );
+  });
+
+  it('names the line of the misspelled field', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nrequirements:\n  host: [python]\n  hots: [numpy]\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:4: unknown field `hots` in `requirements` \(rattler-build knows: build, host, run, /);
   });
 });

@@ -103,6 +103,16 @@ describe('match() in forge agrees with rattler-build', () => {
     }
   });
 
+  // Wrong calls: a skip entry the engine cannot evaluate counts as false, a template fails (forge says why in its own words).
+  it.each(['match(python)', 'match(python, 3.13)', 'match(python, ">=3.12", 1)'])('misused: %s', async (call) => {
+    const skip = await both(`package: {name: m, version: "1"}\nbuild:\n  skip:\n    - ${call}\nrequirements:\n  host: [python]\n`, 'python: ["3.12", "3.13"]\n');
+    expect(skip.engine).toEqual(expect.any(Array));
+    expect(shape(skip.forge as Rendered[])).toEqual(shape(skip.engine as Rendered[]));
+    const template = await both(`package: {name: m, version: "1"}\nbuild:\n  string: \${{ "in" if ${call} else "out" }}\nrequirements:\n  host: [python]\n`, 'python: ["3.12"]\n');
+    expect(template.engine).toEqual({ error: expect.stringMatching(/missing argument|not a string|too many arguments/) });
+    expect(template.forge).toEqual({ error: expect.stringMatching(/^build\.string: cannot evaluate .*: match\(\)('s spec must be a string| takes a value and a version spec)/) });
+  });
+
   it('a key read only by a skip entry the engine cannot evaluate is still a variant key', async () => {
     const recipe = 'package: {name: m, version: "1"}\nbuild:\n  skip:\n    - match(cuda_version, "12.6")\nrequirements:\n  host: [python]\n';
     const { engine, forge } = await both(recipe, 'python: ["3.12"]\ncuda_version: ["12.6", "12.8"]\n');

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import type { PlanEntry } from '../src/cli/commands/plan.js';
 import type { SolveReport } from '../src/cli/commands/solve.js';
 import { withBounds } from '../src/solve/environments.js';
 import { serveFolder } from './support/channel-server.js';
+import { enginePython } from './support/paths.js';
 import { demoWorkspace, manifests, rebuilt, sharedBootstrap } from './support/demo.js';
 import type { TempWorkspace } from './support/workspace.js';
 
@@ -103,6 +104,34 @@ describe('solving the demo workspace before building it', () => {
     } finally {
       ws.edit('nx.json', (t) => t.replace(/"http:\/\/127\.0\.0\.1:\d+"/, '"./extra-channel"'));
       served.server.close();
+    }
+  });
+
+  it('a channel that cannot be read is one line naming it and where to point at a mirror, in forge solve and the solve task', async () => {
+    const closed = await serveFolder(channel());
+    const url = closed.url;
+    await new Promise((resolve) => closed.server.close(resolve));
+    try {
+      ws.edit('nx.json', (t) => t.replace('"./extra-channel"', `"${url}"`));
+      const solved = await ws.forgeAsync('solve');
+      expect(solved.code).toBe(2);
+      expect(solved.stderr).toMatch(new RegExp(`^forge: error: channel ${url.replace(/[.]/g, '\\.')} cannot be read: .*Connection refused.*set \`channels\` and \`artifactChannels\` of @wv-forge/forge/plugin in nx\\.json to a mirror or a local channel folder\\)\\n$`));
+      // One process per task (--batch=false) takes the executor's own path.
+      const task = ws.nx('run', 'demo-ext:solve-py3.12-cuda12.6', '--batch=false', '--output-style=stream');
+      expect(task.code).not.toBe(0);
+      expect(task.stdout).toContain(`demo-ext:py3.12-cuda12.6: error: channel ${url} cannot be read`);
+      // Skipping the solve would only move the same failure into the build.
+      expect(task.stdout).not.toContain('FORGE_SKIP_SOLVE');
+      // A run meets it once: its other solve tasks report it without asking the channels again.
+      const calls = join(ws.root, 'solver-calls.log');
+      const python = join(ws.root, 'counting-python');
+      writeFileSync(python, `#!/bin/sh\necho "$@" >> '${calls}'\nexec '${enginePython()}' "$@"\n`, { mode: 0o755 });
+      const run = ws.nxWithEnv({ FORGE_PYTHON: python }, 'run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
+      expect(run.code).not.toBe(0);
+      expect(run.stdout.match(new RegExp(`: error: channel ${url.replace(/[.]/g, '\\.')} cannot be read`, 'g'))?.length).toBeGreaterThan(2);
+      expect(readFileSync(calls, 'utf8').trim().split('\n').filter((line) => line.includes('forge_solve.py'))).toHaveLength(1);
+    } finally {
+      ws.edit('nx.json', (t) => t.replace(/"http:\/\/127\.0\.0\.1:\d+"/, '"./extra-channel"'));
     }
   });
 

@@ -9,18 +9,29 @@ import { createCacheServer } from './server.js';
  * Tokens come from the environment so they stay out of process listings:
  * FORGE_CACHE_RW_TOKENS and FORGE_CACHE_RO_TOKENS, comma-separated.
  */
-const { values } = parseArgs({
-  options: {
-    dir: { type: 'string', default: process.env.FORGE_CACHE_DIR ?? '.nx-remote-cache' },
-    host: { type: 'string', default: process.env.FORGE_CACHE_HOST ?? '127.0.0.1' },
-    port: { type: 'string', default: process.env.FORGE_CACHE_PORT ?? '3900' },
-    'max-blob-size': { type: 'string', default: process.env.FORGE_CACHE_MAX_BLOB_SIZE },
-    help: { type: 'boolean', default: false },
-  },
-});
+const fail = (message: string): never => {
+  process.stderr.write(errorLine('forge-cache-server', new ForgeError(message)));
+  process.exit(2);
+};
+const options = {
+  dir: { type: 'string', default: process.env.FORGE_CACHE_DIR ?? '.nx-remote-cache' },
+  host: { type: 'string', default: process.env.FORGE_CACHE_HOST ?? '127.0.0.1' },
+  port: { type: 'string', default: process.env.FORGE_CACHE_PORT ?? '3900' },
+  'max-blob-size': { type: 'string', default: process.env.FORGE_CACHE_MAX_BLOB_SIZE },
+  help: { type: 'boolean', default: false },
+} as const;
+const { values } = (() => {
+  try {
+    return parseArgs({ options });
+  } catch (error) {
+    // An unknown option or a missing value: one line, not node's stack trace.
+    return fail(`${(error as Error).message} (see --help)`);
+  }
+})();
 if (values.help) {
   process.stdout.write(
     'usage: forge-cache-server [--dir DIR] [--host HOST] [--port PORT] [--max-blob-size SIZE]\n' +
+      `Defaults: --dir ${options.dir.default} --host ${options.host.default} --port ${options.port.default} (or FORGE_CACHE_DIR, _HOST, _PORT).\n` +
       'Serves Nx\'s self-hosted remote cache API (GET/PUT /v1/cache/{hash}).\n' +
       'Tokens: FORGE_CACHE_RW_TOKENS (CI, read-write) and FORGE_CACHE_RO_TOKENS (developers, read-only), comma-separated.\n' +
       'SIZE (or FORGE_CACHE_MAX_BLOB_SIZE): bytes, or with a K, M or G suffix (powers of 1024); larger uploads get 413. Default: no limit.\n' +
@@ -28,10 +39,6 @@ if (values.help) {
   );
   process.exit(0);
 }
-const fail = (message: string): never => {
-  process.stderr.write(errorLine('forge-cache-server', new ForgeError(message)));
-  process.exit(2);
-};
 const split = (value: string | undefined) => (value ?? '').split(',').map((t) => t.trim()).filter(Boolean);
 const readWriteTokens = split(process.env.FORGE_CACHE_RW_TOKENS);
 const readOnlyTokens = split(process.env.FORGE_CACHE_RO_TOKENS);

@@ -14,7 +14,7 @@ export interface Loaded {
 export async function loadWorkspace(): Promise<Loaded> {
   const root = findWorkspaceRoot();
   const options = readForgeOptions(root);
-  return { root, options, graph: buildGraph(await loadProjects(root, options)) };
+  return { root, options, graph: buildGraph(await loadProjects(root, options), root) };
 }
 
 /** The workspace's wheel projects (folder names), for messages about names that are not recipes. */

@@ -4,7 +4,7 @@ import { startWheelRun } from '../executors/context.js';
 import { assessWheelTask } from '../executors/wheel-build.js';
 import { discoverProjectFiles, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
 import { readForgeOptions } from '../config/forge-config.js';
-import { isForgeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { tasksInOrder } from '../graph/task-order.js';
 import { wheelTarget } from '../nx/plugin.js';
 import { explainChange, type KeyInputs } from '../store/content-key.js';
@@ -45,7 +45,7 @@ export async function makeWheelPlan(root: string): Promise<WheelPlan> {
     }
     else {
       const keys = Object.fromEntries(upstream.map((u) => [`${u.project}/${u.variant}`, u.key]));
-      const assessed = await assessWheelTask(run, project, task, keys).catch((error: Error) => ({ status: 'error' as const, reason: isForgeError(error) ? error.format() : error.message }));
+      const assessed = await assessWheelTask(run, project, task, keys).catch((error: Error) => ({ status: 'error' as const, reason: describeError(error) }));
       if (assessed.status === 'error') result = entry('blocked', assessed.reason);
       else if (assessed.status === 'skipped') result = entry('skipped', assessed.reason);
       else {

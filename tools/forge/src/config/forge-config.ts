@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { ForgeError } from '../errors.js';
 
 export const PLUGIN_NAME = '@wv-forge/forge/plugin';
@@ -62,6 +63,8 @@ export const DEFAULT_OPTIONS: ForgeOptions = {
 };
 
 const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);
+/** Folders and files Nx must see as part of the workspace (inputs, outputs, projects). */
+const INSIDE = new Set(['variantConfig', 'recipesDir', 'outputDir', 'wheelsDir']);
 const BOOLEANS = new Set(['solveBeforeBuild']);
 const KNOWN = new Set(Object.keys(DEFAULT_OPTIONS));
 
@@ -79,6 +82,8 @@ export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
       }
     } else if (typeof value !== 'string' || value === '') {
       throw new ForgeError(`option \`${key}\` must be a non-empty string`, { file });
+    } else if (INSIDE.has(key) && (isAbsolute(value) || value.split(/[\\/]/).includes('..'))) {
+      throw new ForgeError(`option \`${key}\` must be a path inside the workspace, relative to its root, got \`${value}\``, { file });
     }
     options[key] = value;
   }
@@ -87,14 +92,21 @@ export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
 
 /** Reads the plugin's options from `<root>/nx.json`; defaults when the plugin has none. */
 export function readForgeOptions(root: string): ForgeOptions {
-  const file = join(root, 'nx.json');
-  let nxJson: { plugins?: unknown[] };
+  const file = 'nx.json';
+  let text: string;
   try {
-    nxJson = JSON.parse(readFileSync(file, 'utf8')) as { plugins?: unknown[] };
+    text = readFileSync(join(root, file), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_OPTIONS;
     throw new ForgeError(`cannot read nx.json: ${(error as Error).message}`, { file });
   }
+  // Read as Nx reads it (jsonc-parser, the parser Nx uses): comments and trailing commas are allowed.
+  const errors: ParseError[] = [];
+  const nxJson = parse(text, errors, { allowTrailingComma: true }) as { plugins?: unknown } | undefined;
+  const syntax = errors[0];
+  if (syntax) throw new ForgeError(`JSON syntax error: ${printParseErrorCode(syntax.error)}`, { file, line: text.slice(0, syntax.offset).split('\n').length });
+  if (typeof nxJson !== 'object' || nxJson === null || Array.isArray(nxJson)) throw new ForgeError('nx.json must be a JSON object', { file });
+  if (nxJson.plugins !== undefined && !Array.isArray(nxJson.plugins)) throw new ForgeError('`plugins` must be a list', { file });
   const entry = (nxJson.plugins ?? []).find(
     (plugin) => plugin === PLUGIN_NAME || (typeof plugin === 'object' && plugin !== null && (plugin as { plugin?: unknown }).plugin === PLUGIN_NAME),
   );

@@ -6,7 +6,7 @@ import { describeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
 import { readVariantConfig } from '../graph/variant-config-file.js';
-import { channelUrl, findOnChannels } from '../store/channels.js';
+import { buildChannels, findOnChannels } from '../store/channels.js';
 import { changedFiles, recipeInputFiles } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
@@ -52,7 +52,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
       log(`${label}: cached in ${posix.join(forge.outputDir, project, task.id)} (key ${key.slice(0, 12)})`);
       return true;
     }
-    const artifactChannels = forge.artifactChannels.map((c) => channelUrl(c, root));
+    const { artifactChannels, channels: configured } = buildChannels(forge, root);
     const lookups = await Promise.all(task.outputs.map((o) => findOnChannels(o.file, artifactChannels)));
     if (lookups.length && lookups.every((l) => l.found)) {
       // Same file name is not same content: refuse one built from another recipe.
@@ -89,7 +89,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     }
     const upstream = upstreamTasks.map((t) => pathToFileURL(store.taskDir(t.project, t.id)).href);
     // Artifact channels too: an upstream variant found there was not built here.
-    const channels = [...new Set([...upstream, ...artifactChannels, ...forge.channels.map((c) => channelUrl(c, root))])];
+    const channels = [...new Set([...upstream, ...artifactChannels, ...configured])];
     const staged = store.stagingDir(project, task.id);
     const engineOutput = join(staged, '.engine');
     const recipeDir = join(root, posix.dirname(graph.projects.get(project)!.recipeFile));

@@ -20,7 +20,7 @@ export interface ForgeRun {
 
 export async function startRun(root: string): Promise<ForgeRun> {
   const forge = readForgeOptions(root);
-  const graph = buildGraph(await loadProjects(root, forge));
+  const graph = buildGraph(await loadProjects(root, forge), root);
   const engine = locateEngine(root, forge.engine);
   return { root, forge, graph, engine, keys: new ContentKeys(root, graph, engineVersion(engine)), store: new OutputStore(join(root, forge.outputDir)) };
 }

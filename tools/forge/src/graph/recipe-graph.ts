@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { ForgeError } from '../errors.js';
+import { readYamlFile } from '../recipe/yaml-file.js';
 import { normalizeKey, sortedKeys, type Variant, type VariantValue } from '../variants/keys.js';
 import type { RenderedVariant } from '../variants/render.js';
 import { buildable, type RecipeProject } from './workspace.js';
@@ -27,7 +29,8 @@ export interface RecipeGraph {
 /** Keys that say where a package is built or published, not what it is: never in an id. */
 const PLACE_KEYS = new Set(['target_platform', 'build_platform', 'channel_targets', 'channel_sources']);
 
-export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
+/** `root` is the workspace root, where the recipe files are read to name a cycle's lines. */
+export function buildGraph(projects: readonly RecipeProject[], root: string): RecipeGraph {
   const byProject = new Map(projects.map((p) => [p.name, p]));
   const producer = new Map<string, string>();
   for (const project of projects) {
@@ -102,7 +105,10 @@ export function buildGraph(projects: readonly RecipeProject[]): RecipeGraph {
       }),
     );
   }
-  assertAcyclic(new Map(projects.map((p) => [p.name, p.recipeFile])), dependencies);
+  assertAcyclic(new Map(projects.map((p) => [p.name, p.recipeFile])), dependencies, (project, needs) => {
+    const names = new Set(draft.get(needs)!.flatMap((task) => task.outputs.map((o) => o.name)));
+    return requirementLine(join(root, byProject.get(project)!.recipeFile), names);
+  });
   return { projects: byProject, dependencies, tasks };
 }
 
@@ -156,16 +162,27 @@ export function taskId(values: Variant, subdir: string): string {
   return id || subdir;
 }
 
-/** Project name -> its file, for the message. Shared by recipes and wheel projects. */
-export function assertAcyclic(projects: ReadonlyMap<string, string>, dependencies: ReadonlyMap<string, ReadonlySet<string>>): void {
+/**
+ * Project name -> its file, for the message, and the line of the requirement
+ * that makes each edge (looked up only when there is a cycle). Shared by
+ * recipes and wheel projects.
+ */
+export function assertAcyclic(
+  projects: ReadonlyMap<string, string>,
+  dependencies: ReadonlyMap<string, ReadonlySet<string>>,
+  lineOf: (project: string, needs: string) => number | undefined,
+): void {
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
   const visit = (name: string): void => {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
       const cycle = [...stack.slice(stack.indexOf(name)), name];
-      const files = cycle.slice(0, -1).map((p) => projects.get(p)!);
-      throw new ForgeError(`dependency cycle: ${cycle.join(' -> ')} (${files.join(', ')})`, { file: files[0] });
+      const edges = cycle.slice(0, -1).map((project, i) => {
+        const line = lineOf(project, cycle[i + 1]!);
+        return { file: projects.get(project)!, line, text: `${projects.get(project)}${line ? `:${line}` : ''} needs ${cycle[i + 1]}` };
+      });
+      throw new ForgeError(`dependency cycle: ${cycle.join(' -> ')} (${edges.map((e) => e.text).join('; ')})`, { file: edges[0]!.file, line: edges[0]!.line });
     }
     state.set(name, 'visiting');
     stack.push(name);
@@ -191,4 +208,38 @@ export function levels(graph: RecipeGraph): string[][] {
     result.push(level);
   }
   return result;
+}
+
+/**
+ * The line of the first requirement (build, host or run, in any output or
+ * branch) that names one of `names`: read again from the recipe, as renders
+ * come from the cache without their YAML.
+ */
+function requirementLine(file: string, names: ReadonlySet<string>): number | undefined {
+  const yaml = readYamlFile(file);
+  const found = (node: unknown, path: ReadonlyArray<string | number>): ReadonlyArray<string | number> | undefined => {
+    if (typeof node === 'string') return names.has(/^\s*(?:\$\{\{\s*\w+\(\s*['"])?([A-Za-z0-9_.-]+)/.exec(node)?.[1] ?? '') ? path : undefined;
+    if (Array.isArray(node)) {
+      for (const [i, item] of node.entries()) {
+        const hit = found(item, [...path, i]);
+        if (hit) return hit;
+      }
+    } else if (typeof node === 'object' && node !== null) {
+      for (const branch of ['then', 'else']) {
+        const hit = found((node as Record<string, unknown>)[branch], [...path, branch]);
+        if (hit) return hit;
+      }
+    }
+    return undefined;
+  };
+  const top = yaml.value as Record<string, unknown>;
+  const units: Array<[unknown, ReadonlyArray<string | number>]> = [[top, []], ...((Array.isArray(top.outputs) ? top.outputs : []) as unknown[]).map((o, i) => [o, ['outputs', i]] as [unknown, Array<string | number>])];
+  for (const [unit, path] of units) {
+    const requirements = (unit as { requirements?: Record<string, unknown> } | null)?.requirements;
+    for (const section of ['build', 'host', 'run']) {
+      const hit = requirements && found(requirements[section], [...path, 'requirements', section]);
+      if (hit) return yaml.lineOf(hit);
+    }
+  }
+  return undefined;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isObject, readJsonFile } from '../json-file.js';
 import type { RenderedVariant } from '../variants/render.js';
 
 /** Where Nx keeps its workspace data, and wv-forge its caches: `nx reset` clears them. */
@@ -8,8 +9,8 @@ export function workspaceDataDir(root: string): string {
   return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
 }
 
-/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (5: local source paths). */
-const ENGINE_REVISION = '5';
+/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (6: local source paths). */
+const ENGINE_REVISION = '6';
 
 /** What a cache hit must give without parsing the recipe: its variants and the patches it names. */
 export interface RenderEntry {
@@ -47,8 +48,10 @@ export class RenderCache {
     return createHash('sha256').update(`${scope}\0${recipeText}`).digest('hex');
   }
 
+  /** A damaged entry is a miss: the recipe is rendered again and the entry replaced. */
   get(key: string): RenderEntry | undefined {
-    return this.entries[key];
+    const entry = this.entries[key];
+    return isObject(entry) && Array.isArray(entry.rendered) && Array.isArray(entry.patches) ? entry : undefined;
   }
 
   set(key: string, value: RenderEntry): void {
@@ -78,9 +81,5 @@ export class RenderCache {
 }
 
 function readEntries(file: string): Record<string, RenderEntry> {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, RenderEntry>;
-  } catch {
-    return {};
-  }
+  return readJsonFile(file, (value): value is Record<string, RenderEntry> => isObject(value)) ?? {};
 }

@@ -1,4 +1,6 @@
-import { namedPatches, namedSourcePaths, parseRecipe } from '../recipe/recipe.js';
+import { isAbsolute, posix } from 'node:path';
+import { ForgeError } from '../errors.js';
+import { localSources, namedPatches, parseRecipe } from '../recipe/recipe.js';
 import { parseYamlText } from '../recipe/yaml-file.js';
 import { renderRecipe } from '../variants/render.js';
 import { parseVariantConfig } from '../variants/variant-config.js';
@@ -19,12 +21,20 @@ export function renderRecipes(
   const config = parseVariantConfig(parseYamlText(variantConfig.file, variantConfig.text));
   return recipes.map(({ file, text }) => {
     const recipe = parseRecipe(parseYamlText(file, text));
+    const sourcePaths: string[] = [];
+    for (const { source, path } of localSources(recipe)) {
+      // A path chosen by an expression cannot be known here; the engine reads it all the same.
+      if (source.includes('${{')) continue;
+      // Inside the workspace it is hashed with the recipe folder (content key and Nx inputs); elsewhere nothing could see its edits.
+      if (isAbsolute(source) || posix.normalize(posix.join(posix.dirname(file), source)).startsWith('../')) {
+        throw new ForgeError(`source path \`${source}\` is outside the workspace: a variant's content key and Nx inputs cover only the workspace, so an edit there would rebuild nothing (move the sources into the workspace, or use a url or git source)`, { file, line: recipe.yaml.lineOf(path) });
+      }
+      sourcePaths.push(source);
+    }
     const patches = namedPatches(recipe)
       // A patch chosen by an expression is checked by the engine when it applies it.
       .filter(({ patch }) => !patch.includes('${{'))
       .map(({ patch, path }) => ({ patch, line: recipe.yaml.lineOf(path) }));
-    // A path chosen by an expression cannot be known here; the engine reads it all the same.
-    const sourcePaths = namedSourcePaths(recipe).filter((path) => !path.includes('${{'));
     return { rendered: renderRecipe(recipe, config, { targetPlatform }), patches, sourcePaths };
   });
 }

@@ -98,7 +98,11 @@ export function buildWheelGraph(projects: readonly WheelProject[], config: Varia
     }
     dependencies.set(project.name, deps);
   }
-  assertAcyclic(new Map(projects.map((p) => [p.name, p.file])), dependencies);
+  assertAcyclic(new Map(projects.map((p) => [p.name, p.file])), dependencies, (project, needs) => {
+    const { spec } = byProject.get(project)!;
+    const i = spec.build.requirements.findIndex((requirement) => requirementName(requirement) === normalizeDistName(byProject.get(needs)!.spec.name));
+    return i === -1 ? undefined : spec.yaml.lineOf(['build', 'requirements', i]);
+  });
 
   const tasks = new Map<string, WheelTask[]>();
   for (const project of projects) {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
@@ -112,8 +112,9 @@ function outsideInputs(recipeFile: string, paths: readonly string[]): string[] {
 export function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {
   const dir = posix.dirname(recipeFile);
   for (const { patch, line } of patches) {
-    if (!existsSync(join(root, dir, patch))) {
-      throw new ForgeError(`patch \`${patch}\` does not exist (looked for ${posix.join(dir, patch)})`, { file: recipeFile, line });
-    }
+    const path = join(root, dir, patch);
+    if (!existsSync(path)) throw new ForgeError(`patch \`${patch}\` does not exist (looked for ${posix.join(dir, patch)})`, { file: recipeFile, line });
+    // A folder passes the check above and fails only in the engine's patch step.
+    if (!statSync(path).isFile()) throw new ForgeError(`patch \`${patch}\` is not a file (${posix.join(dir, patch)})`, { file: recipeFile, line });
   }
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { workspaceDataDir, type RenderEntry } from '../graph/render-cache.js';
 import type { RecipeSources } from '../graph/workspace.js';
+import { isObject, readJsonFile } from '../json-file.js';
 
 export interface CachedNodes<T> {
   readonly key: string;
@@ -32,13 +33,12 @@ export class NodesCache {
     return hash.digest('hex');
   }
 
-  read<T>(key: string): CachedNodes<T> | undefined {
-    try {
-      const cached = JSON.parse(readFileSync(this.file, 'utf8')) as CachedNodes<T>;
-      return cached.key === key ? cached : undefined;
-    } catch {
-      return undefined;
-    }
+  /** The answer for this key; a damaged file is a miss, and the next write replaces it. */
+  read<T extends unknown[]>(key: string): CachedNodes<T> | undefined {
+    const cached = readJsonFile(this.file, (value): value is CachedNodes<T> =>
+      isObject(value) && Array.isArray(value.results) && Array.isArray(value.patches)
+      && value.patches.every((entry: unknown) => isObject(entry) && typeof entry.recipeFile === 'string' && Array.isArray(entry.patches)));
+    return cached?.key === key ? cached : undefined;
   }
 
   /** Through a temporary file and a rename, so a reader never sees half a file. */

@@ -73,7 +73,7 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
     for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
     return cached.results;
   }
-  const graph = buildGraph(await loadProjects(root, options, sources));
+  const graph = buildGraph(await loadProjects(root, options, sources), root);
   const results = recipeFiles.map((file) => {
     const { name } = projectOf(file);
     return [file, projectNode(file, graph.tasks.get(name) ?? [], graph.dependencies.get(name) ?? new Set(), graph.projects.get(name)?.outsideInputs ?? [], options)] as const;

@@ -126,7 +126,12 @@ class JinjaRuntime {
       const cdtArch = String(scope.variables.cdt_arch ?? arch);
       return [`${pkg}-${cdtName}-${cdtArch}`, ...rest].join(' ');
     });
-    this.define('match', (value: unknown, spec: string) => matchVersion(value, spec));
+    this.define('match', (...args: unknown[]) => {
+      // Checked here: minijinja-js passes what it is given, and the engine refuses the rest.
+      if (args.length !== 2) throw new Error(`match() takes a value and a version spec, as in match(python, ">=3.12"); got ${args.length} argument(s)`);
+      if (typeof args[1] !== 'string') throw new Error(`match()'s spec must be a string, as in match(python, ">=3.12"); got ${JSON.stringify(args[1])}`);
+      return matchVersion(args[0], args[1]);
+    });
     this.env.addFilter('version_to_buildstring', (value: string) => shortVersion(String(value).split(/\s+/)[0] ?? '', 2));
   }
 

@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import { ForgeError } from '../errors.js';
+import { checkFields } from './recipe-fields.js';
 import { readYamlFile, type YamlFile } from './yaml-file.js';
 
 type Mapping = Record<string, unknown>;
@@ -36,9 +37,8 @@ export function loadRecipe(file: string, text?: string): Recipe {
 export function parseRecipe(yaml: YamlFile): Recipe {
   const file = yaml.path;
   const root = yaml.value;
-  if (typeof root !== 'object' || root === null || Array.isArray(root)) {
-    throw new ForgeError('a recipe must be a YAML mapping', { file, line: 1 });
-  }
+  if (root === null || root === undefined) throw new ForgeError('the recipe is empty (it needs at least `package: {name, version}`)', { file, line: 1 });
+  if (typeof root !== 'object' || Array.isArray(root)) throw new ForgeError('a recipe must be a YAML mapping', { file, line: 1 });
   const top = root as Mapping;
   const multiOutput = 'outputs' in top;
   const allowed = multiOutput ? MULTI_KEYS : SINGLE_KEYS;
@@ -52,12 +52,18 @@ export function parseRecipe(yaml: YamlFile): Recipe {
   if (!multiOutput) {
     if (!('package' in top)) throw new ForgeError('a recipe needs a `package` section (or `recipe` with `outputs`)', { file, line: 1 });
     mapping(top.package, yaml, ['package']);
+    checkFields(yaml, top, [], false);
     return { file, dir: dirname(file), yaml, context, top, outputs: [{ path: [], fields: top }], multiOutput };
   }
   if (!Array.isArray(top.outputs) || top.outputs.length === 0) {
     throw new ForgeError('`outputs` must be a non-empty list', { file, line: yaml.lineOf(['outputs']) });
   }
-  const outputs = top.outputs.map((output, index) => ({ path: ['outputs', index], fields: mapping(output, yaml, ['outputs', index]) }));
+  checkFields(yaml, top, [], false);
+  const outputs = top.outputs.map((output, index) => {
+    const fields = mapping(output, yaml, ['outputs', index]);
+    checkFields(yaml, fields, ['outputs', index], true);
+    return { path: ['outputs', index], fields };
+  });
   return { file, dir: dirname(file), yaml, context, top, outputs, multiOutput };
 }
 
@@ -73,9 +79,12 @@ export function namedPatches(recipe: Recipe): Array<{ patch: string; path: Reado
   return sourceStrings(recipe, 'patches').map(({ value, path }) => ({ patch: value, path }));
 }
 
-/** Local folders or files a recipe takes as sources (`path:`, in every branch), relative to the recipe folder. */
-export function namedSourcePaths(recipe: Recipe): string[] {
-  return sourceStrings(recipe, 'path').map(({ value }) => value);
+/**
+ * Local source folders or files (`source.path`, in every branch and output), relative to
+ * the recipe folder, with the YAML path of each: the engine reads them, so they are build inputs.
+ */
+export function localSources(recipe: Recipe): Array<{ source: string; path: ReadonlyArray<string | number> }> {
+  return sourceStrings(recipe, 'path').map(({ value, path }) => ({ source: value, path }));
 }
 
 /** The strings under one field of every source entry (a list under `patches`), through if/then/else. */

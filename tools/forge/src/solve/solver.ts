@@ -1,16 +1,23 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ForgeOptions } from '../config/forge-config.js';
+import { PLUGIN_NAME, type ForgeOptions } from '../config/forge-config.js';
 import { embeddedPython } from '../engine/engine.js';
-import { ForgeError } from '../errors.js';
+import { ForgeError, isForgeError } from '../errors.js';
+import { isObject, readJsonFile } from '../json-file.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
-import { channelUrl } from '../store/channels.js';
+import { buildChannels } from '../store/channels.js';
 import { runDepends, taskEnvironments, type Environment, type EnvironmentKind } from './environments.js';
 import { writePredictedChannel } from './predicted-channel.js';
+
+/** The solver front's exit code for a channel it cannot read (forge_solve.py). */
+const UNREADABLE_CHANNEL_EXIT = 3;
+
+/** A channel that cannot be read: solving again or skipping the solve does not help, another channel URL does. */
+export class UnreadableChannelError extends ForgeError {}
 
 /** The solver front over py-rattler, shipped in this package. */
 export const SOLVE_FRONT = fileURLToPath(new URL('../../python/forge_solve.py', import.meta.url));
@@ -63,7 +70,14 @@ export interface SolveJob {
  */
 export function prepareSolve(root: string, options: ForgeOptions, graph: RecipeGraph, tasks: readonly VariantTask[]): SolveJob {
   const predicted = writePredictedChannel(join(root, options.outputDir, SOLVE_DIR), graph, options.targetPlatform);
-  const channels = [...new Set([pathToFileURL(predicted.path).href, ...[...options.artifactChannels, ...options.channels].map((c) => channelUrl(c, root))])];
+  let readable: ReturnType<typeof buildChannels>;
+  try {
+    readable = buildChannels(options, root);
+  } catch (error) {
+    // A missing channel folder fails the build as well: no hint to skip the solve.
+    throw isForgeError(error) ? new UnreadableChannelError(error.message, { file: error.file, line: error.line }) : error;
+  }
+  const channels = [...new Set([pathToFileURL(predicted.path).href, ...readable.artifactChannels, ...readable.channels])];
   const overrides = OVERRIDES.map((name) => `${name}=${process.env[name] ?? ''}`);
   return {
     channels,
@@ -106,8 +120,10 @@ function runFront(python: string, input: unknown): Promise<string> {
     child.on('error', (error) => reject(new ForgeError(`the solver front does not run: ${error.message}`)));
     child.on('close', (code) => {
       if (code === 0) return resolve(stdout);
-      const line = stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${code}`;
-      reject(new ForgeError(`solving failed: ${line.replace(/^error: /, '')}`));
+      const line = (stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${code}`).replace(/^error: /, '');
+      if (code === UNREADABLE_CHANNEL_EXIT) {
+        reject(new UnreadableChannelError(`${line} (without network, set \`channels\` and \`artifactChannels\` of ${PLUGIN_NAME} in nx.json to a mirror or a local channel folder)`));
+      } else reject(new ForgeError(`solving failed: ${line}`));
     });
     child.stdin.end(JSON.stringify(input));
   });
@@ -135,10 +151,14 @@ export function writeRecord(root: string, options: ForgeOptions, record: SolveRe
   renameSync(`${file}.${process.pid}.tmp`, file);
 }
 
+/** The last outcome of a variant's solve; a damaged record counts as none, so it is solved again. */
 export function readRecord(root: string, options: ForgeOptions, project: string, variant: string): SolveRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(recordFile(root, options, project, variant), 'utf8')) as SolveRecord;
-  } catch {
-    return undefined;
-  }
+  return readJsonFile(recordFile(root, options, project, variant), isSolveRecord);
+}
+
+function isSolveRecord(value: unknown): value is SolveRecord {
+  return isObject(value) && typeof value.project === 'string' && typeof value.variant === 'string' && typeof value.key === 'string'
+    && typeof value.solvable === 'boolean' && typeof value.at === 'string'
+    && Array.isArray(value.channels) && value.channels.every((channel) => typeof channel === 'string')
+    && Array.isArray(value.problems) && value.problems.every((problem: unknown) => isObject(problem) && ['package', 'environment', 'spec', 'kind', 'detail'].every((field) => typeof problem[field] === 'string'));
 }

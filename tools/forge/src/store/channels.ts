@@ -1,12 +1,36 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ForgeOptions } from '../config/forge-config.js';
+import { ForgeError } from '../errors.js';
 
 /** A channel as a URL: names go to conda.anaconda.org, paths become file:// URLs. */
 export function channelUrl(channel: string, root: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(channel)) return channel.replace(/\/+$/, '');
   if (channel.startsWith('.') || isAbsolute(channel)) return pathToFileURL(resolve(root, channel)).href;
   return `https://conda.anaconda.org/${channel}`;
+}
+
+/**
+ * The channels a build (and its solve) reads, as URLs, in their order. A local
+ * folder in `channels` must exist: the engine skips a missing one without a
+ * word and fails later for want of a package, and the solver stops at it. A
+ * local artifact channel that does not exist yet has nothing published; it is
+ * left out.
+ */
+export function buildChannels(options: Pick<ForgeOptions, 'channels' | 'artifactChannels'>, root: string): { artifactChannels: string[]; channels: string[] } {
+  const local = (url: string) => (url.startsWith('file://') ? fileURLToPath(url) : undefined);
+  const artifactChannels = options.artifactChannels.map((c) => channelUrl(c, root)).filter((url) => {
+    const dir = local(url);
+    return dir === undefined || existsSync(dir);
+  });
+  const channels = options.channels.map((channel) => {
+    const url = channelUrl(channel, root);
+    const dir = local(url);
+    if (dir !== undefined && !existsSync(dir)) throw new ForgeError(`channel \`${channel}\` does not exist (${dir}): fix \`channels\` in the options of @wv-forge/forge/plugin`, { file: 'nx.json' });
+    return url;
+  });
+  return { artifactChannels, channels };
 }
 
 interface Repodata {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { atExit } from '../at-exit.js';
+import { isInnerPath, isObject, isStringMap, readJsonFile } from '../json-file.js';
 import type { KeyInputs } from './content-key.js';
 import { acquireLock, removeDeadDrafts, tryLock } from './lock-file.js';
 
@@ -16,6 +17,13 @@ export interface Manifest {
   readonly seconds: number;
   /** Set when the artifacts were found on this channel instead of built. */
   readonly channel?: string;
+}
+
+/** A failed attempt: its key, when, and the last lines of its log. */
+export interface Failure {
+  readonly key: string;
+  readonly at: string;
+  readonly tail: string[];
 }
 
 export const MANIFEST = 'manifest.json';
@@ -39,12 +47,9 @@ export class OutputStore {
     return join(this.dir, project, id);
   }
 
+  /** The manifest as forge writes it; a damaged one counts as none, so the variant builds again. */
   readManifest(project: string, id: string): Manifest | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.taskDir(project, id), MANIFEST), 'utf8')) as Manifest;
-    } catch {
-      return undefined;
-    }
+    return readJsonFile(join(this.taskDir(project, id), MANIFEST), isManifest);
   }
 
   /** The variant ids of a project that have a build here, current or from an earlier matrix. */
@@ -78,12 +83,8 @@ export class OutputStore {
     renameSync(`${file}.${process.pid}.tmp`, file);
   }
 
-  failure(project: string, id: string): { key: string; at: string; tail: string[] } | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.dir, '.failed', project, `${id}.json`), 'utf8')) as { key: string; at: string; tail: string[] };
-    } catch {
-      return undefined;
-    }
+  failure(project: string, id: string): Failure | undefined {
+    return readJsonFile(join(this.dir, '.failed', project, `${id}.json`), isFailure);
   }
 
   clearFailure(project: string, id: string): void {
@@ -185,6 +186,19 @@ function removeAttempt(dir: string): void {
   } catch {
     // another attempt is still there, or the folder is gone already
   }
+}
+
+function isManifest(value: unknown): value is Manifest {
+  if (!isObject(value) || typeof value.key !== 'string' || typeof value.builtAt !== 'string' || !Array.isArray(value.files)) return false;
+  const inputs = value.inputs;
+  return isObject(inputs) && isStringMap(inputs.files) && isObject(inputs.variant) && Object.values(inputs.variant).every(isObject)
+    && isStringMap(inputs.upstream) && typeof inputs.engine === 'string'
+    && (inputs.source === undefined || isStringMap(inputs.source)) && (inputs.toolchain === undefined || isStringMap(inputs.toolchain))
+    && value.files.every((entry: unknown) => isObject(entry) && isInnerPath(entry.file) && typeof entry.sha256 === 'string' && typeof entry.size === 'number');
+}
+
+function isFailure(value: unknown): value is Failure {
+  return isObject(value) && typeof value.key === 'string' && typeof value.at === 'string' && Array.isArray(value.tail) && value.tail.every((line) => typeof line === 'string');
 }
 
 function readdirIfAny(dir: string): string[] {

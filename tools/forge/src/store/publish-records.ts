@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isObject, readJsonFile } from '../json-file.js';
 
 /** What an upload task did with one file, for the publish summary. */
 export interface PublishRecord {
@@ -23,9 +24,7 @@ export function writePublishRecords(outputDir: string, project: string, records:
 }
 
 export function readPublishRecords(outputDir: string, project: string): PublishRecord[] {
-  try {
-    return JSON.parse(readFileSync(join(dir(outputDir), `${project}.json`), 'utf8')) as PublishRecord[];
-  } catch {
-    return [];
-  }
+  const isRecords = (value: unknown): value is PublishRecord[] =>
+    Array.isArray(value) && value.every((record: unknown) => isObject(record) && ['project', 'variant', 'file', 'action', 'at'].every((field) => typeof record[field] === 'string'));
+  return readJsonFile(join(dir(outputDir), `${project}.json`), isRecords) ?? [];
 }

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isInnerPath } from '../json-file.js';
 import type { KeyInputs } from './content-key.js';
 
 /**
@@ -57,10 +58,9 @@ export async function findPublished(index: string, root: string, project: string
  */
 function checked(value: unknown, where: string, project: string, id: string): PublishedLookup {
   const record = value as Partial<PublishedWheels> | null;
-  const plain = (path: unknown) => typeof path === 'string' && path !== '' && !path.startsWith('/') && !path.includes('\\') && path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
   const valid = typeof record === 'object' && record !== null && typeof record.key === 'string' && typeof record.version === 'string'
     && typeof record.inputs === 'object' && record.inputs !== null && Array.isArray(record.files)
-    && record.files.every((entry) => typeof entry === 'object' && entry !== null && plain(entry.file) && plain(entry.index));
+    && record.files.every((entry) => typeof entry === 'object' && entry !== null && isInnerPath(entry.file) && isInnerPath(entry.index));
   if (!valid) return { found: false, problem: `${where}/${recordPath(project, id)} is not a valid record of published wheels (ignored)` };
   return { found: true, record: record as PublishedWheels, where };
 }

@@ -1,4 +1,5 @@
 import { archNames, platformArch, platformNames } from '@conda-org/rattler';
+import { ForgeError } from '../errors.js';
 
 /**
  * The platform variables rattler-build puts in every Jinja context
@@ -16,6 +17,11 @@ export function platformVariables(targetPlatform: string, buildPlatform = target
 const platformMemo = new Map<string, Readonly<Record<string, unknown>>>();
 
 function computePlatformVariables(targetPlatform: string, buildPlatform: string): Record<string, unknown> {
+  // Checked here, where rattler is loaded anyway (a render-cache miss, and the key holds the platform).
+  if (targetPlatform === 'noarch' || targetPlatform === 'unknown' || !platformNames.includes(targetPlatform as (typeof platformNames)[number])) {
+    const known = platformNames.filter((p) => p !== 'noarch' && p !== 'unknown');
+    throw new ForgeError(`option \`targetPlatform\` must be a conda platform, got \`${targetPlatform}\` (known: ${known.join(', ')})`, { file: 'nx.json' });
+  }
   const family = (platform: string) => platform.split('-')[0]!;
   const vars: Record<string, unknown> = {
     target_platform: targetPlatform,

@@ -58,6 +58,8 @@ interface Evaluated {
   readonly noarch: NoArch;
   readonly skipped: boolean;
   readonly stringTemplate: string | undefined;
+  /** Where that template stands: the output's own `build.string` or the recipe's. */
+  readonly stringPath: ReadonlyArray<string | number>;
   readonly requirements: Record<Section, Requirement[]>;
   readonly pins: readonly string[];
   readonly variant: Record<string, VariantValue>;
@@ -164,9 +166,12 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;
-    const name = pkg.name ?? recipeMeta.name;
+    const rawName = pkg.name ?? recipeMeta.name;
+    // The engine reads a number (`name: 7`) as its text, as it does a version.
+    const name = typeof rawName === 'number' ? String(rawName) : rawName;
     const version = pkg.version ?? recipeMeta.version;
-    if (typeof name !== 'string' || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    if (name === undefined || name === null || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    if (typeof name !== 'string') throw new ForgeError(`\`package.name\` must be text, got ${JSON.stringify(name)}`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package', 'name']) });
     if (version === undefined || version === null) throw new ForgeError(`package \`${name}\` has no version`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
     const noarch = build.noarch === undefined || build.noarch === null ? null : build.noarch;
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
@@ -197,8 +202,8 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
 
     // Only exact pins put the sibling's "version build" into the hash (rattler-build's add_pins_to_variant).
     const pins = [...new Set(SECTIONS.flatMap((s) => requirements[s]).filter((r) => r.pin === 'pin_subpackage' && r.exact && r.name !== name).map((r) => r.name))];
-    const stringTemplate = stringField(recipe, output.path);
-    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, requirements, pins, variant, combination, context };
+    const { template: stringTemplate, path: stringPath } = stringField(recipe, output.path);
+    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, stringPath, requirements, pins, variant, combination, context };
   });
 }
 
@@ -264,7 +269,7 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
     try {
       buildString = String(renderTemplate(item.stringTemplate, scope));
     } catch (error) {
-      throw new ForgeError(`build.string: ${error instanceof Error ? error.message : String(error)}`, { file: recipe.file });
+      throw new ForgeError(`build.string: ${error instanceof Error ? error.message : String(error)}`, { file: recipe.file, line: recipe.yaml.lineOf(item.stringPath) });
     }
   }
   const subdir = item.noarch ? 'noarch' : String(item.combination.target_platform ?? 'noarch');
@@ -286,11 +291,12 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
   };
 }
 
-function stringField(recipe: Recipe, outputPath: ReadonlyArray<string | number>): string | undefined {
+function stringField(recipe: Recipe, outputPath: ReadonlyArray<string | number>): { template: string | undefined; path: ReadonlyArray<string | number> } {
   const own = ((recipe.outputs.find((o) => o.path === outputPath)?.fields.build ?? {}) as Mapping).string;
   const inherited = recipe.multiOutput ? ((recipe.top.build ?? {}) as Mapping).string : undefined;
   const value = own ?? inherited;
-  return value === undefined || value === null ? undefined : String(value);
+  const path = own === undefined || own === null ? ['build', 'string'] : [...outputPath, 'build', 'string'];
+  return { template: value === undefined || value === null ? undefined : String(value), path };
 }
 
 function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyArray<string | number>): Record<Section, Requirement[]> {

@@ -39,6 +39,10 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
       throw new ForgeError(`\`${key}\` must be a list of values, got ${describe(raw)}`, { file, line });
     }
     const list = raw.map((value, index): VariantValue => {
+      if (typeof value === 'object' && value !== null && 'if' in value) {
+        // rattler-build evaluates these against the target platform; forge's matrix is one platform's, written out.
+        throw new ForgeError(`\`${key}\` value ${index + 1} is a selector (\`if:\`), which wv-forge does not evaluate in a variant config: list the values for ${'`targetPlatform`'} plainly`, { file, line: yaml.lineOf([key, index]) });
+      }
       if (value === null || typeof value === 'object') {
         throw new ForgeError(`\`${key}\` value ${index + 1} must be a string, number or boolean, got ${describe(value)}`, { file, line: yaml.lineOf([key, index]) });
       }
@@ -50,8 +54,17 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
     if (list.length === 0) throw new ForgeError(`\`${key}\` has no values`, { file, line });
     values.set(normalizeKey(key), list);
   }
-  for (const group of zipKeys) {
-    const lengths = group.filter((key) => values.has(key)).map((key) => [key, values.get(key)!.length] as const);
+  for (const [index, group] of zipKeys.entries()) {
+    // The engine ignores a key no list defines: a typo would silently multiply the matrix.
+    const missing = group.find((key) => !values.has(key));
+    if (missing) {
+      const nested = Array.isArray((root as Record<string, unknown[]>).zip_keys?.[0]);
+      throw new ForgeError(`zip_keys [${group.join(', ')}] names \`${missing}\`, which this file does not define (keys: ${[...values.keys()].join(', ')})`, {
+        file,
+        line: yaml.lineOf(nested ? ['zip_keys', index] : ['zip_keys']),
+      });
+    }
+    const lengths = group.map((key) => [key, values.get(key)!.length] as const);
     const first = lengths[0];
     const odd = lengths.find(([, length]) => length !== first?.[1]);
     if (first && odd) {

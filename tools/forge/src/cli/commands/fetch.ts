@@ -21,7 +21,10 @@ export function registerFetch(program: Command): void {
       const rows: Array<{ project: string; url: string; commit: string; tree: string }> = [];
       for (const name of names) {
         const project = graph.projects.get(name);
-        if (!project) throw new ForgeError(`unknown wheel project \`${name}\` (known: ${[...graph.projects.keys()].sort().join(', ')})`);
+        if (!project) {
+          const known = [...graph.projects.keys()].sort();
+          throw new ForgeError(`unknown wheel project \`${name}\` (${known.length ? `known: ${known.join(', ')}` : 'this workspace has no wheel projects'})`);
+        }
         if (project.spec.source.kind !== 'git') continue;
         const { commit } = (await resolveWheelSource(project, sources))!;
         const tree = await wheelSourceTree(project, sources, commit!, (line) => process.stderr.write(`${name}: ${line}\n`));

@@ -70,7 +70,7 @@ function nxReason(stderr: string): string {
 export function registerMatrix(program: Command): void {
   program
     .command('matrix')
-    .description('the variant tasks that need building, as a CI matrix in dependency waves')
+    .description('the variant tasks (conda and wheel) that need building, as a CI matrix in dependency waves; exit 2 if a task is blocked by its own input')
     .option('--affected', 'only projects nx considers affected')
     .option('--base <ref>', 'base for --affected', process.env.NX_BASE || 'main')
     .option('--json', `print {"count", "wave0".."wave${WAVES - 1}": {"include": [...]}} for GitHub Actions`)

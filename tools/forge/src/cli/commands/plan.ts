@@ -84,7 +84,7 @@ async function makeCondaPlan(): Promise<PlanEntry[]> {
 export function registerPlan(program: Command): void {
   program
     .command('plan')
-    .description('show, in build order, what each variant task would do: build, cached, channel, unsolvable (as `forge solve` or the solve tasks last found) or blocked, and why')
+    .description('show, in build order, what each variant task (conda and wheel) would do: build, cached, channel, unsolvable (as `forge solve` or the solve tasks last found), blocked or skipped (a wheel variant this machine cannot build), and why')
     .option('--json', 'print the plan as JSON')
     .action(async (options: { json?: boolean }) => {
       const plan = await makePlan();
