@@ -98,36 +98,6 @@ describe('building the demo workspace with the real engine', () => {
   });
 });
 
-describe('a workspace whose outputDir is not output', () => {
-  it('rebuilds a dependent after an upstream edit, and Nx restores the folder it builds into', () => {
-    const ws = demoWorkspace(bootstrap);
-    try {
-      ws.edit('nx.json', (t) => t.replace('"artifactChannels": []', '"artifactChannels": [], "outputDir": "dist/conda"'));
-      const target = 'demo-ext:build-py3.12-cuda12.6';
-      const first = ws.nx('run', target, '--output-style=stream');
-      expect(first.code, first.stdout + first.stderr).toBe(0);
-      const before = manifests(ws, 'dist/conda');
-      expect([...before.keys()].sort()).toEqual(['demo-core:noarch', 'demo-cuda:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.6']);
-
-      // Nx must see the upstream's new content key in the folder the build wrote (it looked under output/).
-      ws.edit('pkgs/demo-cuda/recipe/patches/cuda-home.patch', (t) => t.replace('echo "CUDA_HOME=${PREFIX}"', 'echo "CUDA_HOME=${PREFIX}/cuda"'));
-      const second = ws.nx('run', target, '--output-style=stream');
-      expect(second.code, second.stdout + second.stderr).toBe(0);
-      expect(rebuilt(before, manifests(ws, 'dist/conda'))).toEqual(['demo-cuda:py3.12-cuda12.6', 'demo-ext:py3.12-cuda12.6']);
-
-      // A cache hit puts the packages back where the build and its dependents look for them.
-      const after = manifests(ws, 'dist/conda');
-      rmSync(join(ws.root, 'dist'), { recursive: true, force: true });
-      const restored = ws.nx('run', target, '--output-style=stream');
-      expect(restored.code, restored.stdout + restored.stderr).toBe(0);
-      expect(manifests(ws, 'dist/conda')).toEqual(after);
-      expect(readFileSync(join(ws.root, 'dist/conda/demo-ext/py3.12-cuda12.6/content-key'), 'utf8').trim()).toBe(after.get('demo-ext:py3.12-cuda12.6')!.key);
-    } finally {
-      ws.dispose();
-    }
-  });
-});
-
 describe('a local source outside the recipe folder', () => {
   it('is an input of the build: its edit rebuilds the package (it was in neither the content key nor Nx\'s inputs)', () => {
     const ws = demoWorkspace(bootstrap);

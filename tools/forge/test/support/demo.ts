@@ -32,9 +32,9 @@ export function demoWorkspace(bootstrap: string): TempWorkspace {
 }
 
 /** variant task (`project:id`) -> build time from its manifest, for tasks that were built (not found on a channel). */
-export function manifests(ws: TempWorkspace, outputDir = 'output'): Map<string, { builtAt: string; key: string; files: unknown[] }> {
+export function manifests(ws: TempWorkspace): Map<string, { builtAt: string; key: string; files: unknown[] }> {
   const result = new Map<string, { builtAt: string; key: string; files: unknown[] }>();
-  const out = join(ws.root, outputDir);
+  const out = join(ws.root, 'output');
   if (!existsSync(out)) return result;
   for (const project of readdirSync(out).filter((p) => !p.startsWith('.'))) {
     for (const id of readdirSync(join(out, project))) {
