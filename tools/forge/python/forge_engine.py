@@ -11,6 +11,7 @@ same way) and shapes the output.
     forge_engine.py build  --recipe R [-m FILE ...] [--target-platform P] --output-dir DIR [-c CHANNEL ...] [--variant K=V ...]
     forge_engine.py inspect PACKAGE.conda      # index.json and the embedded recipe files' sha256
     forge_engine.py index CHANNEL_DIR          # write <subdir>/repodata.json for the .conda files
+    forge_engine.py evict-cache FILE...        # drop these packages' entries from rattler's package cache
     forge_engine.py upload prefix --url URL --channel NAME PACKAGE...  # API key from PREFIX_API_KEY
     forge_engine.py --version                  # `py-rattler-build <version>`
 
@@ -448,6 +449,16 @@ def command_index(args: argparse.Namespace) -> None:
         print(f"{subdir}: {len(packages)} package(s)", file=sys.stderr)
 
 
+def command_evict_cache(args: argparse.Namespace) -> None:
+    """Before a build: see forge_pkg_cache (why the engine's test would read a stale entry)."""
+    import forge_pkg_cache  # fcntl inside: the rest of the front stays importable everywhere
+
+    try:
+        print(json.dumps(forge_pkg_cache.evict(args.files)))
+    except OSError as error:
+        fail(error.filename or "rattler package cache", error.strerror or error)
+
+
 def command_upload(args: argparse.Namespace) -> None:
     """rattler-build's prefix.dev upload; the key comes from --api-key or PREFIX_API_KEY."""
     from rattler_build.upload import upload_package_to_prefix
@@ -491,6 +502,8 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("package")
     index = commands.add_parser("index", help="index a channel folder (write <subdir>/repodata.json)")
     index.add_argument("channel")
+    evict = commands.add_parser("evict-cache", help="remove these package files' entries from rattler's package cache")
+    evict.add_argument("files", nargs="+", help="package file names (`noarch/pc-lib-1.0-h4616a5c_0.conda`)")
     upload = commands.add_parser("upload", help="upload packages (prefix.dev)")
     servers = upload.add_subparsers(dest="server", required=True, parser_class=Parser)
     prefix = servers.add_parser("prefix", help="a prefix.dev server")
@@ -508,7 +521,7 @@ def main() -> None:
     if args.version:
         print(f"py-rattler-build {rattler_build.rattler_build_version()}")
         return
-    commands = {"render": command_render, "build": command_build, "inspect": command_inspect, "index": command_index, "upload": command_upload}
+    commands = {"render": command_render, "build": command_build, "inspect": command_inspect, "index": command_index, "evict-cache": command_evict_cache, "upload": command_upload}
     if args.command not in commands:
         arguments.print_help(sys.stderr)
         sys.exit(2)

@@ -11,7 +11,7 @@ import { changedFiles, recipeInputFiles } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { startRun, type ForgeRun } from './context.js';
-import { collectChannel, runEngineBuild } from './engine-build.js';
+import { collectChannel, evictFromPackageCache, runEngineBuild } from './engine-build.js';
 import { checkRunPreflight } from './run-preflight.js';
 
 export interface BuildExecutorOptions {
@@ -95,6 +95,8 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     const recipeDir = join(root, posix.dirname(graph.projects.get(project)!.recipeFile));
     const started = Date.now();
     log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
+    const evicted = await evictFromPackageCache(frontPython(root), task.outputs.map((o) => o.file));
+    if (evicted.length) log(`${label}: removed the previous ${evicted.join(', ')} from rattler's package cache`);
     const result = await runEngineBuild(
       engine,
       {

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runLogged, type LoggedRun } from '../engine/logged-process.js';
-import type { Engine } from '../engine/engine.js';
+import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
+import { ForgeError } from '../errors.js';
 
 export interface EngineBuildRequest {
   readonly recipeDir: string;
@@ -30,6 +31,22 @@ export function buildArgs(request: EngineBuildRequest): string[] {
 /** Runs the engine for one variant, streaming its log line by line with the task's label in front. */
 export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<LoggedRun> {
   return runLogged(engine.command, [...engine.prefix, ...buildArgs(request)], { label: request.label, env: { ...process.env, NO_COLOR: '1' } }, write);
+}
+
+/**
+ * Removes the package files a build is about to make from rattler's shared
+ * package cache, whichever engine builds: the engine's test step takes a cached
+ * package of the same file name for the one it just built, so an edit that
+ * keeps the file name would be tested with the previous build's files
+ * (tools/forge/python/forge_pkg_cache.py says why and how it stays safe for
+ * concurrent builds). Returns the cache entries removed.
+ */
+export async function evictFromPackageCache(python: string, files: readonly string[]): Promise<string[]> {
+  // Loaded on use, as in stale-guard: execa's load time is paid only by a task that builds.
+  const { execa } = await import('execa');
+  const result = await execa(python, [EMBEDDED_FRONT, 'evict-cache', ...files], { reject: false });
+  if (result.exitCode !== 0) throw new ForgeError(`cannot clear ${files.join(', ')} from rattler's package cache: ${result.stderr.trim().split('\n').pop()?.replace(/^error: /, '')}`);
+  return JSON.parse(result.stdout) as string[];
 }
 
 const EMPTY_INDEX = (subdir: string) => JSON.stringify({ info: { subdir }, packages: {}, 'packages.conda': {}, repodata_version: 1 });
