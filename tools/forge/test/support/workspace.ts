@@ -16,6 +16,7 @@ export class TempWorkspace {
 
   constructor(files: Record<string, string> = {}, options: { copyRecipes?: boolean } = {}) {
     this.root = mkdtempSync(join(tmpdir(), 'forge-ws-'));
+    this.rattlerCache = `${this.root}.rattler-cache`;
     symlinkSync(join(repoRoot, 'node_modules'), join(this.root, 'node_modules'), 'dir');
     cpSync(join(repoRoot, 'nx.json'), join(this.root, 'nx.json'));
     if (options.copyRecipes) {
@@ -90,11 +91,22 @@ export class TempWorkspace {
     return { child, done: new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))) };
   }
 
+  /**
+   * rattler's package cache of this workspace alone. Test files run in parallel
+   * and build the same demo file names with other contents (times differ), and
+   * rattler's shared cache is not safe for that: an install met another
+   * workspace's entry mid-replacement and failed ("hash mismatch ... Failed to
+   * resolve dependencies"). A user's two clones building the same file at the
+   * same moment would meet the same race (README, on rattler's package cache).
+   */
+  readonly rattlerCache: string;
+
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' };
+    return { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0', RATTLER_CACHE_DIR: this.rattlerCache };
   }
 
   dispose(): void {
     rmSync(this.root, { recursive: true, force: true });
+    rmSync(this.rattlerCache, { recursive: true, force: true });
   }
 }
