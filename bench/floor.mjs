@@ -1,10 +1,10 @@
 // The floor a forge workspace is compared with: the same projects and tasks (names, dependsOn,
 // inputs, outputs) written out as plain project.json files, with no plugin. Each variant build
-// and solve task is a cached shell command that leaves the same output, so a cached run restores
-// the same outputs; the recipe folders are copied so inputs hash the same files.
+// and solve task is a cached shell command that leaves the same output files, so a cached run
+// restores the same outputs; the recipe folders are copied so inputs hash the same files.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const nxEnv = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
 
@@ -16,7 +16,11 @@ export function runNx(repo, root, args, env = nxEnv) {
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, stdout: r.stdout };
 }
 
-/** Writes the floor of the forge workspace `forge` into `floor`. */
+/**
+ * Writes the floor of the forge workspace `forge` (built) into `floor`. Its build and solve tasks
+ * copy in the very files the forge tasks left (a snapshot kept beside the floor, outside it), so
+ * Nx caches and restores the same outputs in both.
+ */
 export function writeFloor(repo, forge, floor) {
   runNx(repo, forge, ['graph', `--file=${join(floor, '.graph.json')}`]);
   const graph = JSON.parse(readFileSync(join(floor, '.graph.json'), 'utf8')).graph;
@@ -24,15 +28,18 @@ export function writeFloor(repo, forge, floor) {
   for (const file of ['variants.yaml']) if (existsSync(join(forge, file))) cpSync(join(forge, file), join(floor, file));
   symlinkSync(join(repo, 'node_modules'), join(floor, 'node_modules'), 'dir');
   writeFileSync(join(floor, 'nx.json'), JSON.stringify({ namedInputs: { default: ['{projectRoot}/**/*'] } }));
+  const snapshot = `${floor}.outputs`;
   for (const node of Object.values(graph.nodes)) {
     const targets = {};
     for (const [name, target] of Object.entries(node.data.targets)) {
-      if (target.executor === '@wv-forge/forge:build') {
-        const out = `output/${node.name}/${target.options.variant}`;
-        targets[name] = { ...target, executor: 'nx:run-commands', options: { command: `mkdir -p ${out} && echo ${name} > ${out}/content-key` } };
-      } else if (target.executor === '@wv-forge/forge:solve') {
-        const out = `output/.solve/${node.name}`;
-        targets[name] = { ...target, executor: 'nx:run-commands', options: { command: `mkdir -p ${out} && echo {} > ${out}/${target.options.variant}.json` } };
+      if (target.executor === '@wv-forge/forge:build' || target.executor === '@wv-forge/forge:solve') {
+        const out = target.outputs[0].replace('{workspaceRoot}/', '').replace('{projectName}', node.name);
+        // graph-scale's workspaces are never built: their floor tasks are never run either.
+        const built = existsSync(join(forge, out));
+        if (built) cpSync(join(forge, out), join(snapshot, out), { recursive: true });
+        const folder = target.executor === '@wv-forge/forge:build';
+        const copy = !built ? 'true' : folder ? `mkdir -p ${out} && cp -R ${join(snapshot, out)}/. ${out}/` : `mkdir -p ${dirname(out)} && cp ${join(snapshot, out)} ${out}`;
+        targets[name] = { ...target, executor: 'nx:run-commands', options: { command: copy } };
       } else targets[name] = { ...target, executor: 'nx:noop' };
     }
     mkdirSync(join(floor, node.data.root), { recursive: true });
