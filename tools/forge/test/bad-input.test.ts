@@ -159,9 +159,14 @@ describe('bad input gives one line naming the file', () => {
   });
 
   // One outside the recipe folder but inside the workspace is a build input like the folder (build.test.ts).
-  it.each(['../../../../shared/src', '/opt/src'])('a source path outside the workspace (%s), whose edits would rebuild nothing', async (path) => {
+  it.each(['../../../../shared/src', '/opt/src', '../../../..'])('a source path outside the workspace (%s), whose edits would rebuild nothing', async (path) => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': `package: {name: bad, version: "1"}\nsource:\n  - url: https://example.invalid/x.tgz\n    sha256: abc\n  - if: linux\n    then:\n      path: ${path}\n` });
     expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:7: source path \`${path.replace(/\./g, '\\.')}\` is outside the workspace: `));
+  });
+
+  it('a source path that is the workspace root (its node_modules, .nx and outputs would be in every key)', async () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  path: ../../..\n' });
+    expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: source path `\.\.\/\.\.\/\.\.` is the workspace root: /);
   });
 
   it('a patch entry naming a folder', async () => {

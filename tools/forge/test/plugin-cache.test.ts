@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchParallel, parallelOf } from '../src/executors/parallelism.js';
@@ -67,6 +68,10 @@ describe('the parallelism a variant build batch uses', () => {
     expect(parallelOf(['run-many'], 5, { NX_PARALLEL: '2' })).toBe(2);
     expect(parallelOf(['run-many'], 5, {})).toBe(5);
     expect(parallelOf(['run-many'], undefined, {})).toBe(3);
+    // A share of the cores, and a bare flag with --max-parallel, as Nx reads them.
+    expect(parallelOf(['run-many', '--parallel=50%'], 5, {})).toBe(Math.max(1, Math.floor(availableParallelism() / 2)));
+    expect(parallelOf(['run-many', '--parallel', '--max-parallel=7'], 5, {})).toBe(7);
+    expect(parallelOf(['run-many', '--parallel'], 5, { NX_PARALLEL: '2' })).toBe(2);
   });
 
   it("is read from the command line of the nx process that forked the batch, which Nx names", async () => {

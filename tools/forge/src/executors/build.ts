@@ -2,6 +2,7 @@ import type { ExecutorContext } from '@nx/devkit';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { embeddedPython } from '../engine/engine.js';
 import { describeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
@@ -95,7 +96,10 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     const recipeDir = join(root, posix.dirname(graph.projects.get(project)!.recipeFile));
     const started = Date.now();
     log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
-    const evicted = await evictFromPackageCache(frontPython(root), task.outputs.map((o) => o.file));
+    // A rattler-build binary builds without the embedded front; the eviction needs it (rattler's cache lock).
+    const front = embeddedPython(root);
+    const evicted = front ? await evictFromPackageCache(front, task.outputs.map((o) => o.file)) : [];
+    if (!front) log(`${label}: rattler's package cache not cleared of a previous build of these files (no embedded front: npm run setup:engine)`);
     if (evicted.length) log(`${label}: removed the previous ${evicted.join(', ')} from rattler's package cache`);
     const result = await runEngineBuild(
       engine,

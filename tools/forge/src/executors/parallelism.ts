@@ -1,19 +1,35 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /** Nx's own default for `--parallel`. */
 const NX_DEFAULT_PARALLEL = 3;
 
-/** `--parallel` as Nx reads it: the flag (`=N`, ` N`, bare, `false`), else NX_PARALLEL, else nx.json, else 3. */
+/**
+ * `--parallel` as Nx reads it (nx's readParallelFromArgsAndEnv): `false` is 1;
+ * bare or `true` is `--max-parallel`, else NX_PARALLEL, else 3; a number or a
+ * share of the cores (`50%`) is itself; without the flag, NX_PARALLEL, else
+ * nx.json's `parallel`, else 3.
+ */
 export function parallelOf(argv: readonly string[], nxJsonParallel: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  for (const [i, arg] of argv.entries()) {
-    const match = /^--parallel(?:=(.*))?$/.exec(arg);
-    if (!match) continue;
-    const value = match[1] ?? (/^\d+$/.test(argv[i + 1] ?? '') ? argv[i + 1] : 'true');
-    if (value === 'false') return 1;
-    if (value === 'true') return nxJsonParallel ?? NX_DEFAULT_PARALLEL;
-    return positive(value) ?? nxJsonParallel ?? NX_DEFAULT_PARALLEL;
-  }
-  return positive(env.NX_PARALLEL) ?? nxJsonParallel ?? NX_DEFAULT_PARALLEL;
+  const flag = (name: string): string | undefined => {
+    for (const [i, arg] of argv.entries()) {
+      const match = new RegExp(`^--${name}(?:=(.*))?$`).exec(arg);
+      if (match) return match[1] ?? (/^\d+%?$/.test(argv[i + 1] ?? '') ? argv[i + 1] : 'true');
+    }
+    return undefined;
+  };
+  const value = flag('parallel');
+  if (value === 'false') return 1;
+  if (value === 'true' || value === '') return concurrency(flag('max-parallel') ?? flag('maxParallel') ?? env.NX_PARALLEL ?? '3');
+  if (value !== undefined) return concurrency(value);
+  return env.NX_PARALLEL ? concurrency(env.NX_PARALLEL) : (nxJsonParallel ?? NX_DEFAULT_PARALLEL);
+}
+
+/** A count, or a share of the machine's cores (`50%`), at least 1: nx's `concurrency`. */
+function concurrency(value: string): number {
+  const n = Number.parseInt(value, 10);
+  const count = value.endsWith('%') ? (availableParallelism() * n) / 100 : n;
+  return Number.isFinite(count) ? Math.max(1, Math.floor(count)) : NX_DEFAULT_PARALLEL;
 }
 
 /**
@@ -39,9 +55,4 @@ export function invokingNxArgv(env: NodeJS.ProcessEnv = process.env): string[] |
   } catch {
     return undefined;
   }
-}
-
-function positive(value: string | undefined): number | undefined {
-  const n = Number(value);
-  return value !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
 }

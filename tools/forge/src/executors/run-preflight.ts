@@ -1,7 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
-import { UPLOAD_TARGET, UPLOAD_WHEELS_TARGET } from '../nx/plugin.js';
+import { UPLOAD_EXECUTOR, UPLOAD_WHEELS_EXECUTOR } from '../nx/plugin.js';
 import { parseUploadChannel, requireUploadCredentials } from '../store/upload-channel.js';
 
 /**
@@ -13,9 +13,12 @@ import { parseUploadChannel, requireUploadCredentials } from '../store/upload-ch
  * every command the daemon serves (0.21 s each, measured).
  */
 export function checkRunPreflight(context: ExecutorContext, forge: ForgeOptions): void {
-  const targets = new Set(Object.values(context.taskGraph?.tasks ?? {}).map((task) => task.target.target));
-  if (targets.has(UPLOAD_TARGET)) requireUploadCredentials(parseUploadChannel(forge.uploadChannel, context.root));
-  if (targets.has(UPLOAD_WHEELS_TARGET)) requireWheelIndex(forge);
+  // By executor, not by target name: another project's own `upload` target is none of forge's business.
+  const executors = new Set(
+    Object.values(context.taskGraph?.tasks ?? {}).map(({ target }) => context.projectsConfigurations?.projects[target.project]?.targets?.[target.target]?.executor),
+  );
+  if (executors.has(UPLOAD_EXECUTOR)) requireUploadCredentials(parseUploadChannel(forge.uploadChannel, context.root));
+  if (executors.has(UPLOAD_WHEELS_EXECUTOR)) requireWheelIndex(forge);
 }
 
 export function requireWheelIndex(forge: ForgeOptions): string {

@@ -1,6 +1,6 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { join } from 'node:path';
-import { readForgeOptions } from '../config/forge-config.js';
+import { readForgeOptions, type ForgeOptions } from '../config/forge-config.js';
 import { describeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import { tasksInOrder } from '../graph/task-order.js';
@@ -48,13 +48,14 @@ export async function solveVariants(context: ExecutorContext, wanted: readonly W
   const all = (lines: (w: Wanted) => string, success: boolean) => wanted.map((w) => ({ success, lines: [lines(w)] }));
   if (process.env[SKIP_SOLVE_ENV] === '1') return all((w) => `${label(w)}: not solved (${SKIP_SOLVE_ENV}=1)`, true);
   const root = context.root;
+  let forge: ForgeOptions;
   try {
-    checkRunPreflight(context, readForgeOptions(root));
+    forge = readForgeOptions(root);
+    checkRunPreflight(context, forge);
   } catch (error) {
     return all((w) => `${label(w)}: error: ${describeError(error)}`, false);
   }
   try {
-    const forge = readForgeOptions(root);
     const graph = buildGraph(await loadProjects(root, forge), root);
     const tasks = new Map<Wanted, VariantTask | undefined>(wanted.map((w) => [w, graph.tasks.get(w.project)?.find((t) => t.id === w.variant)]));
     const run = process.env.NX_INVOCATION_ANCESTOR_PIDS;

@@ -51,7 +51,7 @@ export class RenderCache {
   /** A damaged entry is a miss: the recipe is rendered again and the entry replaced. */
   get(key: string): RenderEntry | undefined {
     const entry = this.entries[key];
-    return isObject(entry) && Array.isArray(entry.rendered) && Array.isArray(entry.patches) ? entry : undefined;
+    return isObject(entry) && Array.isArray(entry.rendered) && Array.isArray(entry.patches) && Array.isArray(entry.sourcePaths) ? entry : undefined;
   }
 
   set(key: string, value: RenderEntry): void {

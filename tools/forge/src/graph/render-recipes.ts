@@ -26,9 +26,12 @@ export function renderRecipes(
       // A path chosen by an expression cannot be known here; the engine reads it all the same.
       if (source.includes('${{')) continue;
       // Inside the workspace it is hashed with the recipe folder (content key and Nx inputs); elsewhere nothing could see its edits.
-      if (isAbsolute(source) || posix.normalize(posix.join(posix.dirname(file), source)).startsWith('../')) {
+      const inWorkspace = posix.normalize(posix.join(posix.dirname(file), source));
+      if (isAbsolute(source) || inWorkspace === '..' || inWorkspace.startsWith('../')) {
         throw new ForgeError(`source path \`${source}\` is outside the workspace: a variant's content key and Nx inputs cover only the workspace, so an edit there would rebuild nothing (move the sources into the workspace, or use a url or git source)`, { file, line: recipe.yaml.lineOf(path) });
       }
+      // The workspace root holds node_modules, .nx and the outputs: its key would change with every build.
+      if (inWorkspace === '.') throw new ForgeError(`source path \`${source}\` is the workspace root: keep the package's sources in a folder of their own`, { file, line: recipe.yaml.lineOf(path) });
       sourcePaths.push(source);
     }
     const patches = namedPatches(recipe)

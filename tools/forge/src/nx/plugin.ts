@@ -24,6 +24,8 @@ export interface ForgeWheelMetadata {
 
 export const BUILD_TARGET = 'build';
 export const UPLOAD_TARGET = 'upload';
+export const UPLOAD_EXECUTOR = '@wv-forge/forge:upload';
+export const UPLOAD_WHEELS_EXECUTOR = '@wv-forge/forge:upload-wheels';
 export const variantTarget = (id: string): string => `${BUILD_TARGET}-${id}`;
 export const solveTarget = (id: string): string => `solve-${id}`;
 export const WHEEL_TARGET = 'wheel';
@@ -97,7 +99,7 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
         // and the content key counts them, so Nx must not restore a build from before their edit.
         { fileset: `{projectRoot}/recipe/**/*`, includeIgnored: true },
         // A path or a folder (not known here); one outside the workspace only the content key can see.
-        ...outsideInputs.filter((path) => !path.startsWith('../')).flatMap((path) => [`{workspaceRoot}/${path}`, `{workspaceRoot}/${path}/**/*`].map((fileset) => ({ fileset, includeIgnored: true }))),
+        ...outsideInputs.filter((path) => path !== '..' && !path.startsWith('../')).flatMap((path) => [`{workspaceRoot}/${path}`, `{workspaceRoot}/${path}/**/*`].map((fileset) => ({ fileset, includeIgnored: true }))),
         `{workspaceRoot}/${options.variantConfig}`,
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
         { env: 'RATTLER_BUILD' },
@@ -131,7 +133,7 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
     };
   }
   targets[UPLOAD_TARGET] = {
-    executor: '@wv-forge/forge:upload',
+    executor: UPLOAD_EXECUTOR,
     // After this package's builds and after the packages it needs are published.
     dependsOn: [BUILD_TARGET, `^${UPLOAD_TARGET}`],
     cache: false,
@@ -195,7 +197,7 @@ function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: For
     metadata: { technologies: ['python'], description: `All ${tasks.length} wheel variant(s) of ${spec.name}` },
   };
   targets[UPLOAD_WHEELS_TARGET] = {
-    executor: '@wv-forge/forge:upload-wheels',
+    executor: UPLOAD_WHEELS_EXECUTOR,
     dependsOn: [WHEEL_TARGET, `^${UPLOAD_WHEELS_TARGET}`],
     cache: false,
     metadata: { technologies: ['python'], description: `Publish ${spec.name}'s wheels to ${options.wheelIndex ?? '(wheelIndex is not set)'}` },

@@ -25,6 +25,13 @@ export function hashInputs(inputs: KeyInputs): string {
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
 }
 
+/**
+ * Names a local source's key leaves out at any depth: git's own files change
+ * whenever git looks at the clone (rattler-build's path source and the wheel
+ * build's copy leave them out too), and the source cache's marker.
+ */
+export const UNCOPIED_SOURCE_FILES: ReadonlySet<string> = new Set(['.git', '.forge-source.json']);
+
 /** relative path -> sha256 of every file under a folder, sorted; checkout paths do not matter. `skip`: names left out at any depth. */
 export function folderFiles(dir: string, skip: ReadonlySet<string> = new Set()): Record<string, string> {
   const files: Record<string, string> = {};
@@ -53,7 +60,7 @@ export function recipeInputFiles(root: string, project: RecipeProject): Record<s
     } catch {
       continue;
     }
-    if (isDirectory) for (const [file, hash] of Object.entries(folderFiles(join(root, path)))) files[`${name}/${file}`] = hash;
+    if (isDirectory) for (const [file, hash] of Object.entries(folderFiles(join(root, path), UNCOPIED_SOURCE_FILES))) files[`${name}/${file}`] = hash;
     else files[name] = createHash('sha256').update(readFileSync(join(root, path))).digest('hex');
   }
   return files;

@@ -1,15 +1,10 @@
 import { join, posix } from 'node:path';
 import { inFile, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
-import { folderFiles, hashInputs, type ContentKey, type KeyInputs } from './content-key.js';
+import { folderFiles, hashInputs, UNCOPIED_SOURCE_FILES, type ContentKey, type KeyInputs } from './content-key.js';
 import { sha256File } from './outputs.js';
 import type { SourceCache } from './source-cache.js';
 
-/**
- * What a build does not copy from a source tree, so what its key leaves out: git's own
- * files (a local source that is a clone would change key on every `git status`) and the source cache's record.
- */
-export const UNCOPIED_SOURCE_FILES: ReadonlySet<string> = new Set(['.git', '.forge-source.json']);
 
 /** Bumped when forge's wheel steps (labelling, placement) change their output for the same inputs. */
 export const WHEEL_PIPELINE = 'forge-wheel 1';
