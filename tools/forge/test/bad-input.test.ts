@@ -169,6 +169,11 @@ describe('bad input gives one line naming the file', () => {
     expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: source path `\.\.\/\.\.\/\.\.` is the workspace root: /);
   });
 
+  it.each(['../../../../x.patch', '/opt/x.patch'])('a patch outside the workspace (%s), whose edits Nx would not see', async (patch) => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': `package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - ${patch}\n` });
+    expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:5: patch \`${patch.replace(/\./g, '\\.')}\` is outside the workspace: `));
+  });
+
   it('a patch entry naming a folder', async () => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - patches\n', 'pkgs/bad/recipe/patches/fix.patch': '' });
     expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:5: patch `patches` is not a file \(pkgs\/bad\/recipe\/patches\)$/);
@@ -295,8 +300,8 @@ describe('a damaged record or cache file counts as absent', () => {
     write(join(data, 'forge-nodes-cache.json'), text);
     const renders = RenderCache.forWorkspace(dir);
     expect(renders.get('k')).toBeUndefined();
-    renders.set('k', { rendered: [], patches: [] });
-    expect(renders.get('k')).toEqual({ rendered: [], patches: [] });
+    renders.set('k', { rendered: [], patches: [], sourcePaths: [] });
+    expect(renders.get('k')).toEqual({ rendered: [], patches: [], sourcePaths: [] });
     expect(new NodesCache(dir).read('k')).toBeUndefined();
   });
 

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { isAbsolute, join, posix } from 'node:path';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
 import type { RenderedVariant } from '../variants/render.js';
@@ -112,6 +112,11 @@ function outsideInputs(recipeFile: string, paths: readonly string[]): string[] {
 export function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {
   const dir = posix.dirname(recipeFile);
   for (const { patch, line } of patches) {
+    // Nx's inputs cover only the workspace: an edit to a patch beyond it would restore the old build.
+    const inWorkspace = posix.normalize(posix.join(dir, patch));
+    if (isAbsolute(patch) || inWorkspace === '..' || inWorkspace.startsWith('../')) {
+      throw new ForgeError(`patch \`${patch}\` is outside the workspace: Nx's inputs cover only the workspace, so an edit there would restore the old build (keep it in the recipe folder)`, { file: recipeFile, line });
+    }
     const path = join(root, dir, patch);
     if (!existsSync(path)) throw new ForgeError(`patch \`${patch}\` does not exist (looked for ${posix.join(dir, patch)})`, { file: recipeFile, line });
     // A folder passes the check above and fails only in the engine's patch step.
