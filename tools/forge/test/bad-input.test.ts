@@ -164,6 +164,16 @@ describe('bad input gives one line naming the file', () => {
     expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:7: source path \`${path.replace(/\./g, '\\.')}\` is outside the workspace: `));
   });
 
+  it('a source path refused from where the recipe now is, although its text was rendered (and cached) where the path stayed inside', async () => {
+    const recipe = 'package: {name: moved, version: "1"}\nsource:\n  path: ../../../../src\n';
+    const ws = setup({ 'x/pkgs/moved/recipe/recipe.yaml': recipe });
+    ws.edit('nx.json', (text) => text.replace('"options": {', '"options": {"recipesDir": "x/pkgs", '));
+    expect(await loadError(ws)).toBe('no error');
+    ws.write('pkgs/moved/recipe/recipe.yaml', recipe);
+    ws.edit('nx.json', (text) => text.replace('"recipesDir": "x/pkgs", ', ''));
+    expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/moved\/recipe\/recipe\.yaml:3: source path `\.\.\/\.\.\/\.\.\/\.\.\/src` is outside the workspace: /);
+  });
+
   it('a source path that is the workspace root (its node_modules, .nx and outputs would be in every key)', async () => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nsource:\n  path: ../../..\n' });
     expect(await loadError(ws)).toMatch(/^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: source path `\.\.\/\.\.\/\.\.` is the workspace root: /);

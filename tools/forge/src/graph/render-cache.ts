@@ -44,8 +44,13 @@ export class RenderCache {
     return createHash('sha256').update(`${ENGINE_REVISION}\0${targetPlatform}\0${configText}`).digest('hex');
   }
 
-  static key(scope: string, recipeText: string): string {
-    return createHash('sha256').update(`${scope}\0${recipeText}`).digest('hex');
+  /**
+   * A recipe's entry: its text, and its place, as what a render accepts
+   * depends on it (a `../../src` source path is inside the workspace from one
+   * folder and outside it from another).
+   */
+  static key(scope: string, recipeFile: string, recipeText: string): string {
+    return createHash('sha256').update(`${scope}\0${recipeFile}\0${recipeText}`).digest('hex');
   }
 
   /** A damaged entry is a miss: the recipe is rendered again and the entry replaced. */

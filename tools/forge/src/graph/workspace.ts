@@ -71,7 +71,7 @@ export function readRecipeSources(root: string, options: ForgeOptions, recipeFil
     } catch {
       throw new ForgeError('recipe file not found', { file });
     }
-    return { file, text, key: RenderCache.key(scope, text) };
+    return { file, text, key: RenderCache.key(scope, file, text) };
   });
   return { configText, recipes };
 }
