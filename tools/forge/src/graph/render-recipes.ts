@@ -1,6 +1,6 @@
-import { isAbsolute, posix } from 'node:path';
 import { ForgeError } from '../errors.js';
 import { localSources, namedPatches, parseRecipe } from '../recipe/recipe.js';
+import { workspacePath } from '../recipe/recipe-paths.js';
 import { parseYamlText } from '../recipe/yaml-file.js';
 import { renderRecipe } from '../variants/render.js';
 import { parseVariantConfig } from '../variants/variant-config.js';
@@ -26,8 +26,8 @@ export function renderRecipes(
       // A path chosen by an expression cannot be known here; the engine reads it all the same.
       if (source.includes('${{')) continue;
       // Inside the workspace it is hashed with the recipe folder (content key and Nx inputs); elsewhere nothing could see its edits.
-      const inWorkspace = posix.normalize(posix.join(posix.dirname(file), source));
-      if (isAbsolute(source) || inWorkspace === '..' || inWorkspace.startsWith('../')) {
+      const inWorkspace = workspacePath(file, source);
+      if (inWorkspace === undefined) {
         throw new ForgeError(`source path \`${source}\` is outside the workspace: a variant's content key and Nx inputs cover only the workspace, so an edit there would rebuild nothing (move the sources into the workspace, or use a url or git source)`, { file, line: recipe.yaml.lineOf(path) });
       }
       // The workspace root holds node_modules, .nx and the outputs: its key would change with every build.

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { isAbsolute, join, posix } from 'node:path';
+import { join, posix } from 'node:path';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { ForgeError } from '../errors.js';
 import type { RenderedVariant } from '../variants/render.js';
+import { workspacePath } from '../recipe/recipe-paths.js';
 import { RenderCache, type RenderEntry } from './render-cache.js';
 
 /** A recipe folder as an Nx project: `pkgs/<name>/recipe/recipe.yaml`. */
@@ -113,8 +114,7 @@ export function checkPatches(root: string, recipeFile: string, patches: RenderEn
   const dir = posix.dirname(recipeFile);
   for (const { patch, line } of patches) {
     // Nx's inputs cover only the workspace: an edit to a patch beyond it would restore the old build.
-    const inWorkspace = posix.normalize(posix.join(dir, patch));
-    if (isAbsolute(patch) || inWorkspace === '..' || inWorkspace.startsWith('../')) {
+    if (workspacePath(recipeFile, patch) === undefined) {
       throw new ForgeError(`patch \`${patch}\` is outside the workspace: Nx's inputs cover only the workspace, so an edit there would restore the old build (keep it in the recipe folder)`, { file: recipeFile, line });
     }
     const path = join(root, dir, patch);

@@ -98,8 +98,8 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
         // Gitignored files too: the engine packages the whole recipe folder (info/recipe),
         // and the content key counts them, so Nx must not restore a build from before their edit.
         { fileset: `{projectRoot}/recipe/**/*`, includeIgnored: true },
-        // A path or a folder (not known here); one outside the workspace only the content key can see.
-        ...outsideInputs.filter((path) => path !== '..' && !path.startsWith('../')).flatMap((path) => [`{workspaceRoot}/${path}`, `{workspaceRoot}/${path}/**/*`].map((fileset) => ({ fileset, includeIgnored: true }))),
+        // A path or a folder (not known here); paths leaving the workspace are refused when recipes load.
+        ...outsideInputs.flatMap((path) => [`{workspaceRoot}/${path}`, `{workspaceRoot}/${path}/**/*`].map((fileset) => ({ fileset, includeIgnored: true }))),
         `{workspaceRoot}/${options.variantConfig}`,
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
         { env: 'RATTLER_BUILD' },
