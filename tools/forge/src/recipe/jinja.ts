@@ -169,6 +169,10 @@ class JinjaRuntime {
         if (!this.functions.has(ref.name)) throw new Error(`unknown function \`${ref.name}\` in \`${expression.trim()}\``);
         continue;
       }
+      if (ref.name === 'env' && !('env' in scope.variables)) {
+        // The render would follow the environment of whichever process renders (the Nx daemon, a CI runner), which no content key records.
+        throw new Error(`\`env\` reads the environment of the machine that renders, which forge's prediction and content keys do not follow: put the value in the recipe's context or the variant config (in \`\${{ ${expression.trim()} }}\`)`);
+      }
       if (!(ref.name in scope.variables)) {
         throw new Error(`undefined variable \`${ref.name}\` in \`\${{ ${expression.trim()} }}\``);
       }

@@ -1,5 +1,5 @@
 import { ForgeError } from '../errors.js';
-import { isPin, renderTemplate, type JinjaScope, type Pin } from '../recipe/jinja.js';
+import { isPin, renderTemplate, templateNames, type JinjaScope, type Pin } from '../recipe/jinja.js';
 import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
 import type { Recipe } from '../recipe/recipe.js';
 import { ALWAYS_INCLUDED, normalizeKey, type Variant, type VariantValue } from './keys.js';
@@ -151,18 +151,37 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
   }
   const sharedAccess = new Set(accessed);
 
-  return recipe.outputs.map((output) => {
+  // A staging output builds no package: what it reads and its free build/host
+  // requirements become variant keys of each output that inherits it.
+  const stagingKeys = new Map<string, Set<string>>();
+  for (const output of recipe.outputs) {
+    if (output.staging === undefined) continue;
+    accessed.clear();
+    for (const key of ['source', 'build', 'requirements']) {
+      if (key in output.fields) evaluator.evaluate(output.fields[key], [...output.path, key]);
+    }
+    const requirements = parseRequirements((evaluator.evaluate(output.fields.requirements ?? {}, [...output.path, 'requirements']) ?? {}) as Mapping, recipe, output.path);
+    const keys = new Set(accessed);
+    for (const req of [...requirements.build, ...requirements.host]) if (!req.pin && isFreeSpec(req.spec)) keys.add(normalizeKey(req.name));
+    stagingKeys.set(output.staging, keys);
+  }
+
+  return recipe.outputs.filter((output) => output.staging === undefined).map((output) => {
     accessed.clear();
     for (const name of sharedAccess) accessed.add(name);
+    for (const name of output.inherit === undefined ? [] : (stagingKeys.get(output.inherit) ?? [])) accessed.add(name);
     const fields: Mapping = {};
     for (const key of ['package', 'source', 'build', 'requirements', 'tests', 'about', 'extra']) {
       if (key in output.fields) fields[key] = evaluator.evaluate(output.fields[key], [...output.path, key]);
     }
     const build = { ...((recipe.multiOutput ? shared.build : undefined) as Mapping | undefined), ...((fields.build ?? {}) as Mapping) };
     const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
-    const ownSkip = (output.fields.build as Mapping | undefined)?.skip !== undefined;
-    const buildPath = ownSkip ? [...output.path, 'build'] : ['build'];
-    const skipped = skipList(build.skip).some((item, i) => evaluator.skipCondition(item, [...buildPath, 'skip', i], options.onIgnoredSkip));
+    // An output's skip entries add to the recipe's top-level ones (the engine skips when any holds).
+    const skipEntries = [
+      ...(recipe.multiOutput ? evaluator.skipEntries((shared.build as Mapping | undefined)?.skip, ['build', 'skip']) : []),
+      ...evaluator.skipEntries(((fields.build ?? {}) as Mapping).skip, [...output.path, 'build', 'skip']),
+    ];
+    const skipped = skipEntries.some(({ item, path }) => evaluator.skipCondition(item, path, options.onIgnoredSkip));
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;
@@ -177,7 +196,7 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
       throw new ForgeError(`\`build.noarch\` must be \`python\` or \`generic\`, got \`${String(noarch)}\``, where('noarch'));
     }
-    const buildNumber = Number(build.number ?? 0);
+    const buildNumber = 'number' in build ? Number(build.number ?? Number.NaN) : 0;
     if (!Number.isInteger(buildNumber) || buildNumber < 0) throw new ForgeError(`\`build.number\` must be a whole number, got \`${String(build.number)}\``, where('number'));
 
     const requirements = parseRequirements((fields.requirements ?? {}) as Mapping, recipe, output.path);
@@ -261,9 +280,11 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
   const info = hashInfo(variant, item.noarch);
   let buildString = defaultBuildString(info, item.buildNumber);
   if (item.stringTemplate !== undefined) {
+    refusePlatformVariables(recipe, item);
+    const targetPlatform = String(item.combination.target_platform);
     const scope: JinjaScope = {
-      variables: { ...variant, ...item.context, hash: info.hash, build_number: item.buildNumber },
-      targetPlatform: String(item.combination.target_platform ?? 'noarch'),
+      variables: { ...platformVariables(targetPlatform), ...variant, ...item.context, hash: info.hash, build_number: item.buildNumber },
+      targetPlatform,
       onAccess: () => undefined,
     };
     try {
@@ -291,12 +312,30 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
   };
 }
 
+/**
+ * rattler-build renders `build.string` with the platform variables (`unix`, `linux`,
+ * `x86_64`, …) of the machine it runs on, not of the target: rendered for win-64 on
+ * linux, `unix` is true. The file name would then depend on where the build runs, so
+ * forge refuses rather than predict one of two names. `target_platform` and the
+ * `is_linux(target_platform)` family are right for every target.
+ */
+function refusePlatformVariables(recipe: Recipe, item: Evaluated): void {
+  const platformNames = Object.keys(platformVariables(String(item.combination.target_platform)));
+  const read = templateNames(item.stringTemplate!).find((name) => platformNames.includes(name) && !['target_platform', 'build_platform', 'host_platform'].includes(name) && !(name in item.context));
+  if (read === undefined) return;
+  throw new ForgeError(
+    `build.string reads the platform variable \`${read}\`, which rattler-build evaluates for the machine it runs on, not the target platform, so the file name would depend on where it is built: test \`target_platform\` instead (\`is_linux(target_platform)\`, \`target_platform == "win-64"\`)`,
+    { file: recipe.file, line: recipe.yaml.lineOf(item.stringPath) },
+  );
+}
+
 function stringField(recipe: Recipe, outputPath: ReadonlyArray<string | number>): { template: string | undefined; path: ReadonlyArray<string | number> } {
   const own = ((recipe.outputs.find((o) => o.path === outputPath)?.fields.build ?? {}) as Mapping).string;
   const inherited = recipe.multiOutput ? ((recipe.top.build ?? {}) as Mapping).string : undefined;
-  const value = own ?? inherited;
-  const path = own === undefined || own === null ? ['build', 'string'] : [...outputPath, 'build', 'string'];
-  return { template: value === undefined || value === null ? undefined : String(value), path };
+  const value = own !== undefined ? own : inherited;
+  const path = own === undefined ? ['build', 'string'] : [...outputPath, 'build', 'string'];
+  // `string:` left empty gives an empty build string in the engine, not the default one.
+  return { template: value === undefined ? undefined : value === null ? '' : String(value), path };
 }
 
 function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyArray<string | number>): Record<Section, Requirement[]> {
@@ -327,11 +366,6 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
 /** A spec that is only a package name: rattler-build treats it as a variant key. */
 export function isFreeSpec(spec: string): boolean {
   return /^\s*[A-Za-z0-9_][A-Za-z0-9_.\-]*\s*$/.test(spec) && !spec.includes('${{');
-}
-
-function skipList(value: unknown): unknown[] {
-  if (value === undefined || value === null) return [];
-  return Array.isArray(value) ? value : [value];
 }
 
 function stringList(value: unknown): string[] {
