@@ -173,6 +173,8 @@ class JinjaRuntime {
         // The render would follow the environment of whichever process renders (the Nx daemon, a CI runner), which no content key records.
         throw new Error(`\`env\` reads the environment of the machine that renders, which forge's prediction and content keys do not follow: put the value in the recipe's context or the variant config (in \`\${{ ${expression.trim()} }}\`)`);
       }
+      // `x is defined` (and `x is undefined`, `x is not defined`) may name a missing key: minijinja tests it.
+      if (!(ref.name in scope.variables) && testsDefinition(expression, ref.name)) continue;
       if (!(ref.name in scope.variables)) {
         throw new Error(`undefined variable \`${ref.name}\` in \`\${{ ${expression.trim()} }}\``);
       }
@@ -192,6 +194,10 @@ class JinjaRuntime {
       this.failure = undefined;
     }
   }
+}
+
+function testsDefinition(expression: string, name: string): boolean {
+  return new RegExp(`(^|[^A-Za-z0-9_.])${name}\\s+is\\s+(not\\s+)?(un)?defined\\b`).test(expression);
 }
 
 let runtime: JinjaRuntime | undefined;

@@ -108,7 +108,10 @@ export function renderRecipe(recipe: Recipe, baseConfig: VariantConfig, options:
 
 function candidateKeys(recipe: Recipe, targetPlatform: string): Set<string> {
   const names = new Set<string>();
-  collectNames(recipe.yaml.value, names);
+  // `extra` is not scanned: a key read only there is no variant key (and undefined when read).
+  const withoutExtra = ({ extra: _extra, ...rest }: Mapping) => rest;
+  collectNames(withoutExtra({ ...recipe.top, outputs: undefined }), names);
+  for (const output of recipe.outputs) collectNames(withoutExtra(output.fields), names);
   for (const output of recipe.outputs) {
     const requirements = (output.fields.requirements ?? {}) as Mapping;
     const specs: string[] = [];
