@@ -52,6 +52,9 @@ export function parseRecipe(yaml: YamlFile): Recipe {
       throw new ForgeError(`unknown top-level key \`${key}\`${hint}`, { file, line: yaml.lineOf([key]) });
     }
   }
+  if ('schema_version' in top && String(top.schema_version) !== '1') {
+    throw new ForgeError(`unsupported \`schema_version\` ${JSON.stringify(top.schema_version)}: rattler-build reads recipe format 1 only`, { file, line: yaml.lineOf(['schema_version']) });
+  }
   emptySections(top, yaml, []);
   const context = mapping(top.context ?? {}, yaml, ['context']);
   if (!multiOutput) {

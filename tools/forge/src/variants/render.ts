@@ -177,7 +177,10 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     for (const key of ['package', 'source', 'build', 'requirements', 'tests', 'about', 'extra']) {
       if (key in output.fields) fields[key] = evaluator.evaluate(output.fields[key], [...output.path, key]);
     }
-    const build = { ...((recipe.multiOutput ? shared.build : undefined) as Mapping | undefined), ...((fields.build ?? {}) as Mapping) };
+    const sharedBuild = (recipe.multiOutput ? shared.build : undefined) as Mapping | undefined;
+    const build = { ...sharedBuild, ...((fields.build ?? {}) as Mapping) };
+    // An output's `noarch:` left empty keeps the recipe's (where an empty `string:` does replace it).
+    if (build.noarch === null && sharedBuild?.noarch !== undefined) build.noarch = sharedBuild.noarch;
     const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
     // An output's skip entries add to the recipe's top-level ones (the engine skips when any holds).
     const skipEntries = [
