@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir, repoRoot } from './support/paths.js';
@@ -77,6 +77,15 @@ describe('the variant engine agrees with rattler-build on every platform', () =>
       return;
     }
     expect(differences(truth, forge)).toEqual([]);
+  });
+
+  it("the README's coverage table names every case of the format table, and only cases that exist", () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Coverage of the recipe v1 format'), readme.indexOf('**Agreement:'));
+    const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| Feature') && !line.startsWith('| ---'));
+    const named = new Set(rows.flatMap((row) => [...row.split('|')[2]!.matchAll(/`([a-z0-9-]+)`/g)].map((m) => m[1]!)));
+    expect(format.filter((name) => !named.has(name))).toEqual([]);
+    expect([...named].filter((name) => !format.includes(name) && !fixtures.includes(name))).toEqual([]);
   });
 
   it('reports how many recipe × platform pairs agree', () => {
