@@ -48,7 +48,12 @@ export function parseRecipe(yaml: YamlFile): Recipe {
   const allowed = multiOutput ? MULTI_KEYS : SINGLE_KEYS;
   for (const key of Object.keys(top)) {
     if (!allowed.has(key)) {
-      const hint = key === 'requirements' && multiOutput ? ' (a multi-output recipe puts requirements in each output)' : '';
+      const hint =
+        key === 'requirements' && multiOutput
+          ? ' (a multi-output recipe puts requirements in each output)'
+          : key === 'cache'
+            ? ' (rattler-build replaced the top-level `cache:` with staging outputs: `outputs: [{staging: {name: …}}, {package: …, inherit: …}]`; `rattler-build migrate-recipe` converts it)'
+            : '';
       throw new ForgeError(`unknown top-level key \`${key}\`${hint}`, { file, line: yaml.lineOf([key]) });
     }
   }
