@@ -60,6 +60,8 @@ interface Evaluated {
   readonly stringTemplate: string | undefined;
   /** Where that template stands: the output's own `build.string` or the recipe's. */
   readonly stringPath: ReadonlyArray<string | number>;
+  /** Where the output stands in the YAML (`[]` or `['outputs', i]`). */
+  readonly outputPath: ReadonlyArray<string | number>;
   readonly requirements: Record<Section, Requirement[]>;
   readonly pins: readonly string[];
   readonly variant: Record<string, VariantValue>;
@@ -228,7 +230,7 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     // Only exact pins put the sibling's "version build" into the hash (rattler-build's add_pins_to_variant).
     const pins = [...new Set(SECTIONS.flatMap((s) => requirements[s]).filter((r) => r.pin === 'pin_subpackage' && r.exact && r.name !== name).map((r) => r.name))];
     const { template: stringTemplate, path: stringPath } = stringField(recipe, output.path);
-    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, stringPath, requirements, pins, variant, combination, context };
+    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, stringPath, outputPath: output.path, requirements, pins, variant, combination, context };
   });
 }
 
@@ -246,6 +248,7 @@ function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
         throw new ForgeError(`pin_subpackage('${missing}') names no output of this recipe`, { file: recipe.file });
       }
       if (siblings.some((s) => !done.has(s!))) continue;
+      refuseSkippedSibling(recipe, item, siblings as Evaluated[]);
       const variant = { ...item.variant };
       siblings.forEach((sibling, i) => {
         const rendered = done.get(sibling!)!;
@@ -266,6 +269,26 @@ function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
     result.push(rendered);
   }
   return result;
+}
+
+/**
+ * An exact pin to a sibling that is skipped for this variant: rattler-build then pins
+ * the build of that sibling for another variant (another CUDA version, say) or, with
+ * none left, fails; which one it takes is not a rule forge can promise, and a package
+ * pinned to a sibling built for another variant is rarely what was meant.
+ */
+function refuseSkippedSibling(recipe: Recipe, item: Evaluated, siblings: readonly Evaluated[]): void {
+  if (item.skipped) return;
+  const skipped = siblings.find((sibling) => sibling.skipped);
+  if (!skipped) return;
+  const values = Object.entries(skipped.combination)
+    .filter(([key]) => key !== 'target_platform' && key in skipped.variant)
+    .map(([key, value]) => `${key}=${String(value)}`)
+    .join(', ');
+  throw new ForgeError(
+    `\`${item.name}\` pins \`${skipped.name}\` exactly, which build.skip skips for ${values || 'this platform'}: rattler-build would pin another variant's build of it or fail, so skip \`${item.name}\` for the same variants`,
+    { file: recipe.file, line: recipe.yaml.lineOf([...item.outputPath, 'requirements']) },
+  );
 }
 
 function pickSibling(all: readonly Evaluated[], name: string, combination: Variant): Evaluated | undefined {
