@@ -162,10 +162,10 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
   for (const output of recipe.outputs) {
     if (output.staging === undefined) continue;
     accessed.clear();
-    for (const key of ['source', 'build', 'requirements']) {
+    for (const key of ['source', 'build']) {
       if (key in output.fields) evaluator.evaluate(output.fields[key], [...output.path, key]);
     }
-    const requirements = parseRequirements((evaluator.evaluate(output.fields.requirements ?? {}, [...output.path, 'requirements']) ?? {}) as Mapping, recipe, output.path);
+    const requirements = parseRequirements(evaluator.evaluate(output.fields.requirements ?? {}, [...output.path, 'requirements']) as Mapping, recipe, output.path);
     const keys = new Set(accessed);
     for (const req of [...requirements.build, ...requirements.host]) if (!req.pin && isFreeSpec(req.spec)) keys.add(normalizeKey(req.name));
     stagingKeys.set(output.staging, keys);
