@@ -77,7 +77,7 @@ describe('bad input gives one line naming the file', () => {
     ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got \["bad"\]$/],
     ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list$/],
     ['package: {name: bad, version: "${{ 1 +"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unclosed `\$\{\{`/],
-    ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: cannot evaluate .*unknown filter/],
+    ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: unknown filter `nofilter` in .*: rattler-build has only abs, /],
     ['package: {name: bad, version: "${{ nofunc(1) }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unknown function `nofunc`/],
   ])('a malformed recipe: %j', (text, pattern) => {
     // In process: the CLI prints a ForgeError as `forge: error: <format()>`, one line (the cases above run it).

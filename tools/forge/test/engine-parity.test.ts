@@ -44,6 +44,7 @@ const REFUSED_BY_DESIGN: Readonly<Record<string, RegExp>> = {
   'format env-get': /:\d+: `env` reads the environment of the machine that renders/,
   'format env-exists': /:\d+: `env` reads the environment of the machine that renders/,
   'format platform-helpers': /:\d+: build\.string reads the platform variable `unix`, which rattler-build evaluates for the machine it runs on/,
+  'format name-uppercase': /:\d+: package names are lower case: write `name-upper` \(rattler-build keeps `Name-Upper` in one place and lowercases it in another\)/,
   'format pin-skipped-variant': /:\d+: `psv-py` pins `psv-lib` exactly, which build\.skip skips for cuda_version=12\.6: rattler-build would pin another variant's build/,
 };
 

@@ -1,3 +1,4 @@
+import { Version } from '@conda-org/rattler';
 import { ForgeError } from '../errors.js';
 import { isPin, renderTemplate, templateNames, type JinjaScope, type Pin } from '../recipe/jinja.js';
 import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
@@ -200,6 +201,7 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     if (name === undefined || name === null || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
     if (typeof name !== 'string') throw new ForgeError(`\`package.name\` must be text, got ${JSON.stringify(name)}`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package', 'name']) });
     if (version === undefined || version === null) throw new ForgeError(`package \`${name}\` has no version`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    checkNameAndVersion(recipe, output.path, name, String(version));
     const noarch = build.noarch === undefined || build.noarch === null ? null : build.noarch;
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
       throw new ForgeError(`\`build.noarch\` must be \`python\` or \`generic\`, got \`${String(noarch)}\``, where('noarch'));
@@ -232,6 +234,21 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     const { template: stringTemplate, path: stringPath } = stringField(recipe, output.path);
     return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, stringPath, outputPath: output.path, requirements, pins, variant, combination, context };
   });
+}
+
+/** The engine's checks of a package name and version, with its words; and a name whose case it would not keep in every place. */
+function checkNameAndVersion(recipe: Recipe, outputPath: ReadonlyArray<string | number>, name: string, version: string): void {
+  const line = (field: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'package', field]) ?? recipe.yaml.lineOf(['recipe', field]) });
+  if (!/^[0-9A-Za-z_.-]+$/.test(name)) throw new ForgeError(`\`${name}\` is not a valid package name: it may hold only 0-9, a-z, A-Z, -, _ and .`, line('name'));
+  if (name !== name.toLowerCase()) {
+    // py-rattler-build's render lowercases it, its build keeps it: which file a build makes is not certain.
+    throw new ForgeError(`package names are lower case: write \`${name.toLowerCase()}\` (rattler-build keeps \`${name}\` in one place and lowercases it in another)`, line('name'));
+  }
+  try {
+    new Version(version);
+  } catch (error) {
+    throw new ForgeError(`\`${version}\` is not a valid version: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, line('version'));
+  }
 }
 
 function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
