@@ -36,7 +36,7 @@ function parseError(text: string): string {
 
 describe('wheel.yaml', () => {
   it('names the file and line of unknown fields, wrong types and unpinned sources', () => {
-    expect(parseError(WHEEL('build:\n  enviroment: host\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: unknown field `build.enviroment` (known: environment, requirements, command, env, config_settings, image, gpus, repair, repair_exclude)');
+    expect(parseError(WHEEL('build:\n  enviroment: host\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: unknown field `build.enviroment` (known: environment, requirements, command, env, toolchain_env, config_settings, image, gpus, repair, repair_exclude)');
     expect(parseError(WHEEL('build:\n  environment: conda\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.environment` must be one of host, venv, docker, got `conda`');
     expect(parseError('name: demo\nversion: 0.1.0\nsource:\n  git: https://example.com/x.git\n  rev: main\nvariant:\n  keys: [python]\n')).toBe(
       'pkgs/demo/wheel/wheel.yaml:5: `source.rev` must be a full 40-character commit, got `main` (use `tag` for a tag)',
@@ -55,6 +55,53 @@ describe('wheel.yaml', () => {
     expect(() => renderWheel(spec, { python: '3.11' })).toThrow('variant property `Forge Demo :: abi :: x`: namespace and feature take [a-z0-9_], the value [a-z0-9_.] (variantlib)');
     expect((() => { try { renderWheel(spec, { python: '3.11' }); } catch (error) { return (error as ForgeError).format(); } })()).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:9: variant property `Forge Demo/);
     expect(renderWheel(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('  properties: ["forge_demo :: abi :: cp${{ python }}"]\n')), { python: '3.11' }).properties).toEqual(['forge_demo :: abi :: cp3.11']);
+  });
+
+  it('gives build.toolchain_env\'s variables to the variants whose selector holds, after env, and names the line of bad entries', () => {
+    const body = [
+      'build:',
+      '  env:',
+      '    FORCE_CUDA: "1"',
+      '    NVCC_FLAGS: -O2',
+      '  toolchain_env:',
+      '    - if: match(cuda_version, ">=13")',
+      '      then:',
+      '        NVCC_FLAGS: -static-global-template-stub=false',
+      '      else:',
+      '        OLD_NVCC: "cu${{ cuda_version }}"',
+      '    - if: python == "3.12" and match(cuda_version, ">=12.8")',
+      '      then: { LATE: "yes" }',
+      '',
+    ].join('\n');
+    const spec = parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL(body).replace('keys: [python]', 'keys: [python, cuda_version]'));
+    expect(renderWheel(spec, { python: '3.12', cuda_version: '13.0' }).env).toEqual({ FORCE_CUDA: '1', NVCC_FLAGS: '-static-global-template-stub=false', LATE: 'yes' });
+    expect(renderWheel(spec, { python: '3.12', cuda_version: '12.6' }).env).toEqual({ FORCE_CUDA: '1', NVCC_FLAGS: '-O2', OLD_NVCC: 'cu12.6' });
+    expect(renderWheel(spec, { python: '3.13', cuda_version: '12.9' }).env).toEqual({ FORCE_CUDA: '1', NVCC_FLAGS: '-O2', OLD_NVCC: 'cu12.9' });
+    // The pytorch3d project itself: the flag for CUDA 13 only, as nvcc 12 does not know it.
+    const p3d = parseWheelSpec('pkgs/pytorch3d/wheel/wheel.yaml', readFileSync(join(repoRoot, 'pkgs/pytorch3d/wheel/wheel.yaml'), 'utf8'));
+    expect(renderWheel(p3d, { python: '3.12', cuda_version: '13.0', torch: '2.11.0' }).env).toEqual({ FORCE_CUDA: '1', NVCC_FLAGS: '-static-global-template-stub=false' });
+    expect(renderWheel(p3d, { python: '3.12', cuda_version: '12.8', torch: '2.10.0' }).env).toEqual({ FORCE_CUDA: '1' });
+
+    const entry = (lines: string) => WHEEL(`build:\n  toolchain_env:\n${lines}`).replace('keys: [python]', 'keys: [python, cuda_version]');
+    const renderError = (lines: string) => {
+      try {
+        renderWheel(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', entry(lines)), { python: '3.12', cuda_version: '12.8' });
+      } catch (error) {
+        if (error instanceof ForgeError) return error.format();
+        throw error;
+      }
+      throw new Error('expected a ForgeError');
+    };
+    expect(parseError(WHEEL('build:\n  toolchain_env:\n    NVCC_FLAGS: x\n'))).toBe('pkgs/demo/wheel/wheel.yaml:8: `build.toolchain_env` must be a list of `if`/`then`/`else` entries');
+    expect(parseError(entry('    - when: match(cuda_version, ">=13")\n      then: { A: "1" }\n'))).toBe('pkgs/demo/wheel/wheel.yaml:9: unknown field `build.toolchain_env[0].when` (known: if, then, else)');
+    expect(parseError(entry('    - if: match(cuda_version, ">=13")\n'))).toBe('pkgs/demo/wheel/wheel.yaml:9: `build.toolchain_env[0]` needs `if` (a selector such as match(cuda_version, ">=13")) and `then` (the variables it sets)');
+    expect(parseError(entry('    - if: ${{ match(cuda_version, ">=13") }}\n      then: { A: "1" }\n'))).toBe('pkgs/demo/wheel/wheel.yaml:9: `build.toolchain_env[0].if` is a bare expression, as a recipe\'s `if:` (write `match(cuda_version, ">=13")`)');
+    expect(parseError(entry('    - if: match(cuda_version, ">=13")\n      then: { NVCC-FLAGS: x }\n'))).toBe('pkgs/demo/wheel/wheel.yaml:10: `build.toolchain_env[0].then`: `NVCC-FLAGS` is not a valid variable name');
+    expect(parseError(entry('    - if: match(cuda_version, ">=13")\n      then: [NVCC_FLAGS]\n'))).toBe('pkgs/demo/wheel/wheel.yaml:10: `build.toolchain_env[0].then` must be a mapping');
+    // Evaluated per variant: a name outside variant.keys, a bare version in match(), bad syntax.
+    expect(renderError('    - if: match(cuda, ">=13")\n      then: { A: "1" }\n')).toBe('pkgs/demo/wheel/wheel.yaml:9: `build.toolchain_env[0].if`: undefined variable `cuda` in `${{ match(cuda, ">=13") }}`');
+    expect(renderError('    - if: match(cuda_version, "13")\n      then: { A: "1" }\n')).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:9: `build\.toolchain_env\[0\]\.if`: cannot evaluate .*missing range specifier for '13'/);
+    expect(renderError('    - if: "true"\n      then: { A: "1" }\n    - if: cuda_version >=\n      then: { A: "2" }\n')).toMatch(/^pkgs\/demo\/wheel\/wheel\.yaml:11: `build\.toolchain_env\[1\]\.if`: cannot evaluate/);
   });
 
   it('names a patch that is missing or a folder when the project is loaded, not when the build applies it', () => {
