@@ -223,6 +223,13 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
       }
     }
     project('other-cuda', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python, cuda_version]\n  values:\n    cuda_version: ["12.8"]\n');
+    if (nvcc) {
+      // build.toolchain_env seen from the build: the CUDA >= 13 flag and its else branch, by this machine's nvcc.
+      const echo = 'echo "seen: NVCC_FLAGS=${NVCC_FLAGS:-unset} OLD_NVCC=${OLD_NVCC:-unset}" && python -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEEL_DIR" .';
+      project('toolchain-env', `source:\n  path: ../src\nvariant:\n  keys: [python, cuda_version]\n  values:\n    cuda_version: ["${nvcc}"]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  command: '${echo}'\n  toolchain_env:\n    - if: match(cuda_version, ">=13")\n      then:\n        NVCC_FLAGS: -static-global-template-stub=false\n      else:\n        OLD_NVCC: "1"\n`);
+      cpSync(join(repoRoot, 'examples/wheels/pkgs/demo-wheel/src'), join(ws.root, 'pkgs/toolchain-env/src'), { recursive: true });
+      ws.edit('pkgs/toolchain-env/src/pyproject.toml', (text) => text.replace('name = "demo-wheel"', 'name = "toolchain-env"'));
+    }
   });
   afterAll(() => ws.dispose());
 
@@ -275,5 +282,24 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(manyRun).toMatch(new RegExp(`\\[cuda-variant:${id}-cuda${nvcc}\\] seen: CUDA_HOME=/`));
     expect(manyRun).toContain(`[cuda-variant-name:${id}-cuda${nvcc}] seen: CUDA_HOME=unset`);
     expect(filesUnder(join(ws.root, `wheelhouse/cuda-variant/${id}-cuda${nvcc}`)).some((f) => new RegExp(`^index/cu${nvcc!.replace('.', '')}/cuda-variant/cuda_variant-0\\.1\\.0\\+cu${nvcc!.replace('.', '')}-`).test(f))).toBe(true);
+  });
+
+  // Needs nvcc, as the test above: the selector reads the variant's cuda_version, which the host build must match.
+  it.skipIf(!nvcc)('gives build.toolchain_env to the build of a variant whose selector holds, the else branch otherwise, and keys it', () => {
+    const task = `${id}-cuda${nvcc}`;
+    const cuda13 = Number(nvcc!.split('.')[0]) >= 13;
+    expect(manyRun).toContain(`[toolchain-env:${task}] seen: ${cuda13 ? 'NVCC_FLAGS=-static-global-template-stub=false OLD_NVCC=unset' : 'NVCC_FLAGS=unset OLD_NVCC=1'}`);
+    expect(manyRun).toContain(`toolchain-env:${task}: built`);
+    const key = () => (JSON.parse(ws.forge('explain', 'toolchain-env', task, '--json').stdout) as { key: string }).key;
+    const status = () => (JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string }>).find((p) => p.target === `toolchain-env:wheel-${task}`)!.status;
+    const before = key();
+    expect(status()).toBe('cached');
+    // Another flag for the range is another build: the key covers it (wheel.yaml byte for byte).
+    ws.edit('pkgs/toolchain-env/wheel/wheel.yaml', (text) => text.replace('-static-global-template-stub=false', '-static-global-template-stub=true'));
+    expect(key()).not.toBe(before);
+    expect(status()).toBe('build');
+    ws.edit('pkgs/toolchain-env/wheel/wheel.yaml', (text) => text.replace('-static-global-template-stub=true', '-static-global-template-stub=false'));
+    expect(key()).toBe(before);
+    expect(status()).toBe('cached');
   });
 });
