@@ -41,7 +41,9 @@ try {
   process.exit(2);
 }
 if (options.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1).filter((line) => line.startsWith('//')).map((line) => line.slice(3)).join('\n'));
+  // The header comment is the help.
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+  console.log(lines.slice(0, lines.findIndex((line) => !line.startsWith('//'))).map((line) => line.slice(3)).join('\n'));
   process.exit(0);
 }
 const projects = options.projects.split(',').map((p) => p.trim()).filter(Boolean);
