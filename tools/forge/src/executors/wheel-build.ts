@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename, delimiter, dirname, join, posix } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { dockerPlan } from '../engine/docker.js';
-import { runLogged } from '../engine/logged-process.js';
+import { testInstalled } from '../engine/build-environment.js';
+import { createEnvironment } from '../engine/environments.js';
 import type { CudaInfo } from '../engine/toolchain.js';
-import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
-import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, requirementAdmits, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { checkToolchain, frontendDir } from '../engine/wheel-env.js';
+import { labelWheel, localVersionWheel, pytorchLocalVersion, requirementAdmits, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -192,43 +192,40 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const wheelOut = join(work, 'dist');
   mkdirSync(wheelOut, { recursive: true });
   const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
-  const index = pipIndexUrl(forge.pipIndex, root);
-  const settings = ctx.rendered.configSettings.map(([k, v]) => `--config-setting=${k}=${v}`);
   log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
   for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
-
-  let python: string;
-  let result;
-  if (ctx.kind === 'docker') {
-    const upstreamDir = ctx.upstreamWheels.length ? join(work, 'upstream') : undefined;
-    if (upstreamDir) {
-      mkdirSync(upstreamDir, { recursive: true });
-      for (const wheel of ctx.upstreamWheels) cpSync(wheel, join(upstreamDir, basename(wheel)));
-    }
-    const plan = dockerPlan({ python: values.python ?? '3.12', cuda: values.cuda_version, torch: values.torch, image: ctx.rendered.image, requirements: ctx.requirements, index, gpus: spec.build.gpus, source: buildDir, output: wheelOut, upstream: upstreamDir, configSettings: ctx.rendered.configSettings, command: ctx.rendered.command, env: { ...ctx.rendered.env, ...(provider.TORCH_CUDA_ARCH_LIST ? { TORCH_CUDA_ARCH_LIST: provider.TORCH_CUDA_ARCH_LIST } : {}) } });
-    const dockerDir = join(work, 'docker');
-    mkdirSync(dockerDir, { recursive: true });
-    writeFileSync(join(dockerDir, 'Dockerfile'), plan.dockerfile);
-    const built = await runLogged('docker', plan.build, { cwd: dockerDir, env: process.env, label }, log);
-    result = built.ok ? await runLogged('docker', plan.run, { cwd: dockerDir, env: process.env, label }, log) : built;
-    python = '';
-  } else {
-    const install = ctx.kind === 'host' ? ctx.check.missing : ctx.requirements;
-    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, wheels: ctx.upstreamWheels, index }, (line) => log(`${label}: ${line}`));
-    python = environment.python;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
-    if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
-    phase('prepare');
-    const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
-    result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
-  }
+  const environment = createEnvironment(ctx.kind, {
+    root,
+    label,
+    work,
+    source: buildDir,
+    output: wheelOut,
+    requirements: ctx.requirements,
+    missing: ctx.check.missing,
+    upstreamWheels: ctx.upstreamWheels,
+    index: pipIndexUrl(forge.pipIndex, root),
+    python: ctx.check.python,
+    frontend: ctx.frontend,
+    configSettings: ctx.rendered.configSettings,
+    command: ctx.rendered.command,
+    env: { ...provider, ...ctx.rendered.env, ...(provider.PATH ? { PATH: provider.PATH } : {}) },
+    pythonVersion: values.python ?? '3.12',
+    cuda: values.cuda_version,
+    torch: values.torch,
+    image: ctx.rendered.image,
+    gpus: spec.build.gpus,
+  });
+  await environment.prepare(log);
+  phase('prepare');
+  const result = await environment.build(log);
   phase('build');
-  if (!result.ok) {
-    store.recordFailure(project.name, task.id, ctx.key, result.tail);
-    log(`${label}: FAILED (build exit ${result.exitCode}). Last lines of its log:`);
-    for (const line of result.tail.slice(-25)) log(`  | ${line}`);
+  const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
+    store.recordFailure(project.name, task.id, ctx.key, tail);
+    log(`${label}: FAILED${headline}`);
+    for (const line of tail.slice(-25)) log(`  | ${line}`);
     return 'failed';
-  }
+  };
+  if (!result.ok) return failed(` (build exit ${result.exitCode}). Last lines of its log:`, result.tail);
 
   const produced = readdirSync(wheelOut).filter((f) => f.endsWith('.whl'));
   if (produced.length !== 1) throw new ForgeError(`the build left ${produced.length} wheels (${produced.join(', ') || 'none'}) where one was expected`, { file: project.file });
@@ -236,7 +233,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   checkWheelName(project, basename(wheel));
   if (spec.buildNumber !== undefined) wheel = await retag(root, wheel, spec.buildNumber);
   if (spec.build.repair) {
-    const repaired = await repairWheel(root, { wheel, outDir: join(work, 'repaired'), excludes: spec.build.repairExclude });
+    const repaired = await environment.repair(wheel, join(work, 'repaired'), spec.build.repairExclude);
     if (repaired.repaired) log(`${label}: repaired with auditwheel: ${basename(repaired.wheel)}`);
     else log(`${label}: not repaired: ${repaired.reason}`);
     wheel = repaired.wheel;
@@ -247,13 +244,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
 
   phase('repair');
   if (ctx.kind !== 'docker' && (spec.test.imports.length || ctx.rendered.testCommands.length)) {
-    const passed = await testWheel(python, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
-    if (!passed.ok) {
-      store.recordFailure(project.name, task.id, ctx.key, passed.tail);
-      log(`${label}: FAILED: the wheel's test failed. Last lines:`);
-      for (const line of passed.tail.slice(-25)) log(`  | ${line}`);
-      return 'failed';
-    }
+    const passed = await testInstalled(environment, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
+    if (!passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
   }
 
   phase('test');
@@ -344,29 +336,6 @@ function checkWheelName(project: WheelProject, file: string): void {
 async function retag(root: string, wheel: string, build: number): Promise<string> {
   const { stdout } = await exec(wheelToolPython(root), ['-m', 'wheel', 'tags', '--build', String(build), '--remove', wheel], { cwd: dirname(wheel) });
   return join(dirname(wheel), stdout.trim().split('\n').pop()!);
-}
-
-/** Installs the wheel (and its upstream wheels) into a fresh folder and runs the imports and commands. */
-async function testWheel(python: string, work: string, wheels: readonly string[], imports: readonly string[], commands: readonly string[], label: string, log: (line: string) => void) {
-  const target = join(work, 'test');
-  const bin = join(work, 'test-bin');
-  await installForTest(python, target, wheels);
-  mkdirSync(bin, { recursive: true });
-  symlinkSync(python, join(bin, 'python'));
-  // Not the source folder: an import must find the installed wheel, not the tree it was built from.
-  const cwd = join(work, 'test-cwd');
-  mkdirSync(cwd, { recursive: true });
-  const env = { ...process.env, PYTHONPATH: target, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, PYTHON: python };
-  log(`${label}: testing the installed wheel`);
-  for (const module of imports) {
-    const result = await runLogged(python, ['-c', `import ${module}; print("import ${module}: ok")`], { cwd, env, label: `${label} test` }, log);
-    if (!result.ok) return result;
-  }
-  for (const command of commands) {
-    const result = await runLogged('sh', ['-c', command], { cwd, env, label: `${label} test` }, log);
-    if (!result.ok) return result;
-  }
-  return { ok: true as const, exitCode: 0, tail: [] as string[] };
 }
 
 /** Copies (or downloads) a task's published files from the wheel index into the staging folder. */
