@@ -35,6 +35,8 @@ export interface BuildEnvironment {
   repair(wheel: string, outDir: string, excludes: readonly string[]): Promise<RepairResult>;
   /** Installs wheels into a fresh folder (no dependencies) for the wheel's test. */
   installForTest(target: string, wheels: readonly string[]): Promise<void>;
+  /** Ends what prepare() started (a container); always called, also after a failure. */
+  dispose(): Promise<void>;
 }
 
 export interface EnvironmentExtras {
@@ -121,6 +123,10 @@ export class LocalEnvironment implements BuildEnvironment {
 
   installForTest(target: string, wheels: readonly string[]): Promise<void> {
     return installForTest(this.python, target, wheels);
+  }
+
+  async dispose(): Promise<void> {
+    // Nothing runs on after a command here: the venv or overlay goes with the build's folder.
   }
 }
 
