@@ -136,7 +136,11 @@ command -v ${python} >/dev/null || { echo "forge-error: image ${choice.base} (${
   if (wants.cuda !== undefined) {
     steps.push(
       choice.pypiCuda
-        ? [`CUDA ${wants.cuda} from PyPI`, `${pip} --target ${IMAGE_PATHS.cuda}-pypi ${pypiCudaToolchain(wants.cuda).map(quote).join(' ')} && ln -s ${IMAGE_PATHS.cuda}-pypi/nvidia/cu${wants.cuda.split('.')[0]} ${IMAGE_PATHS.cuda} && ${IMAGE_PATHS.cuda}/bin/nvcc --version | tail -n 2`]
+        ? [
+            `CUDA ${wants.cuda} from PyPI`,
+            // nvcc.profile links from lib64, the wheels ship lib.
+            `${pip} --target ${IMAGE_PATHS.cuda}-pypi ${pypiCudaToolchain(wants.cuda).map(quote).join(' ')} && ln -s ${IMAGE_PATHS.cuda}-pypi/nvidia/cu${wants.cuda.split('.')[0]} ${IMAGE_PATHS.cuda} && ln -s lib ${IMAGE_PATHS.cuda}/lib64 && ${IMAGE_PATHS.cuda}/bin/nvcc --version | tail -n 2`,
+          ]
         : [`CUDA ${wants.cuda} from the image`, `nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc); [ -x "$nvcc" ] || { echo "forge-error: image ${choice.base} (${choice.from}) has no nvcc (not on PATH nor in /usr/local/cuda/bin)"; exit 1; }; ln -s "$(dirname "$(dirname "$(readlink -f "$nvcc")")")" ${IMAGE_PATHS.cuda}`],
     );
   }
