@@ -96,7 +96,7 @@ export function torchIndex(cuda: string): string {
   return `https://download.pytorch.org/whl/cu${cuda.replace('.', '')}`;
 }
 
-const quote = (text: string): string => (/^[\w@%+=:,./*-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+const quote = (text: string): string => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
 /** Folders inside a forge image. */
 export const IMAGE_PATHS = {
