@@ -157,7 +157,7 @@ export async function assessWheelTask(run: WheelRun, project: WheelProject, task
   const kind = environmentKind(project);
   const requirements = externalRequirements(run, project, rendered);
   const frontend = frontendDir(dirname(run.sources.dir));
-  const docker = kind === 'docker' ? await dockerImage(run, project, values, rendered, log) : undefined;
+  const docker = kind === 'docker' ? await dockerImage(run, project, label, values, rendered, log) : undefined;
   const check = docker ? docker.check : checkToolchain({ kind: kind as 'host' | 'venv', python: values.python, cuda: values.cuda_version, torch: values.torch, requirements }, frontend);
   if (!check.ok) return { status: 'skipped', reason: check.reason };
   const source = (await resolveWheelSource(project, run.sources))!;
@@ -166,8 +166,7 @@ export async function assessWheelTask(run: WheelRun, project: WheelProject, task
 }
 
 /** The variant's image, made once (see engine/docker.ts); its id is the toolchain of the content key. */
-async function dockerImage(run: WheelRun, project: WheelProject, values: Readonly<Record<string, string>>, rendered: RenderedWheel, log: (line: string) => void) {
-  const label = `${project.name}:${values.python ?? ''}`;
+async function dockerImage(run: WheelRun, project: WheelProject, label: string, values: Readonly<Record<string, string>>, rendered: RenderedWheel, log: (line: string) => void) {
   if (values.python === undefined) throw new ForgeError('the docker environment builds for the variant\'s Python: add `python` to variant.keys', { file: project.file, line: project.spec.yaml.lineOf(['variant', 'keys']) });
   const wants = { python: values.python, cuda: values.cuda_version, torch: values.torch, image: rendered.image, images: run.forge.dockerImages, index: pipIndexUrl(run.forge.pipIndex, run.root), tools: imageTools(join(dirname(WHEEL_TOOL), 'requirements.txt')) };
   const image = await ensureImage(wants, join(dirname(run.sources.dir), 'docker-images'), log, label);
