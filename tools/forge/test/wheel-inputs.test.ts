@@ -11,6 +11,7 @@ import { loadWheelProjects } from '../src/graph/wheel-graph.js';
 import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
 import { renderWheel } from '../src/variants/wheel-render.js';
 import { enginePython, repoRoot } from './support/paths.js';
+import { PYTORCH_CUDA_ARCHES, realArches } from './support/pytorch-matrix.js';
 import { filesUnder, localPipIndex, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
 
@@ -103,11 +104,9 @@ describe('a build requirement no index has', () => {
 describe("seed 004's -Cvariant defaults and seed 003's Docker environment", () => {
   it('sets CUDA_HOME, PATH and the default TORCH_CUDA_ARCH_LIST for a torch x CUDA variant; a project list wins', () => {
     const cuda = { version: '13.0', home: '/usr/local/cuda-13.0', nvcc: '/usr/local/cuda-13.0/bin/nvcc' };
-    expect(providerEnv({ python: '3.12', cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined)).toEqual({
-      CUDA_HOME: '/usr/local/cuda-13.0',
-      PATH: '/usr/local/cuda-13.0/bin',
-      TORCH_CUDA_ARCH_LIST: '7.5;8.0;8.6;9.0;10.0;11.0;12.0+PTX',
-    });
+    const env = providerEnv({ python: '3.12', cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined);
+    expect(env).toEqual({ CUDA_HOME: '/usr/local/cuda-13.0', PATH: '/usr/local/cuda-13.0/bin', TORCH_CUDA_ARCH_LIST: expect.any(String) });
+    expect(realArches(env.TORCH_CUDA_ARCH_LIST!)).toEqual(PYTORCH_CUDA_ARCHES['13.0']);
     expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, '9.0').TORCH_CUDA_ARCH_LIST).toBe('9.0');
     expect(providerEnv({ python: '3.12' }, undefined, undefined)).toEqual({});
   });
