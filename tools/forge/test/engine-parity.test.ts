@@ -25,6 +25,8 @@ describe('the variant engine agrees with rattler-build', () => {
   it.each(packages)('pkgs/%s: same variants, build strings and file names', async (name) => {
     const recipe = join(repoRoot, 'pkgs', name, 'recipe', 'recipe.yaml');
     const variants = join(repoRoot, 'variants.yaml');
-    expect(shape(forgeRender(recipe, variants))).toEqual(shape(await engineRender(recipe, variants)));
+    const expected = shape(await engineRender(recipe, variants));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(shape(forgeRender(recipe, variants))).toEqual(expected);
   });
 });
