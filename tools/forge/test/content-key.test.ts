@@ -1,0 +1,104 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_OPTIONS } from '../src/config/forge-config.js';
+import { buildGraph } from '../src/graph/recipe-graph.js';
+import { loadProjects } from '../src/graph/workspace.js';
+import { ContentKeys } from '../src/store/content-key.js';
+
+/**
+ * The content key without a build: each input that must change a variant's key
+ * changes it, each that must not (checkout path, mtimes, git's files, the order
+ * keys are written in, an unrelated recipe) does not. The end-to-end builds show
+ * the same through the engine, slowly; this names the input that broke.
+ */
+const scratch = mkdtempSync(join(tmpdir(), 'forge-content-key-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const FILES: Record<string, string> = {
+  'variants.yaml': 'python: ["3.12"]\ncuda_version: ["12.6"]\n',
+  'pkgs/lib/recipe/recipe.yaml': [
+    'package: {name: lib, version: "1.0"}',
+    'source:',
+    '  path: ../src',
+    '  patches: [fix.patch]',
+    'build:',
+    '  script: [make]',
+    'requirements:',
+    '  host: [python, cuda-version]',
+    '',
+  ].join('\n'),
+  'pkgs/lib/recipe/fix.patch': '--- a/lib.c\n+++ b/lib.c\n',
+  'pkgs/lib/src/lib.c': 'int lib(void) { return 1; }\n',
+  'pkgs/app/recipe/recipe.yaml': 'package: {name: app, version: "1.0"}\nrequirements:\n  host: [python, cuda-version, lib]\n',
+  'pkgs/other/recipe/recipe.yaml': 'package: {name: other, version: "1.0"}\nrequirements:\n  host: [python]\n',
+};
+
+let count = 0;
+/** A fresh workspace of FILES with some files changed (undefined removes one), in a folder of its own. */
+function workspace(changes: Record<string, string | undefined> = {}, extra: (root: string) => void = () => {}): string {
+  const root = join(scratch, `ws${count++}`);
+  for (const [path, text] of Object.entries({ ...FILES, ...changes })) {
+    if (text === undefined) continue;
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  extra(root);
+  return root;
+}
+
+/** project:id -> key, for every variant task of the workspace. */
+async function keys(root: string, engine = 'py-rattler-build 0.73.0'): Promise<Record<string, string>> {
+  const graph = buildGraph(await loadProjects(root, DEFAULT_OPTIONS), root);
+  const content = new ContentKeys(root, graph, engine);
+  return Object.fromEntries([...graph.tasks.values()].flat().map((task) => [`${task.project}:${task.id}`, content.of(task).key]));
+}
+
+const base = await keys(workspace());
+const TASKS = ['app:py3.12-cuda12.6', 'lib:py3.12-cuda12.6', 'other:py3.12'];
+
+describe('the content key', () => {
+  it('has one key per variant task of the workspace', () => {
+    expect(Object.keys(base).sort()).toEqual(TASKS);
+  });
+
+  it.each([
+    ['the recipe text', { 'pkgs/lib/recipe/recipe.yaml': FILES['pkgs/lib/recipe/recipe.yaml']!.replace('[make]', '[make install]') }],
+    ['a patch', { 'pkgs/lib/recipe/fix.patch': '--- a/lib.c\n+++ b/lib.c\n@@ -0,0 +1 @@\n' }],
+    ['a file added to the recipe folder', { 'pkgs/lib/recipe/build.sh': 'make\n' }],
+    ['a local source file outside the recipe folder', { 'pkgs/lib/src/lib.c': 'int lib(void) { return 2; }\n' }],
+    ['a local source file renamed', { 'pkgs/lib/src/lib.c': undefined, 'pkgs/lib/src/lib2.c': FILES['pkgs/lib/src/lib.c'] }],
+  ])('changes with %s, for the package and what builds against it, not for the others', async (_name, changes) => {
+    const after = await keys(workspace(changes));
+    expect(after['lib:py3.12-cuda12.6']).not.toBe(base['lib:py3.12-cuda12.6']);
+    expect(after['app:py3.12-cuda12.6']).not.toBe(base['app:py3.12-cuda12.6']);
+    expect(after['other:py3.12']).toBe(base['other:py3.12']);
+  });
+
+  it('changes with the engine version, for every task', async () => {
+    const after = await keys(workspace(), 'py-rattler-build 0.74.0');
+    for (const task of TASKS) expect(after[task], task).not.toBe(base[task]);
+  });
+
+  it('changes with a variant value the recipe uses (another task), not with one it does not use', async () => {
+    const moved = await keys(workspace({ 'variants.yaml': 'python: ["3.13"]\ncuda_version: ["12.6"]\n' }));
+    expect(Object.keys(moved).sort()).toEqual(['app:py3.13-cuda12.6', 'lib:py3.13-cuda12.6', 'other:py3.13']);
+    const unused = await keys(workspace({ 'variants.yaml': `${FILES['variants.yaml']}numpy: ["2.0"]\n` }));
+    expect(unused).toEqual(base);
+  });
+
+  it('does not change with the checkout path, mtimes, git files in a local source, or the order the variant keys are written in', async () => {
+    const copy = join(scratch, 'elsewhere', 'deeper');
+    cpSync(workspace(), copy, { recursive: true });
+    expect(await keys(copy)).toEqual(base);
+    const touched = workspace({}, (root) => {
+      for (const path of Object.keys(FILES)) utimesSync(join(root, path), new Date(2001, 0, 1), new Date(2001, 0, 1));
+    });
+    expect(await keys(touched)).toEqual(base);
+    const withGit = workspace({ 'pkgs/lib/src/.git/HEAD': 'ref: refs/heads/main\n', 'pkgs/lib/src/.forge-source.json': '{}' });
+    expect(await keys(withGit)).toEqual(base);
+    const reordered = workspace({ 'variants.yaml': 'cuda_version: ["12.6"]\npython: ["3.12"]\n' });
+    expect(await keys(reordered)).toEqual(base);
+  });
+});
