@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OPTIONS } from '../src/config/forge-config.js';
 import { buildGraph } from '../src/graph/recipe-graph.js';
 import { loadProjects } from '../src/graph/workspace.js';
-import { ContentKeys } from '../src/store/content-key.js';
+import { ContentKeys, explainChange, type KeyInputs } from '../src/store/content-key.js';
 
 /**
  * The content key without a build: each input that must change a variant's key
@@ -48,11 +48,16 @@ function workspace(changes: Record<string, string | undefined> = {}, extra: (roo
   return root;
 }
 
-/** project:id -> key, for every variant task of the workspace. */
-async function keys(root: string, engine = 'py-rattler-build 0.73.0'): Promise<Record<string, string>> {
+/** project:id -> key and inputs, for every variant task of the workspace. */
+async function contentKeys(root: string, engine = 'py-rattler-build 0.73.0'): Promise<Record<string, { key: string; inputs: KeyInputs }>> {
   const graph = buildGraph(await loadProjects(root, DEFAULT_OPTIONS), root);
   const content = new ContentKeys(root, graph, engine);
-  return Object.fromEntries([...graph.tasks.values()].flat().map((task) => [`${task.project}:${task.id}`, content.of(task).key]));
+  return Object.fromEntries([...graph.tasks.values()].flat().map((task) => [`${task.project}:${task.id}`, content.of(task)]));
+}
+
+/** project:id -> key. */
+async function keys(root: string, engine?: string): Promise<Record<string, string>> {
+  return Object.fromEntries(Object.entries(await contentKeys(root, engine)).map(([task, { key }]) => [task, key]));
 }
 
 /** The keys of FILES as they are, computed once, inside a test: an error there fails tests instead of the file's load. */
@@ -90,6 +95,20 @@ describe('the content key', () => {
     expect(unused).toEqual(await baseline());
   });
 
+  it('names the upstream variant a task builds against, with its key; an upstream that varies in more keys by its recipe key', async () => {
+    const matrix = { 'variants.yaml': 'python: ["3.12"]\ncuda_version: ["12.6", "12.8"]\n', 'pkgs/tool/recipe/recipe.yaml': 'package: {name: tool, version: "1.0"}\nbuild: {noarch: generic}\nrequirements:\n  host: [lib]\n' };
+    const two = await contentKeys(workspace(matrix));
+    for (const cuda of ['12.6', '12.8']) {
+      expect(two[`app:py3.12-cuda${cuda}`]!.inputs.upstream).toEqual({ [`lib/py3.12-cuda${cuda}`]: two[`lib:py3.12-cuda${cuda}`]!.key });
+    }
+    // A noarch package on a CUDA one: the solver picks a lib variant, so what counts is lib's recipe, not today's CUDA list.
+    expect(Object.keys(two['tool:noarch']!.inputs.upstream)).toEqual(['lib/*']);
+    const three = await contentKeys(workspace({ ...matrix, 'variants.yaml': matrix['variants.yaml'].replace('"12.8"]', '"12.8", "12.9"]') }));
+    expect(three['tool:noarch']!.key).toBe(two['tool:noarch']!.key);
+    const edited = await contentKeys(workspace({ ...matrix, 'pkgs/lib/src/lib.c': 'int lib(void) { return 3; }\n' }));
+    expect(edited['tool:noarch']!.key).not.toBe(two['tool:noarch']!.key);
+  });
+
   it('does not change with the checkout path, mtimes, git files in a local source, or the order the variant keys are written in', async () => {
     const base = await baseline();
     const copy = join(scratch, 'elsewhere', 'deeper');
@@ -103,5 +122,29 @@ describe('the content key', () => {
     expect(await keys(withGit)).toEqual(base);
     const reordered = workspace({ 'variants.yaml': 'cuda_version: ["12.6"]\npython: ["3.12"]\n' });
     expect(await keys(reordered)).toEqual(base);
+  });
+
+  it('is explained input by input: what forge explain prints', () => {
+    const before: KeyInputs = { files: { 'recipe.yaml': 'a', 'old.patch': 'p' }, variant: { lib: { python: '3.12' } }, upstream: { 'lib/x': 'k1' }, engine: 'e1' };
+    const after: KeyInputs = { files: { 'recipe.yaml': 'b', 'new.patch': 'q' }, variant: { lib: { python: '3.13', cuda_version: '12.6' } }, upstream: { 'lib/x': 'k2', 'core/*': 'k3' }, engine: 'e2' };
+    expect(explainChange(before, after)).toEqual([
+      'recipe file changed: recipe.yaml',
+      'recipe file removed: old.patch',
+      'recipe file added: new.patch',
+      'variant value changed: lib python 3.12 -> 3.13',
+      'variant value changed: lib cuda_version (unset) -> 12.6',
+      'upstream changed: lib/x',
+      'upstream added: core/*',
+      'engine changed: e1 -> e2',
+    ]);
+    expect(explainChange(after, after)).toEqual([]);
+    // A wheel task: its source and toolchain, and its files are not recipe files.
+    const wheel = (source: Record<string, string>, toolchain: Record<string, string>): KeyInputs => ({ files: { 'src/a.c': source.commit! }, variant: {}, upstream: {}, engine: 'e', source, toolchain });
+    expect(explainChange(wheel({ commit: 'a' }, { python: '3.11' }), wheel({ commit: 'b' }, { python: '3.12', nvcc: '13.0' }))).toEqual([
+      'file changed: src/a.c',
+      'source commit changed: a -> b',
+      'toolchain python changed: 3.11 -> 3.12',
+      'toolchain nvcc changed: (unset) -> 13.0',
+    ]);
   });
 });
