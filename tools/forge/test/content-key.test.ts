@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OPTIONS } from '../src/config/forge-config.js';
 import { buildGraph } from '../src/graph/recipe-graph.js';
 import { loadProjects } from '../src/graph/workspace.js';
-import { ContentKeys, explainChange, type KeyInputs } from '../src/store/content-key.js';
+import { changedFiles, ContentKeys, explainChange, folderFiles, type KeyInputs } from '../src/store/content-key.js';
 
 /**
  * The content key without a build: each input that must change a variant's key
@@ -122,6 +122,19 @@ describe('the content key', () => {
     expect(await keys(withGit)).toEqual(base);
     const reordered = workspace({ 'variants.yaml': 'cuda_version: ["12.6"]\npython: ["3.12"]\n' });
     expect(await keys(reordered)).toEqual(base);
+    // A build's output or a pixi environment left in the recipe folder is not an input.
+    const leftovers = workspace({ 'pkgs/lib/recipe/output/linux-64/lib-1.0-h0_0.conda': 'x', 'pkgs/lib/recipe/.pixi/envs/default/x': 'y' });
+    expect(await keys(leftovers)).toEqual(base);
+  });
+
+  it('lists a folder by relative path, sorted, subfolders included, and tells which files changed', () => {
+    const root = workspace({ 'pkgs/lib/recipe/scripts/b.sh': 'b', 'pkgs/lib/recipe/scripts/a.sh': 'a' });
+    const files = folderFiles(join(root, 'pkgs/lib/recipe'));
+    expect(Object.keys(files)).toEqual(['fix.patch', 'recipe.yaml', 'scripts/a.sh', 'scripts/b.sh']);
+    expect(files['scripts/a.sh']).toBe('ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb'); // sha256 of `a`
+    const withoutPatch = Object.fromEntries(Object.entries(files).filter(([file]) => file !== 'fix.patch'));
+    expect(changedFiles(files, { ...withoutPatch, 'scripts/a.sh': 'other', 'new.txt': 'n' })).toEqual(['fix.patch', 'new.txt', 'scripts/a.sh']);
+    expect(changedFiles(files, { ...files })).toEqual([]);
   });
 
   it('is explained input by input: what forge explain prints', () => {
