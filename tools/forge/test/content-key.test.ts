@@ -95,6 +95,12 @@ describe('the content key', () => {
     expect(unused).toEqual(await baseline());
   });
 
+  it('differs between two variants of one recipe, by the values each uses', async () => {
+    const two = await contentKeys(workspace({ 'variants.yaml': 'python: ["3.12", "3.13"]\ncuda_version: ["12.6"]\n' }));
+    expect(two['other:py3.12']!.key).not.toBe(two['other:py3.13']!.key);
+    expect(two['other:py3.13']!.inputs.variant).toEqual({ other: { python: '3.13', target_platform: 'linux-64' } });
+  });
+
   it('names the upstream variant a task builds against, with its key; an upstream that varies in more keys by its recipe key', async () => {
     const matrix = { 'variants.yaml': 'python: ["3.12"]\ncuda_version: ["12.6", "12.8"]\n', 'pkgs/tool/recipe/recipe.yaml': 'package: {name: tool, version: "1.0"}\nbuild: {noarch: generic}\nrequirements:\n  host: [lib]\n' };
     const two = await contentKeys(workspace(matrix));
