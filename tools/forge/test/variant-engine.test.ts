@@ -94,6 +94,14 @@ describe('render', () => {
     expect(render(recipe, variants).map((v) => v.file)).toEqual([`noarch/x-1-${[...strings][0]}.conda`]);
   });
 
+  it('prefixes the build string with numpy, python, perl, lua and r versions as the engine does', () => {
+    const recipe = 'package: {name: x, version: "1"}\nrequirements:\n  host: [python, numpy, perl, lua, r-base]\n';
+    const values = { python: ['3.12'], numpy: ['2.0'], perl: ['5.32.1'], lua: ['5.4'], r_base: ['4.3'] };
+    const text = Object.entries(values).map(([key, list]) => `${key}: [${list.map((v) => `"${v}"`).join(', ')}]`).join('\n');
+    const forge = renderRecipe(parseRecipe(parseYamlText('recipe.yaml', recipe)), config(text), { targetPlatform: 'linux-64' }).map((v) => v.buildString);
+    expect(forge).toEqual(engineBuildStrings(recipe, values));
+  });
+
   it('takes only the branch a selector picks', () => {
     const recipe = 'package: {name: x, version: "1"}\nrequirements:\n  host:\n    - if: win\n      then: cuda-version\n      else: python\n';
     const out = render(recipe, variants);
