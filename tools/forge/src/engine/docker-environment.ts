@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ForgeError } from '../errors.js';
 import { buildArguments, type BuildEnvironment, type BuildRequest, type EnvironmentExtras } from './build-environment.js';
-import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainersAtExit, type ImageBuild } from './docker.js';
+import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainer, removeContainersAtExit, type ImageBuild } from './docker.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
 import { frontendCommand } from './wheel-env.js';
 import { repairArguments, WHEEL_TOOL, wheelToolResult, type RepairResult } from './wheel-tool.js';
@@ -94,7 +94,7 @@ export class DockerEnvironment implements BuildEnvironment {
   }
 
   async dispose(): Promise<void> {
-    if (this.container) await runLogged('docker', ['rm', '--force', this.container], { label: this.request.label }, () => undefined);
+    if (this.container) await removeContainer(this.container);
     this.container = undefined;
   }
 
