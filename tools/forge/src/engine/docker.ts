@@ -302,7 +302,8 @@ export async function ensureImage(wants: ImageWants, lockDir: string, log: (line
     log(`${label}: making image ${tag} from ${choice.base} (${choice.from}): python ${wants.python}${wants.cuda ? `, CUDA ${wants.cuda} from ${choice.pypiCuda ? 'PyPI' : 'the image'}` : ''}${wants.torch ? `, torch ${wants.torch}` : ''}`);
     const identity = containerIdentity('image');
     const name = identity[1]!;
-    const started = Date.now();
+    // Monotonic: the wall clock of these machines is stepped now and then.
+    const started = performance.now();
     const result = await runLogged('docker', ['run', ...identity, '--network', 'host', ...indexMount(wants.index), ...caArguments(hostCaBundle()), choice.base, 'sh', '-c', recipe], { label, tailLines: 60 }, log);
     try {
       if (!result.ok) {
@@ -318,7 +319,7 @@ export async function ensureImage(wants: ImageWants, lockDir: string, log: (line
       await removeContainer(name);
     }
     const id = (await imageId(tag))!;
-    log(`${label}: made image ${tag} (${id.slice(7, 19)}) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    log(`${label}: made image ${tag} (${id.slice(7, 19)}) in ${((performance.now() - started) / 1000).toFixed(1)}s`);
     return { tag, id, base: choice.base, baseId };
   } finally {
     lock.release();
