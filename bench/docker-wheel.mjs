@@ -6,7 +6,7 @@
 // --runs. Then the image: the task when its image must be made first (a new base image id) against
 // the task when the image is there.
 // Needs Docker and the local base images (.ci/base-images.sh); reaches PyPI from the containers.
-// Usage: node bench/docker-wheel.mjs [--runs 2]
+// Usage: node bench/docker-wheel.mjs [--runs 3]
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const runs = Number(values.runs);
 const scratch = mkdtempSync(join(tmpdir(), 'forge-docker-bench-'));
 const root = join(scratch, 'ws');
@@ -82,7 +82,7 @@ const f = (s) => `${s.toFixed(2)} s`;
 console.log(`storage driver: ${execFileSync('docker', ['info', '--format', '{{.Driver}}'], { encoding: 'utf8' }).trim()}; warm-up task ${f(warm.seconds)}`);
 console.log(`docker wheel task (container, build, repair, test, label, index) ${f(median(taskRuns))}  [${taskRuns.map(f).join(', ')}]`);
 console.log(`same build as one docker run by hand                             ${f(median(hand))}  [${hand.map(f).join(', ')}]`);
-console.log(`ratio task / by hand                                             ${(median(taskRuns) / median(hand)).toFixed(2)}x`);
+console.log(`ratio task / by hand (median of the paired runs' ratios)         ${median(taskRuns.map((t, i) => t / hand[i])).toFixed(2)}x  [${taskRuns.map((t, i) => (t / hand[i]).toFixed(2)).join(', ')}]`);
 console.log(`task with its image made first (new base id)                     ${f(first.seconds)}  (image made in ${made ?? '?'} s)`);
 console.log(`task with the image there (cached image)                         ${f(cached.seconds)}  (${(first.seconds / cached.seconds).toFixed(2)}x faster)`);
 rmSync(scratch, { recursive: true, force: true });

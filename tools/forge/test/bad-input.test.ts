@@ -236,6 +236,8 @@ describe('bad input gives one line naming the file', () => {
     ['"recipesDir": "../pkgs"', /^forge: error: nx\.json: option `recipesDir` must be a path inside the workspace, relative to its root, got `\.\.\/pkgs`$/],
     ['"outputDir": "/tmp/out"', /^forge: error: nx\.json: option `outputDir` must be a path inside the workspace/],
     ['"targetPlatform": "linux64"', /^forge: error: nx\.json: option `targetPlatform` must be a conda platform, got `linux64` \(known: linux-32, linux-64, /],
+    ['"dockerImages": { "python3.11": "x" }', /^forge: error: nx\.json: option `dockerImages`: key `python3\.11` must be py<MAJOR\.MINOR>, cuda<MAJOR\.MINOR> or py<MAJOR\.MINOR>-cuda<MAJOR\.MINOR>$/],
+    ['"dockerImages": { "py3.11": "" }', /^forge: error: nx\.json: option `dockerImages`: `py3\.11` must be a non-empty image name$/],
   ])('nx.json plugin options: %s', async (options, pattern) => {
     expect(await loadError(setup({ 'nx.json': NX_JSON(options) }))).toMatch(pattern);
   });

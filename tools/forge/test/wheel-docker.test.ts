@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureImage, imageTools } from '../src/engine/docker.js';
 import { enginePython, nxBin, repoRoot } from './support/paths.js';
 import { filesUnder, wheelManifest } from './support/wheels.js';
 import { TempWorkspace } from './support/workspace.js';
@@ -111,6 +112,26 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
     });
   });
 
+  it('makes an image once when two builds want it at the same time: the second waits and takes the first one\'s', async () => {
+    const base = 'forge-test-base:bookworm-lock';
+    const container = execFileSync('docker', ['create', 'forge-base:bookworm', 'true'], { encoding: 'utf8' }).trim();
+    execFileSync('docker', ['commit', '--change', `LABEL forge-test=lock-${Date.now()}`, container, base]);
+    execFileSync('docker', ['rm', container]);
+    try {
+      const wants = { python: '3.11', cuda: undefined, torch: undefined, image: undefined, images: { 'py3.11': base }, index: PYPI, tools: imageTools(join(repoRoot, 'tools/forge/python/requirements.txt')) };
+      const lines: string[] = [];
+      const locks = join(scratch, 'image-locks');
+      const [one, two] = await Promise.all([ensureImage(wants, locks, (line) => lines.push(line), 'one'), ensureImage(wants, locks, (line) => lines.push(line), 'two')]);
+      expect(one.id).toBe(two.id);
+      expect(lines.filter((line) => line.includes(': making image '))).toHaveLength(1);
+      expect(lines.filter((line) => line.includes(': waiting for another process making image '))).toHaveLength(1);
+      expect(execFileSync('docker', ['images', '-q', '--filter', `label=wv-forge.base=${base}`], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    } finally {
+      const made = spawnSync('docker', ['images', '-q', '--filter', `label=wv-forge.base=${base}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      spawnSync('docker', ['rmi', '-f', ...made, base]);
+    }
+  });
+
   it('builds the CUDA 13.0 example with nvcc from PyPI in a plain Debian image: SASS for each architecture asked for', () => {
     const ws = exampleWorkspace('container-cuda');
     try {
@@ -183,6 +204,8 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
       expect(containersOf(ws).length).toBe(1);
       process.kill(-nx.pid!, 'SIGINT');
       await exited;
+      // Nx exits before its task process has finished its clean-up (docker rm -f takes a moment): give it that moment.
+      for (let i = 0; i < 300 && containersOf(ws).length; i++) await new Promise((r) => setTimeout(r, 100));
       expect(containersOf(ws)).toEqual([]);
       expect(filesUnder(staging)).toEqual([]);
       expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel/py3.11'))).toBe(false);

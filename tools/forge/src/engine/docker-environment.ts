@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ForgeError } from '../errors.js';
 import { buildArguments, type BuildEnvironment, type BuildRequest, type EnvironmentExtras } from './build-environment.js';
-import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainersAtExit, type ImageBuild } from './docker.js';
+import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainer, removeContainersAtExit, type ImageBuild } from './docker.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
 import { frontendCommand } from './wheel-env.js';
 import { repairArguments, WHEEL_TOOL, wheelToolResult, type RepairResult } from './wheel-tool.js';
@@ -26,8 +26,9 @@ interface RunOptions {
 }
 
 /**
- * `docker`: every step runs in a fresh container (`--rm`) of the variant's
- * image, with the build's folders mounted at their host paths. Build
+ * `docker`: one container of the variant's image per build, started by
+ * prepare() and removed by dispose(); every step is a `docker exec` in it,
+ * with the build's folders mounted at their host paths. Build
  * requirements and upstream wheels go into an overlay folder of the build
  * (as `host` does beside the machine's Python), so one image serves every
  * project of a (python, cuda, torch).
@@ -64,7 +65,7 @@ export class DockerEnvironment implements BuildEnvironment {
     mkdirSync(this.overlay, { recursive: true });
     mkdirSync(request.uvCache, { recursive: true });
     removeContainersAtExit();
-    // One container per build, each step a `docker exec` in it: starting a container costs seconds (a copy of the image on some storage drivers).
+    // Not a container per step: starting one costs seconds (a whole copy of the image on the vfs driver).
     const identity = containerIdentity('build');
     const started = await runLogged('docker', ['run', '--detach', ...identity, ...this.containerArguments(), request.image.tag, 'sleep', 'infinity'], { label: request.label }, () => undefined);
     if (!started.ok) throw new ForgeError(`cannot start a container of image ${request.image.tag} (${request.image.base}): ${started.tail.at(-1) ?? `exit ${started.exitCode}`}`);
@@ -94,7 +95,7 @@ export class DockerEnvironment implements BuildEnvironment {
   }
 
   async dispose(): Promise<void> {
-    if (this.container) await runLogged('docker', ['rm', '--force', this.container], { label: this.request.label }, () => undefined);
+    if (this.container) await removeContainer(this.container);
     this.container = undefined;
   }
 

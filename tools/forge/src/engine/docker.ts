@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -223,28 +223,39 @@ export function indexMount(index: string): string[] {
   return ['-v', `${dir}:${dir}:ro`];
 }
 
-/** A name of this process's own for a container, and the labels that let forge find it again. */
+/** A name of this process's own for a container, and the labels that let forge (and anyone) find it again. */
 let containers = 0;
+const running = new Set<string>();
 export function containerIdentity(what: string): string[] {
   const name = `wv-forge-${what}-${process.pid}-${++containers}`;
+  running.add(name);
   return ['--name', name, '--label', DOCKER_LABEL, '--label', `${DOCKER_LABEL}.pid=${process.pid}`];
+}
+
+/** Removes a container this process started (gone already is fine). */
+export async function removeContainer(name: string): Promise<void> {
+  await exec('docker', ['rm', '--force', name]).catch(() => undefined);
+  running.delete(name);
 }
 
 let cleanupInstalled = false;
 /**
  * On the way out (SIGINT, SIGTERM, an exit), removes every container this
- * process started: killing the `docker` CLI does not stop its container, the
- * daemon runs it. Once per process, before the first container starts.
+ * process started and has not removed: killing the `docker` CLI does not stop
+ * its container, the daemon runs it. The `docker rm` runs detached and is not
+ * waited for: the daemon finishes the removal even if this process is killed
+ * outright a moment later (as Nx does to a task it interrupts), and removing a
+ * container can take seconds (a whole copy of the image on the vfs driver).
  */
 export function removeContainersAtExit(): void {
   if (cleanupInstalled) return;
   cleanupInstalled = true;
   atExit(() => {
+    if (!running.size) return;
     try {
-      const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${DOCKER_LABEL}.pid=${process.pid}`], { encoding: 'utf8', timeout: 10_000 }).split('\n').filter(Boolean);
-      if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore', timeout: 30_000 });
+      spawn('docker', ['rm', '--force', ...running], { detached: true, stdio: 'ignore' }).unref();
     } catch {
-      // the daemon is gone: so are its containers' writes
+      // no docker to ask: nothing of ours runs there either
     }
   });
 }
@@ -291,7 +302,8 @@ export async function ensureImage(wants: ImageWants, lockDir: string, log: (line
     log(`${label}: making image ${tag} from ${choice.base} (${choice.from}): python ${wants.python}${wants.cuda ? `, CUDA ${wants.cuda} from ${choice.pypiCuda ? 'PyPI' : 'the image'}` : ''}${wants.torch ? `, torch ${wants.torch}` : ''}`);
     const identity = containerIdentity('image');
     const name = identity[1]!;
-    const started = Date.now();
+    // Monotonic: the wall clock of these machines is stepped now and then.
+    const started = performance.now();
     const result = await runLogged('docker', ['run', ...identity, '--network', 'host', ...indexMount(wants.index), ...caArguments(hostCaBundle()), choice.base, 'sh', '-c', recipe], { label, tailLines: 60 }, log);
     try {
       if (!result.ok) {
@@ -304,10 +316,10 @@ export async function ensureImage(wants: ImageWants, lockDir: string, log: (line
       const changes = [...Object.entries(env).map(([k, v]) => `ENV ${k}=${v}`), `LABEL ${DOCKER_LABEL}.image=${hash}`, `LABEL ${DOCKER_LABEL}.base=${choice.base}`, 'CMD ["sh"]'];
       await exec('docker', ['commit', ...changes.flatMap((change) => ['--change', change]), name, tag]);
     } finally {
-      await exec('docker', ['rm', '-f', name]).catch(() => undefined);
+      await removeContainer(name);
     }
     const id = (await imageId(tag))!;
-    log(`${label}: made image ${tag} (${id.slice(7, 19)}) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    log(`${label}: made image ${tag} (${id.slice(7, 19)}) in ${((performance.now() - started) / 1000).toFixed(1)}s`);
     return { tag, id, base: choice.base, baseId };
   } finally {
     lock.release();
