@@ -125,8 +125,8 @@ export function probeCompiler(): string {
 // One probe per process: `forge plan` asks for every wheel task.
 const compilers = new Map<string, string>();
 
-export function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+export function findOnPath(name: string, path: string | undefined = process.env.PATH): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
     if (dir && existsSync(join(dir, name))) return join(dir, name);
   }
   return undefined;

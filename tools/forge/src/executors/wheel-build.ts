@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
+import { compileCache, compileCacheEnv, describeStats, readStats, statsSince } from '../engine/compile-cache.js';
 import { dockerPlan } from '../engine/docker.js';
 import { runLogged } from '../engine/logged-process.js';
 import type { CudaInfo } from '../engine/toolchain.js';
@@ -171,7 +172,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const { spec } = project;
   const label = `${project.name}:${task.id}`;
   const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
-  const work = join(ctx.staged, '.work');
+  const work = store.workDir(ctx.staged);
   const started = Date.now();
   // Where a build's time goes, for the log: the fixed steps around the build command are forge's overhead.
   const phases: string[] = [];
@@ -218,9 +219,18 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     python = environment.python;
     const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
     if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
+    const cache = compileCache(root);
+    const before = 'off' in cache ? undefined : await readStats(cache);
+    if ('off' in cache) log(`${label}: compile cache off: ${cache.off}`);
+    else {
+      Object.assign(env, compileCacheEnv(cache, { buildDir, nvcc: ctx.check.cuda?.nvcc, env }));
+      log(`${label}: compile cache: sccache, ${cache.url ?? cache.dir}`);
+    }
     phase('prepare');
     const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
     result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
+    const after = before && !('off' in cache) ? await readStats(cache) : undefined;
+    if (before && after) log(`${label}: compile cache: ${describeStats(statsSince(before, after))}`);
   }
   phase('build');
   if (!result.ok) {
@@ -389,7 +399,7 @@ function listFiles(dir: string, prefix = ''): Array<{ file: string; sha256: stri
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) {
-      if (entry.name !== '.work') out.push(...listFiles(join(dir, entry.name), rel));
+      out.push(...listFiles(join(dir, entry.name), rel));
     } else if (entry.isFile() && entry.name !== MANIFEST && entry.name !== KEY_FILE) {
       out.push({ file: rel, sha256: sha256File(join(dir, entry.name)), size: statSync(join(dir, entry.name)).size });
     }

@@ -104,6 +104,21 @@ export class OutputStore {
     return dir;
   }
 
+  /**
+   * The scratch folder (source copy, build tree, environment) of the attempt
+   * `staged`, emptied first and removed with the attempt. Its path depends only
+   * on the task, not on the attempt: compilers write their source and working
+   * folders into objects and debug information, so the compile cache hits on a
+   * rebuild only when the tree stays where it was. The task's lock makes the
+   * one path safe.
+   */
+  workDir(staged: string): string {
+    const dir = join(dirname(staged), WORK);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
   /** Removes a staging folder that will not be published. */
   discard(staged: string): void {
     this.unpublished.get(staged)?.();
@@ -168,6 +183,7 @@ export class OutputStore {
 }
 
 const STAGING = '.staging';
+const WORK = 'work';
 const LOCKS = '.locks';
 
 /** One name per variant task for its lock and its staging folder, so the sweep can tell which lock guards which folder. */
@@ -181,6 +197,7 @@ function taskName(project: string, id: string): string {
  */
 function removeAttempt(dir: string): void {
   rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  rmSync(join(dirname(dir), WORK), { recursive: true, force: true, maxRetries: 3 });
   try {
     rmdirSync(dirname(dir));
   } catch {
