@@ -1,13 +1,14 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { compileCache, compileCacheEnv, describeStats, readStats, statsSince } from '../engine/compile-cache.js';
 import { dockerPlan } from '../engine/docker.js';
 import { runLogged } from '../engine/logged-process.js';
-import type { CudaInfo } from '../engine/toolchain.js';
-import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
-import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, requirementAdmits, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { findOnPath, type CudaInfo } from '../engine/toolchain.js';
+import { checkToolchain, frontendCommand, frontendDir, installForTest, ninjaFallback, prepareEnvironment } from '../engine/wheel-env.js';
+import { labelStep, localVersionStep, pytorchLocalVersion, repairStep, requirementAdmits, retagStep, runWheelSteps, type LabelledWheel, type RepairResult, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -16,7 +17,6 @@ import { explainChange, UNCOPIED_SOURCE_FILES } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
 import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
-import { publishWheels } from '../store/wheel-index.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
 import type { WheelRun } from './context.js';
@@ -219,6 +219,10 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     python = environment.python;
     const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
     if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
+    const ninja = ninjaFallback(dirname(ctx.frontend), env.PATH);
+    if (ninja) env.PATH = `${env.PATH ?? ''}${delimiter}${ninja}`;
+    // What decides how many files compile at once, for comparing a task with a build by hand.
+    log(`${label}: ninja ${findOnPath('ninja', env.PATH) ?? 'none'}${ninja ? ' (the tools venv\'s: the environment has none)' : ''}, MAX_JOBS ${env.MAX_JOBS ?? 'unset'}, ${availableParallelism()} cores`);
     const cache = compileCache(root);
     const before = 'off' in cache ? undefined : await readStats(cache);
     if ('off' in cache) log(`${label}: compile cache off: ${cache.off}`);
@@ -242,22 +246,52 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
 
   const produced = readdirSync(wheelOut).filter((f) => f.endsWith('.whl'));
   if (produced.length !== 1) throw new ForgeError(`the build left ${produced.length} wheels (${produced.join(', ') || 'none'}) where one was expected`, { file: project.file });
-  let wheel = join(wheelOut, produced[0]!);
-  checkWheelName(project, basename(wheel));
-  if (spec.buildNumber !== undefined) wheel = await retag(root, wheel, spec.buildNumber);
-  if (spec.build.repair) {
-    const repaired = await repairWheel(root, { wheel, outDir: join(work, 'repaired'), excludes: spec.build.repairExclude });
+  const built = join(wheelOut, produced[0]!);
+  checkWheelName(project, basename(built));
+
+  // Build tag, repair, local version, label, variants.json and the task's index in
+  // one Python process: one start-up of variantlib and auditwheel, not one per step.
+  const steps: WheelStep[] = [];
+  const step = (args: WheelStep): WheelRef => {
+    steps.push(args);
+    return { step: steps.length - 1, field: 'wheel' };
+  };
+  let wheel: WheelRef = built;
+  if (spec.buildNumber !== undefined) wheel = step(retagStep(wheel, spec.buildNumber));
+  const repairAt = spec.build.repair ? steps.length : undefined;
+  if (spec.build.repair) wheel = step(repairStep({ wheel, outDir: join(work, 'repaired'), excludes: spec.build.repairExclude }));
+  const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
+  const installable = local ? step(localVersionStep({ wheel, outDir: join(work, 'local'), local })) : wheel;
+  const platform = ctx.check.platform.replace(/[-.]/g, '_');
+  const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
+  const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
+  mkdirSync(layout, { recursive: true });
+  const labelAt = ctx.rendered.properties.length ? steps.length : undefined;
+  if (labelAt !== undefined) {
+    // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
+    const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
+    step(labelStep({ wheel, outDir: layout, properties: ctx.rendered.properties, declare }));
+    steps.push(['variants-json', layout]);
+  }
+  steps.push(['publish', join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), installable]);
+  const results = await runWheelSteps(root, steps);
+  const path = (ref: WheelRef) => (typeof ref === 'string' ? ref : (results[ref.step] as { wheel: string }).wheel);
+  if (repairAt !== undefined) {
+    const repaired = results[repairAt] as RepairResult;
     if (repaired.repaired) log(`${label}: repaired with auditwheel: ${basename(repaired.wheel)}`);
     else log(`${label}: not repaired: ${repaired.reason}`);
-    wheel = repaired.wheel;
   }
+  if (labelAt !== undefined) {
+    const labelled = results[labelAt] as LabelledWheel;
+    log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
+  } else {
+    cpSync(path(wheel), join(layout, basename(path(wheel))));
+    log(`${label}: no variant properties in ${project.file}: the wheel is not labelled`);
+  }
+  phase('repair+label');
 
-  const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
-  const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
-
-  phase('repair');
   if (ctx.kind !== 'docker' && (spec.test.imports.length || ctx.rendered.testCommands.length)) {
-    const passed = await testWheel(python, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
+    const passed = await testWheel(python, work, [path(installable), ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
     if (!passed.ok) {
       store.recordFailure(project.name, task.id, ctx.key, passed.tail);
       log(`${label}: FAILED: the wheel's test failed. Last lines:`);
@@ -265,25 +299,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
       return 'failed';
     }
   }
-
-  phase('test');
-  const platform = ctx.check.platform.replace(/[-.]/g, '_');
-  const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
-  const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
-  mkdirSync(layout, { recursive: true });
-  if (ctx.rendered.properties.length) {
-    // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
-    const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
-    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties, declare });
-    await writeVariantsJson(root, layout);
-    log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
-  } else {
-    cpSync(wheel, join(layout, basename(wheel)));
-    log(`${label}: no variant properties in ${project.file}: the wheel is not labelled`);
-  }
-  await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
   rmSync(work, { recursive: true, force: true });
-  phase('label');
+  phase('test');
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
   store.publish(ctx.staged, project.name, task.id);
@@ -348,12 +365,6 @@ function checkWheelName(project: WheelProject, file: string): void {
   if (version !== project.spec.version) {
     throw new ForgeError(`the build produced version ${version} (${file}), ${project.file} says ${project.spec.version}`, { file: project.file, line: project.spec.yaml.lineOf(['version']) });
   }
-}
-
-/** Gives the wheel a build tag with pypa wheel's `wheel tags --build`. */
-async function retag(root: string, wheel: string, build: number): Promise<string> {
-  const { stdout } = await exec(wheelToolPython(root), ['-m', 'wheel', 'tags', '--build', String(build), '--remove', wheel], { cwd: dirname(wheel) });
-  return join(dirname(wheel), stdout.trim().split('\n').pop()!);
 }
 
 /** Installs the wheel (and its upstream wheels) into a fresh folder and runs the imports and commands. */
