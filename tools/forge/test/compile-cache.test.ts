@@ -1,13 +1,18 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileCache, compileCacheEnv, readStats, statsSince, stopServer, type CompileCache } from '../src/engine/compile-cache.js';
+import { createCacheServer } from '../src/cache-server/server.js';
+import { compileCache, compileCacheEnv, readStats, statsSince, stopServer, usableCache, type CompileCache } from '../src/engine/compile-cache.js';
 import { repoRoot } from './support/paths.js';
 import { localPipIndex, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
 
+const exec = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'forge-compile-cache-test-'));
 const cacheDir = join(scratch, 'sccache');
 const cacheEnv = { FORGE_COMPILE_CACHE_DIR: cacheDir };
@@ -110,5 +115,68 @@ describe('the compile cache: sccache under wheel builds', { timeout: 400_000 }, 
     expect(Object.keys(cold.misses)).toEqual(expect.arrayContaining(['CUDA', 'PTX', 'CUBIN']));
     expect(warm.misses).toEqual({});
     expect(warm.hits.CUDA).toBe(1);
+  });
+});
+
+describe('the compile cache on the cache server: sccache\'s WebDAV backend, main writes, others read', { timeout: 120_000 }, () => {
+  const dir = join(scratch, 'shared');
+  let server: Server;
+  let url: string;
+  const started: CompileCache[] = [];
+  beforeAll(async () => {
+    server = createCacheServer({ dir: join(dir, 'server'), readWriteTokens: ['ci-token'], readOnlyTokens: ['dev-token'] });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sccache/`;
+    mkdirSync(join(dir, 'src'), { recursive: true });
+    writeFileSync(join(dir, 'src/shared.c'), 'int shared(int x) { return x * 3; }\n');
+    writeFileSync(join(dir, 'src/mine.c'), 'int mine(int x) { return x * 5; }\n');
+  });
+  afterAll(async () => {
+    for (const cache of started) await stopServer(cache);
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const sharedCache = (token: string) => {
+    const cache = cacheOf({ FORGE_COMPILE_CACHE_DIR: join(dir, `local-${token}`), FORGE_COMPILE_CACHE_URL: url, FORGE_COMPILE_CACHE_TOKEN: token });
+    started.push(cache);
+    return cache;
+  };
+  const compile = async (cache: CompileCache, file: string) => {
+    const before = (await readStats(cache))!;
+    // Not execFileSync: the cache server under test answers from this process's event loop.
+    await exec(cache.sccache, ['cc', '-c', file, '-o', `${file}.${Math.random().toString(36).slice(2)}.o`], { cwd: join(dir, 'src'), env: { ...process.env, ...cache.env } });
+    return statsSince(before, (await readStats(cache))!);
+  };
+  const stored = () => readdirSync(join(dir, 'server/.sccache'), { recursive: true }).map(String).filter((f) => /[0-9a-f]{64}$/.test(f));
+
+  it('stores what CI compiles, and a developer\'s build takes it from there without writing', async () => {
+    const ci = sharedCache('ci-token');
+    expect(await compile(ci, 'shared.c')).toEqual({ hits: {}, misses: { 'C/C++': 1 } });
+    expect(stored()).toHaveLength(1);
+
+    const dev = sharedCache('dev-token');
+    expect(await compile(dev, 'shared.c')).toEqual({ hits: { 'C/C++': 1 }, misses: {} });
+    // A developer's own object is compiled, and the server refuses it: only main's CI writes.
+    expect(await compile(dev, 'mine.c')).toEqual({ hits: {}, misses: { 'C/C++': 1 } });
+    expect(stored()).toHaveLength(1);
+  });
+
+  it('falls back to the local cache, saying why, where the backend refuses the token or is down', async () => {
+    const warnings: string[] = [];
+    const refused = await usableCache(cacheOf({ FORGE_COMPILE_CACHE_DIR: join(dir, 'local-bad'), FORGE_COMPILE_CACHE_URL: url, FORGE_COMPILE_CACHE_TOKEN: 'stolen' }), repoRoot, (line) => warnings.push(line), { ...process.env, FORGE_COMPILE_CACHE_DIR: join(dir, 'local-bad'), FORGE_COMPILE_CACHE_URL: url, FORGE_COMPILE_CACHE_TOKEN: 'stolen' });
+    expect(refused.url).toBeUndefined();
+    expect(refused.env.SCCACHE_DIR).toBe(join(dir, 'local-bad'));
+    expect(warnings).toEqual([`compile cache ${url}: HTTP 401 (FORGE_COMPILE_CACHE_TOKEN missing or unknown); using the local cache ${join(dir, 'local-bad')}`]);
+    started.push(refused);
+    expect(await compile(refused, 'mine.c')).toEqual({ hits: {}, misses: { 'C/C++': 1 } });
+
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const down = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/sccache/`;
+    await new Promise((resolve) => closed.close(resolve));
+    const downEnv = { ...process.env, FORGE_COMPILE_CACHE_DIR: join(dir, 'local-down'), FORGE_COMPILE_CACHE_URL: down };
+    const fallback = await usableCache(cacheOf(downEnv), repoRoot, (line) => warnings.push(line), downEnv);
+    expect(fallback.url).toBeUndefined();
+    expect(warnings[1]).toMatch(new RegExp(`^compile cache ${down}: .*ECONNREFUSED.*; using the local cache`));
   });
 });

@@ -67,6 +67,31 @@ export function compileCache(root: string, env: NodeJS.ProcessEnv = process.env)
   return { sccache, dir, ...(url ? { url } : {}), env: cacheEnv };
 }
 
+/**
+ * The cache a build should use: a shared backend that refuses the token or
+ * cannot be reached would stop sccache's server from starting, and with it
+ * every compile, so it is asked first (a read of sccache's own probe entry);
+ * where it fails the build goes on with the local cache, and `warn` says why.
+ */
+export async function usableCache(cache: CompileCache, root: string, warn: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<CompileCache> {
+  if (!cache.url) return cache;
+  let problem: string | undefined;
+  try {
+    const token = env[COMPILE_CACHE_TOKEN_ENV];
+    const response = await fetch(new URL('.sccache_check', cache.url.endsWith('/') ? cache.url : `${cache.url}/`), {
+      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (response.status !== 200 && response.status !== 404) problem = `HTTP ${response.status}${response.status === 401 ? ` (${COMPILE_CACHE_TOKEN_ENV} missing or unknown)` : ''}`;
+  } catch (error) {
+    problem = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
+  }
+  if (problem === undefined) return cache;
+  warn(`compile cache ${cache.url}: ${problem}; using the local cache ${cache.dir}`);
+  const local = compileCache(root, { ...env, [COMPILE_CACHE_URL_ENV]: '' });
+  return 'off' in local ? cache : local;
+}
+
 function findSccache(root: string, env: NodeJS.ProcessEnv): string | undefined {
   if (env.FORGE_SCCACHE) return env.FORGE_SCCACHE;
   const python = embeddedPython(root);
