@@ -10,7 +10,7 @@ import { createCacheServer } from '../src/cache-server/server.js';
 import { compileCache, compileCacheEnv, readStats, statsSince, stopServer, usableCache, type CompileCache } from '../src/engine/compile-cache.js';
 import { repoRoot } from './support/paths.js';
 import { localPipIndex, wheelWorkspace } from './support/wheels.js';
-import type { TempWorkspace } from './support/workspace.js';
+import { TempWorkspace } from './support/workspace.js';
 
 const exec = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'forge-compile-cache-test-'));
@@ -178,5 +178,52 @@ describe('the compile cache on the cache server: sccache\'s WebDAV backend, main
     const fallback = await usableCache(cacheOf(downEnv), repoRoot, (line) => warnings.push(line), downEnv);
     expect(fallback.url).toBeUndefined();
     expect(warnings[1]).toMatch(new RegExp(`^compile cache ${down}: .*ECONNREFUSED.*; using the local cache`));
+  });
+});
+
+/**
+ * A conda recipe that opts in: rattler-build passes a build script only the
+ * variables its recipe lists under secrets. It compiles in its work folder
+ * with debug information, as a real build does: the folder is in the object.
+ */
+const recipe = (note: string) => `package: {name: cc-probe, version: "1.0"}
+build:
+  noarch: generic
+  script:
+    secrets: [SCCACHE_DIR, SCCACHE_SERVER_UDS, SCCACHE_IGNORE_SERVER_IO_ERROR, CMAKE_C_COMPILER_LAUNCHER]
+    content:
+      - echo "${note}"
+      - cp $RECIPE_DIR/probe.c .
+      - $CMAKE_C_COMPILER_LAUNCHER cc -g -O2 -c probe.c -o probe.o
+      - mkdir -p $PREFIX/share/cc-probe && cp probe.o $PREFIX/share/cc-probe/
+`;
+
+describe('the compile cache under conda builds (rattler-build)', { timeout: 300_000 }, () => {
+  const dir = join(scratch, 'conda-cache');
+  let ws: TempWorkspace;
+  beforeAll(() => {
+    ws = new TempWorkspace({
+      'variants.yaml': 'python: ["3.12"]\n',
+      'pkgs/cc-probe/recipe/recipe.yaml': recipe('first'),
+      'pkgs/cc-probe/recipe/probe.c': 'int probe(int x) { return x * 11; }\n',
+      '.empty/noarch/repodata.json': JSON.stringify({ info: { subdir: 'noarch' }, packages: {}, 'packages.conda': {}, repodata_version: 1 }),
+    });
+    ws.edit('nx.json', (text) => text.replace('"targetPlatform": "linux-64"', '"targetPlatform": "linux-64", "channels": ["./.empty"], "artifactChannels": []'));
+  });
+  afterAll(async () => {
+    await stopServer(cacheOf({ FORGE_COMPILE_CACHE_DIR: dir }));
+    ws.dispose();
+  });
+
+  it('reaches a recipe that lists its variables under build.script.secrets: a rebuild after an edit compiles nothing', () => {
+    const build = () => ws.nxWithEnv({ FORGE_COMPILE_CACHE_DIR: dir }, 'run', 'cc-probe:build-noarch', '--output-style=stream');
+    const first = build();
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(cacheLine(first.stdout)).toEqual({ hits: 0, misses: 1 });
+    ws.write('pkgs/cc-probe/recipe/recipe.yaml', recipe('second'));
+    const second = build();
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.stdout).toContain('second');
+    expect(cacheLine(second.stdout)).toEqual({ hits: 1, misses: 0 });
   });
 });

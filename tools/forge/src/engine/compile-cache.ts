@@ -166,6 +166,40 @@ function launcher(cache: CompileCache, compiler: string, env: NodeJS.ProcessEnv)
   return file;
 }
 
+/**
+ * The variables a conda build's engine gets: rattler-build hands a build
+ * script none of its own environment but the names a recipe lists under
+ * `build.script.secrets`, so a recipe opts in by listing these (README: the
+ * compile cache); CMake picks the launchers up from the environment.
+ */
+export function engineCacheEnv(cache: CompileCache): Record<string, string> {
+  return { ...cache.env, CMAKE_C_COMPILER_LAUNCHER: cache.sccache, CMAKE_CXX_COMPILER_LAUNCHER: cache.sccache, CMAKE_CUDA_COMPILER_LAUNCHER: cache.sccache };
+}
+
+/**
+ * The compile cache for one build, wheel or conda: the variables to add to
+ * its environment (none when the cache is off), after saying which cache it
+ * uses, and `report`, which logs the build's hits and misses once it ran.
+ */
+export async function compileCacheForBuild(root: string, build: CompiledBuild | 'engine', log: (line: string) => void): Promise<{ env: Record<string, string>; report: () => Promise<void> }> {
+  const found = compileCache(root);
+  if ('off' in found) {
+    log(`compile cache off: ${found.off}`);
+    return { env: {}, report: async () => {} };
+  }
+  const cache = await usableCache(found, root, log);
+  const before = await readStats(cache);
+  log(`compile cache: sccache, ${cache.url ?? cache.dir}`);
+  const env = build === 'engine' ? engineCacheEnv(cache) : compileCacheEnv(cache, build);
+  return {
+    env,
+    report: async () => {
+      const after = before && (await readStats(cache));
+      if (before && after) log(`compile cache: ${describeStats(statsSince(before, after))}`);
+    },
+  };
+}
+
 /** Hits and misses of one build, by sccache's language names (`C/C++`, `CUDA`, `PTX`, `CUBIN`, ...). */
 export interface CompileCacheStats {
   readonly hits: Readonly<Record<string, number>>;

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSy
 import { availableParallelism } from 'node:os';
 import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { compileCache, compileCacheEnv, describeStats, readStats, statsSince, usableCache } from '../engine/compile-cache.js';
+import { compileCacheForBuild } from '../engine/compile-cache.js';
 import { dockerPlan } from '../engine/docker.js';
 import { runLogged } from '../engine/logged-process.js';
 import { findOnPath, type CudaInfo } from '../engine/toolchain.js';
@@ -223,19 +223,12 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     if (ninja) env.PATH = `${env.PATH ?? ''}${delimiter}${ninja}`;
     // What decides how many files compile at once, for comparing a task with a build by hand.
     log(`${label}: ninja ${findOnPath('ninja', env.PATH) ?? 'none'}${ninja ? ' (the tools venv\'s: the environment has none)' : ''}, MAX_JOBS ${env.MAX_JOBS ?? 'unset'}, ${availableParallelism()} cores`);
-    const found = compileCache(root);
-    const cache = 'off' in found ? found : await usableCache(found, root, (line) => log(`${label}: ${line}`));
-    const before = 'off' in cache ? undefined : await readStats(cache);
-    if ('off' in cache) log(`${label}: compile cache off: ${cache.off}`);
-    else {
-      Object.assign(env, compileCacheEnv(cache, { buildDir, nvcc: ctx.check.cuda?.nvcc, env }));
-      log(`${label}: compile cache: sccache, ${cache.url ?? cache.dir}`);
-    }
+    const cache = await compileCacheForBuild(root, { buildDir, nvcc: ctx.check.cuda?.nvcc, env }, (line) => log(`${label}: ${line}`));
+    Object.assign(env, cache.env);
     phase('prepare');
     const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
     result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
-    const after = before && !('off' in cache) ? await readStats(cache) : undefined;
-    if (before && after) log(`${label}: compile cache: ${describeStats(statsSince(before, after))}`);
+    await cache.report();
   }
   phase('build');
   if (!result.ok) {
