@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerPlan } from '../src/engine/docker.js';
+import { chooseBase, imageRecipe } from '../src/engine/docker.js';
 import { prepareEnvironment } from '../src/engine/wheel-env.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
@@ -98,7 +98,7 @@ describe('a build requirement no index has', () => {
   });
 });
 
-describe("seed 004's -Cvariant defaults and seed 003's Docker environment", () => {
+describe("seed 004's -Cvariant defaults and seed 003's Docker base images", () => {
   it('sets CUDA_HOME, PATH and the default TORCH_CUDA_ARCH_LIST for a torch x CUDA variant; a project list wins', () => {
     const cuda = { version: '13.0', home: '/usr/local/cuda-13.0', nvcc: '/usr/local/cuda-13.0/bin/nvcc' };
     expect(providerEnv({ python: '3.12', cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined)).toEqual({
@@ -110,21 +110,19 @@ describe("seed 004's -Cvariant defaults and seed 003's Docker environment", () =
     expect(providerEnv({ python: '3.12' }, undefined, undefined)).toEqual({});
   });
 
-  it('writes a Dockerfile per (python, cuda, torch) from the base-image map and the docker command lines (Docker is not run here)', () => {
-    const plan = dockerPlan({
-      python: '3.12', cuda: '13.0', torch: '2.11.0', image: undefined, requirements: ['setuptools>=70.1', 'torch==2.11.0'], index: 'https://pypi.org/simple', gpus: true,
-      source: '/w/src', output: '/w/dist', upstream: '/w/up', configSettings: [['--build-option', '--cpp_ext']], command: undefined, env: { TORCH_CUDA_ARCH_LIST: '9.0' },
-    });
-    expect(plan.tag).toBe('forge-wheel:py3.12-cuda13.0-torch2.11.0');
-    expect(plan.dockerfile.split('\n')[0]).toBe('FROM nvidia/cuda:13.0.1-devel-ubuntu22.04');
-    expect(plan.dockerfile).toContain('uv venv --python 3.12 /opt/venv');
-    expect(plan.dockerfile).toContain('--index-url https://download.pytorch.org/whl/cu130 --extra-index-url https://pypi.org/simple torch==2.11.0');
-    expect(plan.dockerfile).toContain("--index-url https://pypi.org/simple 'setuptools>=70.1'");
-    expect(plan.build).toEqual(['build', '-t', 'forge-wheel:py3.12-cuda13.0-torch2.11.0', '.']);
-    expect(plan.run.slice(0, 4)).toEqual(['run', '--rm', '--gpus', 'all']);
-    expect(plan.run).toEqual(expect.arrayContaining(['/w/src:/forge/src', '/w/dist:/forge/out', '/w/up:/forge/wheels:ro', 'TORCH_CUDA_ARCH_LIST=9.0']));
-    expect(plan.run.at(-1)).toBe("uv pip install --python /opt/venv/bin/python --no-deps /forge/wheels/*.whl && python -m build --wheel --no-isolation --outdir /forge/out --config-setting=--build-option=--cpp_ext .");
-    expect(dockerPlan({ ...{ python: '3.11', cuda: undefined, torch: undefined, image: undefined, requirements: [], index: 'x', gpus: false, source: 's', output: 'o', upstream: undefined, configSettings: [], command: 'make wheel', env: {} } }).dockerfile.split('\n')[0]).toBe('FROM ubuntu:22.04');
+  it("picks the docker base image: the project's, else CUDA's entry, else Python's with nvcc from PyPI for 13.x; a CUDA with neither is one line", () => {
+    const images = {};
+    expect(chooseBase({ python: '3.11', cuda: undefined, image: undefined, images })).toEqual({ base: 'forge-base:bookworm', from: 'the built-in map (py3.11)', pypiCuda: false });
+    expect(chooseBase({ python: '3.11', cuda: '13.0', image: undefined, images })).toEqual({ base: 'forge-base:bookworm', from: 'the built-in map (py3.11)', pypiCuda: true });
+    expect(chooseBase({ python: '3.11', cuda: '12.8', image: undefined, images })).toEqual({ base: 'nvidia/cuda:12.8.1-devel-ubuntu22.04', from: 'the built-in map (cuda12.8)', pypiCuda: false });
+    expect(chooseBase({ python: '3.11', cuda: '13.0', image: undefined, images: { 'py3.11-cuda13.0': 'registry.example/cuda13:py311' } })).toEqual({ base: 'registry.example/cuda13:py311', from: 'dockerImages.py3.11-cuda13.0 in nx.json', pypiCuda: false });
+    expect(chooseBase({ python: '3.11', cuda: undefined, image: 'mine:1', images })).toMatchObject({ base: 'mine:1', from: 'build.image' });
+    expect(() => chooseBase({ python: '3.11', cuda: '12.4', image: undefined, images })).toThrow('CUDA 12.4 has neither an image (no `cuda12.4` in dockerImages or the built-in map) nor a PyPI toolchain');
+    expect(() => chooseBase({ python: '3.9', cuda: undefined, image: undefined, images })).toThrow('no docker base image for Python 3.9: add `"py3.9": "<image with python3.9>"` to dockerImages in nx.json');
+    const recipe = imageRecipe({ python: '3.11', cuda: '13.0', torch: undefined, image: undefined, images, index: 'https://pypi.org/simple', tools: ['uv==0.13.8', 'auditwheel==6.8.2'] }, chooseBase({ python: '3.11', cuda: '13.0', image: undefined, images }));
+    expect(recipe).toContain("'nvidia-cuda-nvcc==13.0.*' 'nvidia-nvvm==13.0.*' 'nvidia-cuda-crt==13.0.*' 'nvidia-cuda-cccl==13.0.*' 'nvidia-cuda-runtime==13.0.*'");
+    expect(recipe).toContain('pip install --quiet --disable-pip-version-check --index-url https://pypi.org/simple uv==0.13.8');
+    expect(recipe).not.toMatch(/curl|wget|uv python install/);
   });
 });
 

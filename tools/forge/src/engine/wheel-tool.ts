@@ -116,7 +116,7 @@ export function pytorchLocalVersion(cuda: string, torch: string): string {
 }
 
 export interface RepairRequest {
-  readonly wheel: WheelRef;
+  readonly wheel: string;
   readonly outDir: string;
   /** More SONAME globs to exclude, on top of {@link DEFAULT_REPAIR_EXCLUDES}. */
   readonly excludes?: readonly string[];
@@ -130,12 +130,13 @@ export type RepairResult =
   | { readonly repaired: false; readonly wheel: string; readonly reason: string };
 
 /** `auditwheel repair` with the CUDA/torch excludes; where it cannot, keeps the original wheel and says why. */
-export function repairWheel(root: string, request: RepairRequest & { readonly wheel: string }): Promise<RepairResult> {
-  return runWheelTool<RepairResult>(root, repairStep(request) as string[]);
+export function repairWheel(root: string, request: RepairRequest): Promise<RepairResult> {
+  return runWheelTool<RepairResult>(root, repairArguments(request));
 }
 
-export function repairStep(request: RepairRequest): WheelStep {
-  const args: WheelStep = ['repair', request.wheel, '--out', request.outDir, '--plat', request.plat ?? 'auto'];
+/** forge_wheel.py's `repair` arguments. */
+export function repairArguments(request: RepairRequest): string[] {
+  const args = ['repair', request.wheel, '--out', request.outDir, '--plat', request.plat ?? 'auto'];
   for (const pattern of request.excludes ?? []) args.push('--exclude', pattern);
   return args;
 }
@@ -162,9 +163,9 @@ export type WheelStep = WheelRef[];
 
 /**
  * Runs forge_wheel.py commands in one Python process, in order, each able to
- * take an earlier one's wheel: a wheel task's retag, repair, local version,
- * label and index cost one interpreter start-up (with variantlib, auditwheel
- * and wheel imported once) instead of one each. The first failing step's
+ * take an earlier one's wheel: a wheel task's local version, label,
+ * variants.json and index cost one interpreter start-up (with variantlib and
+ * wheel imported once) instead of one each. The first failing step's
  * one-line error becomes a ForgeError, and nothing after it runs.
  */
 export async function runWheelSteps(root: string, steps: readonly WheelStep[]): Promise<unknown[]> {
@@ -174,7 +175,11 @@ export async function runWheelSteps(root: string, steps: readonly WheelStep[]): 
 /** Runs one forge_wheel.py command; its one-line error becomes a ForgeError. */
 export async function runWheelTool<T>(root: string, args: readonly string[], input?: string): Promise<T> {
   const python = wheelToolPython(root);
-  const result = await execa(python, [WHEEL_TOOL, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+  return wheelToolResult<T>(await execa(python, [WHEEL_TOOL, ...args], { reject: false, ...(input === undefined ? {} : { input }) }));
+}
+
+/** A forge_wheel.py run's JSON, or its one-line error as a ForgeError (wherever it ran: here or in a container). */
+export function wheelToolResult<T>(result: { readonly failed: boolean; readonly stdout: string; readonly stderr: string; readonly shortMessage?: string }): T {
   if (!result.failed) return JSON.parse(result.stdout) as T;
   const line = result.stderr ? result.stderr.split('\n').pop()! : (result.shortMessage ?? 'failed').split('\n')[0]!;
   throw new ForgeError(line.replace(/^error: /, ''));
