@@ -83,7 +83,7 @@ describe('the compile cache: sccache under wheel builds', { timeout: 400_000 }, 
     expect(cpu.CXX).toMatch(new RegExp(`^${cacheDir}/launchers/`));
     expect(cpu.PYTORCH_NVCC).toBeUndefined();
     // The launcher is a real compiler for whoever runs it.
-    expect(execFileSync(cpu.CC!, ['--version'], { encoding: 'utf8' })).toMatch(/Free Software Foundation|clang/);
+    expect(execFileSync(cpu.CC!, ['--version'], { encoding: 'utf8', env: { ...process.env, ...cpu } })).toMatch(/Free Software Foundation|clang/);
 
     const cuda = compileCacheEnv(cache, { buildDir: plain, nvcc, env: process.env });
     expect(cuda.CC).toBeUndefined(); // torch passes CC to nvcc as -ccbin
