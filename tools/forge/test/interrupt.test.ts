@@ -77,7 +77,9 @@ describe('nx run-many interrupted with SIGINT mid-build', () => {
       const run = ws.nxStart('run-many', ...TARGETS);
       const staging = join(ws.root, 'output/.staging');
       const holding = await until('the held build to start', () => find(staging, 'holding'));
-      expect(holding).toContain('demo-ext-py3.12-cuda12.8');
+      // The engine builds in a work slot beside its task's staging folder (outputs.ts: workDir).
+      expect(holding).toMatch(/\/\.staging\/work-\d+\/bld\/rattler-build_demo-ext\//);
+      expect(entries(staging)).toContain('demo-ext-py3.12-cuda12.8');
       const engineShell = Number(readFileSync(join(ws.root, 'held-pid'), 'utf8'));
       expect(alive(engineShell)).toBe(true);
 

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { COMPILE_CACHE_PREFIX, handleCompileCache } from './compile-cache-dav.js';
 
 export interface CacheServerOptions {
   /** Where blobs live: one file per task hash. */
@@ -43,13 +44,17 @@ export function createCacheServer(options: CacheServerOptions): Server {
 type TokenDigests = { readonly readWrite: readonly Buffer[]; readonly readOnly: readonly Buffer[] };
 
 async function handle(options: CacheServerOptions, tokens: TokenDigests, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const match = /^\/v1\/cache\/([A-Za-z0-9_-]{1,128})$/.exec(new URL(req.url ?? '/', 'http://cache').pathname);
-  if (!match) return void res.writeHead(404).end('not found');
-  const hash = match[1]!;
+  const pathname = new URL(req.url ?? '/', 'http://cache').pathname;
+  const match = /^\/v1\/cache\/([A-Za-z0-9_-]{1,128})$/.exec(pathname);
+  const compileCache = pathname.startsWith(COMPILE_CACHE_PREFIX);
+  if (!match && !compileCache) return void res.writeHead(404).end('not found');
   const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
   const canWrite = token !== undefined && knownToken(token, tokens.readWrite);
   const canRead = canWrite || (token !== undefined && knownToken(token, tokens.readOnly));
   if (!canRead) return void res.writeHead(401).end('missing or unknown token');
+  // sccache's WebDAV backend, under the same tokens (compile-cache-dav.ts).
+  if (!match) return handleCompileCache(options.dir, canWrite ? 'write' : 'read', req, res);
+  const hash = match[1]!;
   const blob = join(options.dir, hash);
 
   if (req.method === 'GET') {

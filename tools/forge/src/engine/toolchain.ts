@@ -35,12 +35,16 @@ out = {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3
 args = json.loads(sys.argv[1])
 sys.path.extend(args["path"])
 if args["torch"]:
+    # torch's version.py, read, not imported: importing torch costs seconds, on every task.
     try:
-        import importlib.metadata as md
+        import importlib.metadata as md, importlib.util, os, re
         v = md.version("torch")
         out["torch"] = v.split("+")[0]
-        import torch
-        out["torchCuda"] = torch.version.cuda
+        found = importlib.util.find_spec("torch")
+        with open(os.path.join(list(found.submodule_search_locations)[0], "version.py")) as f:
+            m = re.search(r"""^cuda\\b[^=\\n]*=\\s*(?:'([^']*)'|"([^"]*)")""", f.read(), re.M)
+        if m:
+            out["torchCuda"] = m.group(1) or m.group(2)
     except Exception:
         pass
 if args["requirements"]:
@@ -125,8 +129,8 @@ export function probeCompiler(): string {
 // One probe per process: `forge plan` asks for every wheel task.
 const compilers = new Map<string, string>();
 
-export function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+export function findOnPath(name: string, path: string | undefined = process.env.PATH): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
     if (dir && existsSync(join(dir, name))) return join(dir, name);
   }
   return undefined;

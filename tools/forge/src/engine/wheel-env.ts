@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ForgeError } from '../errors.js';
@@ -65,7 +65,9 @@ export function checkToolchain(wants: ToolchainWants, frontend: string): Toolcha
     toolchain.torch = wants.torch;
   }
   const missing = Object.entries(info.requirements ?? {}).filter(([, r]) => !r.satisfied).map(([spec]) => spec);
-  return { ok: true, toolchain, python: interpreter, platform: info.platform, cuda, missing };
+  // The interpreter itself, not the launcher that found it: a pyenv shim is a
+  // dozen shell processes (about half a second) on every call the task makes.
+  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, missing };
 }
 
 /**
@@ -116,9 +118,7 @@ const frontends = new Map<string, string>();
 function copyFrontend(cache: string): string {
   const python = embeddedPython(process.cwd());
   if (!python) throw new ForgeError('wheel builds need pypa build from the tools venv: run `npm run setup:engine`');
-  const located = JSON.parse(
-    execFileSync(python, ['-c', 'import json, build, pyproject_hooks, packaging, os; print(json.dumps({"version": build.__version__, "dirs": [os.path.dirname(m.__file__) for m in (build, pyproject_hooks, packaging)]}))'], { encoding: 'utf8' }),
-  ) as { version: string; dirs: string[] };
+  const located = locateFrontend(python);
   const dir = join(cache, `frontend-${located.version}`);
   if (existsSync(dir)) return dir;
   const staging = `${dir}.${process.pid}.tmp`;
@@ -128,6 +128,49 @@ function copyFrontend(cache: string): string {
     renameSync(staging, dir);
   } catch {
     rmSync(staging, { recursive: true, force: true }); // another build put it there first
+  }
+  return dir;
+}
+
+/**
+ * pypa build's version and the folders of build, pyproject_hooks and packaging
+ * in the tools venv, read from its site-packages (its dist-info names the
+ * version): asking its Python would cost an interpreter start-up per task.
+ */
+function locateFrontend(python: string): { version: string; dirs: string[] } {
+  const venv = dirname(dirname(python));
+  const lib = join(venv, 'lib');
+  for (const entry of existsSync(lib) ? readdirSync(lib) : []) {
+    const site = join(lib, entry, 'site-packages');
+    const info = existsSync(site) ? readdirSync(site).find((name) => /^build-[^-]+\.dist-info$/.test(name)) : undefined;
+    const dirs = ['build', 'pyproject_hooks', 'packaging'].map((name) => join(site, name));
+    if (info && dirs.every((dir) => existsSync(dir))) return { version: info.slice('build-'.length, -'.dist-info'.length), dirs };
+  }
+  throw new ForgeError(`pypa build is not in the tools venv (${venv}): run \`npm run setup:engine\``);
+}
+
+/**
+ * Where the build's PATH has no ninja, a folder holding only the tools venv's
+ * ninja, to append to it: torch's cpp_extension compiles one file at a time
+ * without ninja (its "slow distutils backend"), all at once with it. An
+ * environment's own ninja still comes first. Undefined when ninja is on the
+ * PATH already, or the tools venv has none.
+ */
+export function ninjaFallback(cache: string, path: string | undefined): string | undefined {
+  if (findOnPath('ninja', path)) return undefined;
+  const python = embeddedPython(process.cwd());
+  const ninja = python ? join(dirname(python), 'ninja') : undefined;
+  if (!ninja || !existsSync(ninja)) return undefined;
+  const dir = join(cache, 'build-tools');
+  if (!existsSync(join(dir, 'ninja'))) {
+    const staging = `${dir}.${process.pid}.tmp`;
+    mkdirSync(staging, { recursive: true });
+    symlinkSync(ninja, join(staging, 'ninja'));
+    try {
+      renameSync(staging, dir);
+    } catch {
+      rmSync(staging, { recursive: true, force: true }); // another build put it there first
+    }
   }
   return dir;
 }

@@ -28,8 +28,14 @@ export interface LabelledWheel {
   readonly variantJson: Record<string, unknown>;
 }
 
+/**
+ * A wheel path, or in a {@link runWheelSteps} batch the wheel an earlier step
+ * made: `{ step: 1, field: 'wheel' }` is step 1's result's `wheel`.
+ */
+export type WheelRef = string | { readonly step: number; readonly field: string };
+
 export interface LabelRequest {
-  readonly wheel: string;
+  readonly wheel: WheelRef;
   readonly outDir: string;
   /** `namespace :: feature :: value`, each part `[a-z0-9_]` (values also `.`), as variantlib requires. */
   readonly properties: readonly string[];
@@ -51,13 +57,17 @@ export interface LabelRequest {
 }
 
 /** Labels a built wheel as a wheel variant (WheelNext variantlib `make-variant`). */
-export function labelWheel(root: string, request: LabelRequest): Promise<LabelledWheel> {
-  const args = ['label', request.wheel, '--out', request.outDir];
+export function labelWheel(root: string, request: LabelRequest & { readonly wheel: string }): Promise<LabelledWheel> {
+  return runWheelTool<LabelledWheel>(root, labelStep(request) as string[]);
+}
+
+export function labelStep(request: LabelRequest): WheelStep {
+  const args: WheelStep = ['label', request.wheel, '--out', request.outDir];
   for (const property of request.properties) args.push('--property', property);
   for (const property of request.declare ?? []) args.push('--declare', property);
   if (request.label) args.push('--label', request.label);
   if (request.pyproject) args.push('--pyproject', request.pyproject);
-  return runWheelTool<LabelledWheel>(root, args);
+  return args;
 }
 
 /** `<name>-<version>-variants.json` files variantlib's `generate-index-json` wrote for the variant wheels in `dir`. */
@@ -73,7 +83,7 @@ export function writeVariantsJson(root: string, dir: string): Promise<VariantsJs
 }
 
 export interface LocalVersionRequest {
-  readonly wheel: string;
+  readonly wheel: WheelRef;
   readonly outDir: string;
   /** The local version label, e.g. `cu130torch2.11.0` (see {@link pytorchLocalVersion}). */
   readonly local: string;
@@ -90,8 +100,12 @@ export interface LocalVersionWheel {
  * installers without wheel-variant support: file name, METADATA, the dist-info
  * (and .data) folder names and RECORD all agree (`wheel unpack` / `wheel pack`).
  */
-export function localVersionWheel(root: string, request: LocalVersionRequest): Promise<LocalVersionWheel> {
-  return runWheelTool<LocalVersionWheel>(root, ['local-version', request.wheel, '--out', request.outDir, '--local', request.local]);
+export function localVersionWheel(root: string, request: LocalVersionRequest & { readonly wheel: string }): Promise<LocalVersionWheel> {
+  return runWheelTool<LocalVersionWheel>(root, localVersionStep(request) as string[]);
+}
+
+export function localVersionStep(request: LocalVersionRequest): WheelStep {
+  return ['local-version', request.wheel, '--out', request.outDir, '--local', request.local];
 }
 
 /** The PyTorch-style local label for a CUDA × torch build: `cu130torch2.11.0` for CUDA 13.0 and torch 2.11.0. */
@@ -127,6 +141,11 @@ export function repairArguments(request: RepairRequest): string[] {
   return args;
 }
 
+/** pypa wheel's `wheel tags --build N`: the wheel with a build tag, replacing it. */
+export function retagStep(wheel: WheelRef, build: number): WheelStep {
+  return ['retag', wheel, '--build', String(build)];
+}
+
 /** Whether a requirement's version specifier admits a version (packaging's PEP 440 rules, local versions and pre-releases included). */
 export async function requirementAdmits(root: string, requirement: string, version: string): Promise<boolean> {
   return (await runWheelTool<{ admits: boolean }>(root, ['admits', requirement, version])).admits;
@@ -139,10 +158,24 @@ export function wheelToolPython(root: string): string {
   return python;
 }
 
+/** One forge_wheel.py command line, whose wheel may be an earlier step's. */
+export type WheelStep = WheelRef[];
+
+/**
+ * Runs forge_wheel.py commands in one Python process, in order, each able to
+ * take an earlier one's wheel: a wheel task's local version, label,
+ * variants.json and index cost one interpreter start-up (with variantlib and
+ * wheel imported once) instead of one each. The first failing step's
+ * one-line error becomes a ForgeError, and nothing after it runs.
+ */
+export async function runWheelSteps(root: string, steps: readonly WheelStep[]): Promise<unknown[]> {
+  return (await runWheelTool<{ results: unknown[] }>(root, ['batch'], JSON.stringify(steps))).results;
+}
+
 /** Runs one forge_wheel.py command; its one-line error becomes a ForgeError. */
-export async function runWheelTool<T>(root: string, args: readonly string[]): Promise<T> {
+export async function runWheelTool<T>(root: string, args: readonly string[], input?: string): Promise<T> {
   const python = wheelToolPython(root);
-  return wheelToolResult<T>(await execa(python, [WHEEL_TOOL, ...args], { reject: false }));
+  return wheelToolResult<T>(await execa(python, [WHEEL_TOOL, ...args], { reject: false, ...(input === undefined ? {} : { input }) }));
 }
 
 /** A forge_wheel.py run's JSON, or its one-line error as a ForgeError (wherever it ran: here or in a container). */

@@ -2,6 +2,7 @@ import type { ExecutorContext } from '@nx/devkit';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { compileCacheForBuild } from '../engine/compile-cache.js';
 import { embeddedPython } from '../engine/engine.js';
 import { describeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
@@ -92,7 +93,8 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     // Artifact channels too: an upstream variant found there was not built here.
     const channels = [...new Set([...upstream, ...artifactChannels, ...configured])];
     const staged = store.stagingDir(project, task.id);
-    const engineOutput = join(staged, '.engine');
+    // A path of the task's, not the attempt's: the engine builds in its bld/ folder, and the compile cache hits only where that stays put.
+    const engineOutput = store.workDir(staged);
     const recipeDir = join(root, posix.dirname(graph.projects.get(project)!.recipeFile));
     const started = Date.now();
     log(`${label}: building ${task.outputs.map((o) => o.file).join(', ')} with ${engine.embedded ? 'the embedded py-rattler-build engine' : engine.command}`);
@@ -101,9 +103,11 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     const evicted = front ? await evictFromPackageCache(front, task.outputs.map((o) => o.file)) : [];
     if (!front) log(`${label}: rattler's package cache not cleared of a previous build of these files (no embedded front: npm run setup:engine)`);
     if (evicted.length) log(`${label}: removed the previous ${evicted.join(', ')} from rattler's package cache`);
+    const cache = await compileCacheForBuild(root, 'engine', (line) => log(`${label}: ${line}`));
     const result = await runEngineBuild(
       engine,
       {
+        env: cache.env,
         recipeDir,
         variantConfig: join(root, forge.variantConfig),
         targetPlatform: forge.targetPlatform,
@@ -115,6 +119,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
       },
       log,
     );
+    await cache.report();
     if (!result.ok) {
       store.discard(staged);
       if (result.signal && INTERRUPTS.has(result.signal)) {

@@ -14,6 +14,8 @@ export interface EngineBuildRequest {
   readonly extraArgs: readonly string[];
   /** Prefix for every streamed log line, e.g. `spconv:py3.12-cuda12.6`. */
   readonly label: string;
+  /** Variables to add to the engine's environment (the compile cache's). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -30,7 +32,7 @@ export function buildArgs(request: EngineBuildRequest): string[] {
 
 /** Runs the engine for one variant, streaming its log line by line with the task's label in front. */
 export function runEngineBuild(engine: Engine, request: EngineBuildRequest, write: (line: string) => void): Promise<LoggedRun> {
-  return runLogged(engine.command, [...engine.prefix, ...buildArgs(request)], { label: request.label, env: { ...process.env, NO_COLOR: '1' } }, write);
+  return runLogged(engine.command, [...engine.prefix, ...buildArgs(request)], { label: request.label, env: { ...process.env, ...request.env, NO_COLOR: '1' } }, write);
 }
 
 /**

@@ -1,13 +1,15 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, posix } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { testInstalled } from '../engine/build-environment.js';
+import { compileCacheForBuild } from '../engine/compile-cache.js';
 import { createEnvironment } from '../engine/environments.js';
-import type { CudaInfo } from '../engine/toolchain.js';
+import { findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
-import { checkToolchain, frontendDir, type ToolchainOk } from '../engine/wheel-env.js';
-import { labelWheel, localVersionWheel, pytorchLocalVersion, requirementAdmits, WHEEL_TOOL, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
+import { labelStep, localVersionStep, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -16,7 +18,6 @@ import { explainChange, UNCOPIED_SOURCE_FILES } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
 import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
-import { publishWheels } from '../store/wheel-index.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
 import type { WheelRun } from './context.js';
@@ -184,7 +185,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const { spec } = project;
   const label = `${project.name}:${task.id}`;
   const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
-  const work = join(ctx.staged, '.work');
+  const work = store.workDir(ctx.staged);
   const started = Date.now();
   // Where a build's time goes, for the log: the fixed steps around the build command are forge's overhead.
   const phases: string[] = [];
@@ -207,6 +208,13 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
   log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
   for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
+  // torch's cpp_extension compiles one file at a time without ninja: the tools venv's where the machine has none.
+  const ninja = ctx.kind === 'docker' ? undefined : ninjaFallback(dirname(ctx.frontend), [provider.PATH, process.env.PATH].filter(Boolean).join(delimiter));
+  const buildPath = [provider.PATH, ninja].filter(Boolean).join(delimiter);
+  if (ctx.kind !== 'docker') {
+    // What decides how many files compile at once, for comparing a task with a build by hand.
+    log(`${label}: ninja ${findOnPath('ninja', [buildPath, process.env.PATH].filter(Boolean).join(delimiter)) ?? 'none'}${ninja ? ' (the tools venv\'s: the machine has none)' : ''}, MAX_JOBS ${process.env.MAX_JOBS ?? 'unset'}, ${availableParallelism()} cores`);
+  }
   const docker = ctx.image && { cuda: values.cuda_version, gpus: spec.build.gpus, image: ctx.image, caBundle: hostCaBundle(), uvCache: join(dirname(run.sources.dir), 'docker-uv-cache') };
   const environment = createEnvironment(ctx.kind, {
     root,
@@ -222,12 +230,17 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     frontend: ctx.frontend,
     configSettings: ctx.rendered.configSettings,
     command: ctx.rendered.command,
-    env: { ...provider, ...ctx.rendered.env, ...(provider.PATH ? { PATH: provider.PATH } : {}) },
+    env: { ...provider, ...ctx.rendered.env, ...(buildPath ? { PATH: buildPath } : {}) },
   }, docker);
   try {
+    // The compile cache runs on this machine: a container would need its own sccache server (not yet).
+    if (ctx.kind === 'docker') log(`${label}: compile cache: not used in docker builds yet`);
+    const cache = ctx.kind === 'docker' ? undefined : await compileCacheForBuild(root, { buildDir, nvcc: ctx.check.cuda?.nvcc, env: process.env }, (line) => log(`${label}: ${line}`));
+    if (cache) environment.extend({ env: cache.env });
     await environment.prepare(log);
     phase('prepare');
     const result = await environment.build(log);
+    await cache?.report();
     phase('build');
     const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
       store.recordFailure(project.name, task.id, ctx.key, tail);
@@ -241,41 +254,52 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     if (produced.length !== 1) throw new ForgeError(`the build left ${produced.length} wheels (${produced.join(', ') || 'none'}) where one was expected`, { file: project.file });
     let wheel = join(wheelOut, produced[0]!);
     checkWheelName(project, basename(wheel));
-    if (spec.buildNumber !== undefined) wheel = await retag(root, wheel, spec.buildNumber);
+    if (spec.buildNumber !== undefined) wheel = ((await runWheelSteps(root, [retagStep(wheel, spec.buildNumber)]))[0] as { wheel: string }).wheel;
     if (spec.build.repair) {
       const repaired = await environment.repair(wheel, join(work, 'repaired'), spec.build.repairExclude);
       if (repaired.repaired) log(`${label}: repaired with auditwheel: ${basename(repaired.wheel)}`);
       else log(`${label}: not repaired: ${repaired.reason}`);
       wheel = repaired.wheel;
     }
-
-    const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
-    const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
-
     phase('repair');
-    if (spec.test.imports.length || ctx.rendered.testCommands.length) {
-      const passed = await testInstalled(environment, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
-      if (!passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
-    }
 
-    phase('test');
+    // Local version, label, variants.json and the task's index in one Python process
+    // (one start-up of variantlib and wheel, not one per step).
+    const steps: WheelStep[] = [];
+    const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
+    let installable: WheelRef = wheel;
+    if (local) {
+      steps.push(localVersionStep({ wheel, outDir: join(work, 'local'), local }));
+      installable = { step: 0, field: 'wheel' };
+    }
     const platform = ctx.check.platform.replace(/[-.]/g, '_');
     const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
     const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
     mkdirSync(layout, { recursive: true });
-    if (ctx.rendered.properties.length) {
+    const labelAt = ctx.rendered.properties.length ? steps.length : undefined;
+    if (labelAt !== undefined) {
       // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
       const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
-      const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties, declare });
-      await writeVariantsJson(root, layout);
-      log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
+      steps.push(labelStep({ wheel, outDir: layout, properties: ctx.rendered.properties, declare }), ['variants-json', layout]);
     } else {
       cpSync(wheel, join(layout, basename(wheel)));
       log(`${label}: no variant properties in ${project.file}: the wheel is not labelled`);
     }
-    await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
-    rmSync(work, { recursive: true, force: true });
+    steps.push(['publish', join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), installable]);
+    const results = await runWheelSteps(root, steps);
+    if (labelAt !== undefined) {
+      const labelled = results[labelAt] as LabelledWheel;
+      log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
+    }
     phase('label');
+
+    if (spec.test.imports.length || ctx.rendered.testCommands.length) {
+      const tested = typeof installable === 'string' ? installable : (results[installable.step] as { wheel: string }).wheel;
+      const passed = await testInstalled(environment, work, [tested, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
+      if (!passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
+    }
+    rmSync(work, { recursive: true, force: true });
+    phase('test');
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
     store.publish(ctx.staged, project.name, task.id);
@@ -345,12 +369,6 @@ function checkWheelName(project: WheelProject, file: string): void {
   }
 }
 
-/** Gives the wheel a build tag with pypa wheel's `wheel tags --build`. */
-async function retag(root: string, wheel: string, build: number): Promise<string> {
-  const { stdout } = await exec(wheelToolPython(root), ['-m', 'wheel', 'tags', '--build', String(build), '--remove', wheel], { cwd: dirname(wheel) });
-  return join(dirname(wheel), stdout.trim().split('\n').pop()!);
-}
-
 /** Copies (or downloads) a task's published files from the wheel index into the staging folder. */
 async function copyPublished(index: string, root: string, files: PublishedWheels['files'], staged: string): Promise<void> {
   const where = wheelIndexLocation(index, root);
@@ -371,7 +389,7 @@ function listFiles(dir: string, prefix = ''): Array<{ file: string; sha256: stri
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) {
-      if (entry.name !== '.work') out.push(...listFiles(join(dir, entry.name), rel));
+      out.push(...listFiles(join(dir, entry.name), rel));
     } else if (entry.isFile() && entry.name !== MANIFEST && entry.name !== KEY_FILE) {
       out.push({ file: rel, sha256: sha256File(join(dir, entry.name)), size: statSync(join(dir, entry.name)).size });
     }

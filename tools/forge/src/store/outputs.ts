@@ -40,6 +40,8 @@ export class OutputStore {
   private attempts = 0;
   /** Staging folders of this process not yet published or discarded, with the exit hook that removes them. */
   private readonly unpublished = new Map<string, () => void>();
+  /** Work slots this process holds, by the staging folder they serve, with what frees them. */
+  private readonly work = new Map<string, () => void>();
 
   constructor(readonly dir: string) {}
 
@@ -104,8 +106,43 @@ export class OutputStore {
     return dir;
   }
 
+  /**
+   * The scratch folder (source copy, build tree, environment, engine output)
+   * of the attempt `staged`: `.staging/work-<n>`, the lowest slot no running
+   * build holds, emptied first and removed with the attempt. Compilers write
+   * their source and working folders into objects and debug information, and
+   * the compile cache hashes them: in a path of the attempt's own every
+   * rebuild missed, in one of the task's own the next variant of a project
+   * missed. Builds one after another share slot 0, so a rebuild and the next
+   * variant compile in the same place; builds at once take other slots.
+   */
+  workDir(staged: string): string {
+    mkdirSync(join(this.dir, LOCKS), { recursive: true });
+    for (let slot = 0; ; slot++) {
+      const name = `${WORK}-${slot}`;
+      const held = tryLock(join(this.dir, LOCKS, `${name}.lock`));
+      if (!held) continue;
+      const dir = join(this.dir, STAGING, name);
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      mkdirSync(dir, { recursive: true });
+      const forget = atExit(() => rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
+      this.work.set(staged, () => {
+        forget();
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+        held.release();
+      });
+      return dir;
+    }
+  }
+
+  private releaseWork(staged: string): void {
+    this.work.get(staged)?.();
+    this.work.delete(staged);
+  }
+
   /** Removes a staging folder that will not be published. */
   discard(staged: string): void {
+    this.releaseWork(staged);
     this.unpublished.get(staged)?.();
     this.unpublished.delete(staged);
     removeAttempt(staged);
@@ -117,6 +154,7 @@ export class OutputStore {
    * old complete folder or the new complete one, never a mix.
    */
   publish(staged: string, project: string, id: string): void {
+    this.releaseWork(staged);
     const target = this.taskDir(project, id);
     mkdirSync(join(this.dir, project), { recursive: true });
     const old = `${staged}.old`;
@@ -168,6 +206,7 @@ export class OutputStore {
 }
 
 const STAGING = '.staging';
+const WORK = 'work';
 const LOCKS = '.locks';
 
 /** One name per variant task for its lock and its staging folder, so the sweep can tell which lock guards which folder. */

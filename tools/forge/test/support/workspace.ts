@@ -2,6 +2,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { compileCache } from '../../src/engine/compile-cache.js';
 import { forgeBin, nxBin, repoRoot } from './paths.js';
 
 export interface RunResult {
@@ -101,12 +102,21 @@ export class TempWorkspace {
    */
   readonly rattlerCache: string;
 
+  /** The workspace's own compile cache: a test never reads or fills the machine's (~/.cache/wv-forge/sccache). */
+  get compileCacheDir(): string {
+    return `${this.root}.sccache`;
+  }
+
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0', RATTLER_CACHE_DIR: this.rattlerCache };
+    return { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0', RATTLER_CACHE_DIR: this.rattlerCache, FORGE_COMPILE_CACHE_DIR: this.compileCacheDir };
   }
 
   dispose(): void {
+    // Its sccache server would otherwise wait out its idle timeout (10 minutes) on the shared machine.
+    const cache = compileCache(repoRoot, this.env());
+    if (!('off' in cache)) spawnSync(cache.sccache, ['--stop-server'], { env: { ...process.env, ...cache.env }, stdio: 'ignore' });
     rmSync(this.root, { recursive: true, force: true });
     rmSync(this.rattlerCache, { recursive: true, force: true });
+    rmSync(this.compileCacheDir, { recursive: true, force: true });
   }
 }

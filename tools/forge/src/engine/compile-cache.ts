@@ -1,0 +1,253 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
+import { ForgeError } from '../errors.js';
+import { embeddedPython } from './engine.js';
+import { findOnPath } from './toolchain.js';
+
+const exec = promisify(execFile);
+
+/**
+ * The compile cache wheel and conda builds run their compilers through:
+ * sccache (C, C++ and nvcc, whose stages it caches one by one: cudafe++,
+ * cicc, ptxas and the host compile). It is local by default, one folder per
+ * machine shared by every variant and workspace; FORGE_COMPILE_CACHE_URL
+ * points it at a shared WebDAV backend instead (forge's cache server serves
+ * one). It never enters a content key: an object comes out of it only for
+ * the same compiler, arguments and preprocessed input, so a hit is the
+ * object the compiler would have written, and a miss (or a cache that is
+ * down) only costs the compile.
+ */
+export interface CompileCache {
+  readonly sccache: string;
+  /** The local cache folder (also when a shared backend is set: sccache keeps its launchers there). */
+  readonly dir: string;
+  /** The shared backend's WebDAV endpoint, if any. */
+  readonly url?: string;
+  /** Variables every sccache call of this cache needs: where the cache is, which server serves it. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export const COMPILE_CACHE_ENV = 'FORGE_COMPILE_CACHE';
+export const COMPILE_CACHE_DIR_ENV = 'FORGE_COMPILE_CACHE_DIR';
+export const COMPILE_CACHE_URL_ENV = 'FORGE_COMPILE_CACHE_URL';
+export const COMPILE_CACHE_TOKEN_ENV = 'FORGE_COMPILE_CACHE_TOKEN';
+
+/**
+ * The compile cache this machine's builds use, or why there is none:
+ * FORGE_COMPILE_CACHE=off turns it off, and a machine without sccache (the
+ * tools venv has it after `npm run setup:engine`) builds uncached.
+ */
+export function compileCache(root: string, env: NodeJS.ProcessEnv = process.env): CompileCache | { readonly off: string } {
+  const setting = (env[COMPILE_CACHE_ENV] ?? '').toLowerCase();
+  if (setting === 'off' || setting === '0' || setting === 'false') return { off: `${COMPILE_CACHE_ENV}=${env[COMPILE_CACHE_ENV]}` };
+  const sccache = findSccache(root, env);
+  if (!sccache) return { off: 'no sccache (run `npm run setup:engine`, or put sccache on PATH or in FORGE_SCCACHE)' };
+  const dir = env[COMPILE_CACHE_DIR_ENV] || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'wv-forge', 'sccache');
+  if (!isAbsolute(dir)) throw new ForgeError(`${COMPILE_CACHE_DIR_ENV}=${dir}: must be an absolute path`);
+  const url = env[COMPILE_CACHE_URL_ENV] || undefined;
+  if (url && !/^https?:\/\//.test(url)) throw new ForgeError(`${COMPILE_CACHE_URL_ENV}=${url}: must be an http(s) URL of a WebDAV endpoint (e.g. the cache server's http://host:port/sccache/)`);
+  const token = env[COMPILE_CACHE_TOKEN_ENV];
+  const cacheEnv: Record<string, string> = {
+    // One server per cache: sccache fixes a server's cache at its start, so
+    // two configurations on one machine (tests, two backends) must not share one.
+    SCCACHE_SERVER_UDS: join(tmpdir(), `wv-forge-sccache-${hash(`${dir}\n${url ?? ''}\n${token ?? ''}`)}.sock`),
+    // A server that cannot be reached means the compiler runs uncached, not a failed build.
+    SCCACHE_IGNORE_SERVER_IO_ERROR: '1',
+  };
+  if (url) {
+    cacheEnv.SCCACHE_WEBDAV_ENDPOINT = url;
+    if (token) cacheEnv.SCCACHE_WEBDAV_TOKEN = token;
+  } else {
+    cacheEnv.SCCACHE_DIR = dir;
+  }
+  return { sccache, dir, ...(url ? { url } : {}), env: cacheEnv };
+}
+
+/**
+ * The cache a build should use: a shared backend that refuses the token or
+ * cannot be reached would stop sccache's server from starting, and with it
+ * every compile, so it is asked first (a read of sccache's own probe entry);
+ * where it fails the build goes on with the local cache, and `warn` says why.
+ */
+export async function usableCache(cache: CompileCache, root: string, warn: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<CompileCache> {
+  if (!cache.url) return cache;
+  let problem: string | undefined;
+  try {
+    const token = env[COMPILE_CACHE_TOKEN_ENV];
+    const response = await fetch(new URL('.sccache_check', cache.url.endsWith('/') ? cache.url : `${cache.url}/`), {
+      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (response.status !== 200 && response.status !== 404) problem = `HTTP ${response.status}${response.status === 401 ? ` (${COMPILE_CACHE_TOKEN_ENV} missing or unknown)` : ''}`;
+  } catch (error) {
+    problem = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
+  }
+  if (problem === undefined) return cache;
+  warn(`compile cache ${cache.url}: ${problem}; using the local cache ${cache.dir}`);
+  const local = compileCache(root, { ...env, [COMPILE_CACHE_URL_ENV]: '' });
+  return 'off' in local ? cache : local;
+}
+
+function findSccache(root: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (env.FORGE_SCCACHE) return env.FORGE_SCCACHE;
+  const python = embeddedPython(root);
+  const beside = python ? join(dirname(python), 'sccache') : undefined;
+  if (beside && existsSync(beside)) return beside;
+  return findOnPath('sccache');
+}
+
+/** What a build needs to know to route its compilers through the cache. */
+export interface CompiledBuild {
+  /** The folder the build runs in: a CMakeLists.txt there means CMake's launchers. */
+  readonly buildDir: string;
+  /** The CUDA toolkit's nvcc, when the variant has CUDA. */
+  readonly nvcc?: string | undefined;
+  /** The build's environment, for the compilers it would use (CC, CXX, PATH). */
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The variables that put a build's compilers behind the cache, as its build
+ * system reads them:
+ * - CMake (a CMakeLists.txt in the build folder, scikit-build-core included):
+ *   CMAKE_{C,CXX,CUDA}_COMPILER_LAUNCHER.
+ * - setuptools and torch's cpp_extension: CC and CXX as small launcher
+ *   scripts (setuptools runs CC through a shell-word split, torch checks CXX is
+ *   an existing gcc/clang: a script named after the real compiler passes both),
+ *   and PYTORCH_NVCC, which torch writes into its ninja file as the nvcc command.
+ *   CC stays the real compiler for CUDA variants: torch hands CC to nvcc as
+ *   `-ccbin`, and sccache refuses an nvcc whose host compiler is sccache
+ *   again (it caches nvcc's host compile itself).
+ */
+export function compileCacheEnv(cache: CompileCache, build: CompiledBuild): Record<string, string> {
+  const env: Record<string, string> = { ...cache.env };
+  if (existsSync(join(build.buildDir, 'CMakeLists.txt'))) {
+    env.CMAKE_C_COMPILER_LAUNCHER = cache.sccache;
+    env.CMAKE_CXX_COMPILER_LAUNCHER = cache.sccache;
+    if (build.nvcc) env.CMAKE_CUDA_COMPILER_LAUNCHER = cache.sccache;
+    return env;
+  }
+  const cxx = launcher(cache, build.env.CXX || 'c++', build.env);
+  if (cxx) env.CXX = cxx;
+  if (!build.nvcc) {
+    const cc = launcher(cache, build.env.CC || 'cc', build.env);
+    if (cc) env.CC = cc;
+  } else {
+    env.PYTORCH_NVCC = `${cache.sccache} ${build.nvcc}`;
+  }
+  return env;
+}
+
+/**
+ * A script that runs `compiler` through sccache, named after the compiler's
+ * real file (`x86_64-linux-gnu-g++-12`) so tools that judge a compiler by its
+ * name still recognise it; undefined for a compiler given with flags
+ * (`CC="gcc -m32"`) or not found, which then runs uncached. Written once per
+ * (sccache, compiler) pair, atomically, so concurrent builds share it.
+ */
+function launcher(cache: CompileCache, compiler: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (/\s/.test(compiler)) return undefined;
+  const found = isAbsolute(compiler) ? compiler : findOnPath(compiler, env.PATH);
+  if (!found || !existsSync(found)) return undefined;
+  const real = realpathSync(found);
+  const script = `#!/bin/sh\n# wv-forge: ${found} through the compile cache\nexec ${quote(cache.sccache)} ${quote(found)} "$@"\n`;
+  const file = join(cache.dir, 'launchers', hash(script), basename(real));
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    const draft = `${file}.${process.pid}.tmp`;
+    writeFileSync(draft, script);
+    chmodSync(draft, 0o755);
+    renameSync(draft, file);
+  }
+  return file;
+}
+
+/**
+ * The variables a conda build's engine gets: rattler-build hands a build
+ * script none of its own environment but the names a recipe lists under
+ * `build.script.secrets`, so a recipe opts in by listing these (README: the
+ * compile cache); CMake picks the launchers up from the environment.
+ */
+export function engineCacheEnv(cache: CompileCache): Record<string, string> {
+  return { ...cache.env, CMAKE_C_COMPILER_LAUNCHER: cache.sccache, CMAKE_CXX_COMPILER_LAUNCHER: cache.sccache, CMAKE_CUDA_COMPILER_LAUNCHER: cache.sccache };
+}
+
+/**
+ * The compile cache for one build, wheel or conda: the variables to add to
+ * its environment (none when the cache is off), after saying which cache it
+ * uses, and `report`, which logs the build's hits and misses once it ran.
+ */
+export async function compileCacheForBuild(root: string, build: CompiledBuild | 'engine', log: (line: string) => void): Promise<{ env: Record<string, string>; report: () => Promise<void> }> {
+  const found = compileCache(root);
+  if ('off' in found) {
+    log(`compile cache off: ${found.off}`);
+    return { env: {}, report: async () => {} };
+  }
+  const cache = await usableCache(found, root, log);
+  const before = await readStats(cache);
+  log(`compile cache: sccache, ${cache.url ?? cache.dir}`);
+  const env = build === 'engine' ? engineCacheEnv(cache) : compileCacheEnv(cache, build);
+  return {
+    env,
+    report: async () => {
+      const after = before && (await readStats(cache));
+      if (before && after) log(`compile cache: ${describeStats(statsSince(before, after))}`);
+    },
+  };
+}
+
+/** Hits and misses of one build, by sccache's language names (`C/C++`, `CUDA`, `PTX`, `CUBIN`, ...). */
+export interface CompileCacheStats {
+  readonly hits: Readonly<Record<string, number>>;
+  readonly misses: Readonly<Record<string, number>>;
+}
+
+interface SccacheStats {
+  readonly stats: {
+    readonly cache_hits: { readonly counts: Record<string, number> };
+    readonly cache_misses: { readonly counts: Record<string, number> };
+  };
+}
+
+/** The server's counters now (starting it if needed), or undefined when sccache cannot answer. */
+export async function readStats(cache: CompileCache): Promise<CompileCacheStats | undefined> {
+  try {
+    const { stdout } = await exec(cache.sccache, ['--show-stats', '--stats-format', 'json'], { env: { ...process.env, ...cache.env }, maxBuffer: 16 << 20 });
+    const { stats } = JSON.parse(stdout) as SccacheStats;
+    return { hits: stats.cache_hits.counts, misses: stats.cache_misses.counts };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What happened between two readings: one build's share, when no other build used the server meanwhile. */
+export function statsSince(before: CompileCacheStats, after: CompileCacheStats): CompileCacheStats {
+  const diff = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>) =>
+    Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+  return { hits: diff(before.hits, after.hits), misses: diff(before.misses, after.misses) };
+}
+
+/** `12 hits, 3 misses (C/C++ 10/1, CUDA 2/2)`. */
+export function describeStats(stats: CompileCacheStats): string {
+  const total = (counts: Readonly<Record<string, number>>) => Object.values(counts).reduce((a, b) => a + b, 0);
+  const languages = [...new Set([...Object.keys(stats.hits), ...Object.keys(stats.misses)])].sort();
+  const detail = languages.map((language) => `${language} ${stats.hits[language] ?? 0}/${stats.misses[language] ?? 0}`).join(', ');
+  return `${total(stats.hits)} hits, ${total(stats.misses)} misses${detail ? ` (hits/misses: ${detail})` : ''}`;
+}
+
+/** Stops this cache's sccache server (tests, and benches that measure a cold start). */
+export async function stopServer(cache: CompileCache): Promise<void> {
+  await exec(cache.sccache, ['--stop-server'], { env: { ...process.env, ...cache.env } }).catch(() => undefined);
+}
+
+function hash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+function quote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
