@@ -78,7 +78,10 @@ try {
   git(origin, 'checkout', '-q', '-b', 'pr');
   commit(origin, 'D: a pull request bumps demo-ext', () => edit(origin, 'pkgs/demo-ext/recipe/recipe.yaml', (t) => t.replace('number: 0', 'number: 1')));
   git(origin, 'checkout', '-q', 'main');
-  await runWorkflow('D', { name: 'pull_request', ref: 'refs/pull/1/merge', sha: git(origin, 'rev-parse', 'pr').trim(), base: 'main' }, origin);
+  const pr = { name: 'pull_request', ref: 'refs/pull/1/merge', sha: git(origin, 'rev-parse', 'pr').trim(), base: 'main' };
+  await runWorkflow('D', pr, origin);
+  // The same pull request from a fork: GitHub gives it no secrets, so it runs without the shared cache.
+  await runWorkflow('D', { ...pr, fork: true }, origin);
   await mainRun('D', 'main after the pull request', origin);
 
   const summary = check();
@@ -114,7 +117,7 @@ async function mainRun(scenario, title, origin) {
 
 /** The workflow's jobs in order, as GitHub runs them for one event (waves one after another, their matrix jobs one at a time). */
 async function runWorkflow(scenario, event, origin) {
-  if (event.name === 'pull_request') console.log(`\n=== (${scenario}) pull request (read-only token)`);
+  if (event.name === 'pull_request') console.log(`\n=== (${scenario}) pull request ${event.fork ? 'from a fork (no secrets)' : '(read-only token)'}`);
   const github = { event_name: event.name, ref: event.ref, sha: event.sha, base_ref: event.base ?? '', head_ref: event.name === 'pull_request' ? 'pr' : '' };
   const vars = { NX_REMOTE_CACHE_URL: cacheUrl };
   const results = {};
@@ -154,11 +157,11 @@ async function runWorkflow(scenario, event, origin) {
 async function runJob(scenario, id, job, contexts, origin, event) {
   const name = job.name ? interpolate(job.name, contexts, {}) : id;
   const environment = job.environment ? interpolate(job.environment, contexts, {}) : undefined;
-  const secrets = (environment && ENVIRONMENTS[environment]) || {};
+  const secrets = (!event.fork && environment && ENVIRONMENTS[environment]) || {};
   const ctx = { ...contexts, secrets };
   const env = { ...interpolate(workflow.env ?? {}, ctx, {}), ...interpolate(job.env ?? {}, ctx, {}) };
   const clone = mkdtempSync(join(scratch, 'job-'));
-  const record = { scenario, job: id === name ? id : `${id} ${name}`, event: event.name, token: tokenName(env.NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN), clone };
+  const record = { scenario, job: id === name ? id : `${id} ${name}`, event: event.fork ? 'fork pull_request' : event.name, token: tokenName(env.NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN), clone };
   const steps = {};
   let failed = false;
   const from = requests.length;
@@ -181,7 +184,7 @@ async function runJob(scenario, id, job, contexts, origin, event) {
     const files = { GITHUB_OUTPUT: join(clone, `.github-output-${index}`), GITHUB_STEP_SUMMARY: join(clone, `.github-summary-${index}`), GITHUB_ENV: join(clone, `.github-env-${index}`) };
     for (const file of Object.values(files)) writeFileSync(file, '');
     const stepEnv = { ...env, ...interpolate(step.env ?? {}, stepCtx, {}) };
-    const result = await shell(step.run, clone, { ...cleanEnv(), CI: 'true', GITHUB_ACTIONS: 'true', RATTLER_CACHE_DIR: join(clone, '.rattler-cache'), ...files, ...stepEnv });
+    const result = await shell(step.run, clone, { ...cleanEnv(clone), CI: 'true', GITHUB_ACTIONS: 'true', ...files, ...stepEnv });
     if (result.code !== 0) {
       failed = true;
       console.log(result.output);
@@ -201,7 +204,7 @@ async function developerJob(scenario, origin) {
   for (const what of Object.values(INSTALLS)) symlinkSync(join(repo, what), join(clone, what), 'dir');
   const from = requests.length;
   const began = Date.now();
-  const env = { ...cleanEnv(), NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', RATTLER_CACHE_DIR: join(clone, '.rattler-cache'), NX_SELF_HOSTED_REMOTE_CACHE_SERVER: cacheUrl, NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN: RO };
+  const env = { ...cleanEnv(clone), NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', NX_SELF_HOSTED_REMOTE_CACHE_SERVER: cacheUrl, NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN: RO };
   const result = await shell(DEVELOPER_COMMAND, clone, env);
   if (result.code !== 0) {
     console.log(result.output);
@@ -235,12 +238,13 @@ function report(record, clone, from, began) {
     skippedAsPublished: skipped.sort(),
     restoredKeys,
     engineSeconds: Math.round(built.reduce((sum, b) => sum + b.seconds, 0) * 10) / 10,
+    requests: answered.length,
     writes: { stored: puts.filter((r) => r.status === 202).length, refused: puts.filter((r) => r.status === 403).length, existing: puts.filter((r) => r.status === 409).length },
     wallSeconds: Math.round((Date.now() - began) / 100) / 10,
   });
   delete record.clone;
   jobs.push(record);
-  rmSync(clone, { recursive: true, force: true });
+  for (const dir of [clone, `${clone}.home`, `${clone}.rattler-cache`]) rmSync(dir, { recursive: true, force: true });
   const list = (tasks) => (tasks.length ? tasks.join(' ') : '-');
   console.log(`(${record.scenario}) ${record.job} [${record.event}, ${record.token}] ${record.wallSeconds}s`);
   console.log(`    built: ${list(built.map((b) => b.task))}${built.length ? ` (engine ${record.engineSeconds}s)` : ''}`);
@@ -253,7 +257,9 @@ function report(record, clone, from, began) {
 function check() {
   const problems = [];
   const builds = new Map();
-  for (const job of jobs) for (const b of job.built) builds.set(b.key, [...(builds.get(b.key) ?? []), `(${job.scenario}) ${job.job}: ${b.task}`]);
+  // A fork's pull request has no shared cache: it builds everything it needs itself, and is counted apart.
+  const fork = jobs.filter((j) => j.event === 'fork pull_request');
+  for (const job of jobs.filter((j) => !fork.includes(j))) for (const b of job.built) builds.set(b.key, [...(builds.get(b.key) ?? []), `(${job.scenario}) ${job.job}: ${b.task}`]);
   for (const [key, where] of builds) if (where.length > 1) problems.push(`content key ${key.slice(0, 12)} was built ${where.length} times: ${where.join('; ')}`);
   const builtIn = (scenario, event = 'push') => jobs.filter((j) => j.scenario === scenario && j.event === event).flatMap((j) => j.built.map((b) => b.task)).sort();
   const expectBuilt = (what, actual, expected) => {
@@ -283,15 +289,18 @@ function check() {
   const pr = jobs.filter((j) => j.event === 'pull_request');
   if (pr.some((j) => j.writes.stored)) problems.push('the pull request stored something in the shared cache');
   if (!pr.some((j) => j.writes.refused)) problems.push('the pull request wrote nothing, so no refusal was seen');
+  if (!fork.some((j) => j.built.length)) problems.push('the pull request from a fork built nothing');
+  if (fork.some((j) => j.requests)) problems.push('the pull request from a fork reached the shared cache without a token');
   const prKeys = new Set(pr.flatMap((j) => j.built.map((b) => b.key)));
   const storedKeys = new Set(readdirSync(join(scratch, 'cache/forge/keys')).map((name) => name.replace(/^(conda|wheel)-/, '')));
   for (const key of prKeys) if (storedKeys.has(key)) problems.push(`the pull request's key ${key.slice(0, 12)} is in the content-key store`);
   const afterPr = jobs.slice(jobs.indexOf(pr.at(-1)) + 1);
   for (const job of afterPr) for (const key of job.restoredKeys) if (prKeys.has(key)) problems.push(`(${job.scenario}) ${job.job} restored the pull request's key ${key.slice(0, 12)}`);
 
-  const engineRuns = jobs.reduce((n, j) => n + j.built.length, 0);
-  const totals = { jobs: jobs.length, engineRuns, distinctKeys: builds.size, engineSeconds: Math.round(jobs.reduce((s, j) => s + j.engineSeconds, 0) * 10) / 10, wallSeconds: Math.round((Date.now() - started) / 100) / 10, problems };
-  console.log(`\n${totals.jobs} jobs; engine runs ${engineRuns} for ${builds.size} distinct content keys (goal: equal); engine time ${totals.engineSeconds}s; wall time ${totals.wallSeconds}s`);
+  const engineRuns = jobs.filter((j) => !fork.includes(j)).reduce((n, j) => n + j.built.length, 0);
+  const forkRuns = fork.reduce((n, j) => n + j.built.length, 0);
+  const totals = { jobs: jobs.length, engineRuns, forkEngineRuns: forkRuns, distinctKeys: builds.size, engineSeconds: Math.round(jobs.reduce((s, j) => s + j.engineSeconds, 0) * 10) / 10, wallSeconds: Math.round((Date.now() - started) / 100) / 10, problems };
+  console.log(`\n${totals.jobs} jobs; engine runs ${engineRuns} for ${builds.size} distinct content keys (goal: equal), and ${forkRuns} in the fork's pull request (no shared cache); engine time ${totals.engineSeconds}s; wall time ${totals.wallSeconds}s`);
   if (problems.length) {
     for (const problem of problems) console.log(`FAILED: ${problem}`);
     process.exitCode = 1;
@@ -332,9 +341,17 @@ function tokenName(token) {
   return token === RW ? 'read-write' : token === RO ? 'read-only' : 'no token';
 }
 
-/** This process's environment without a remote cache or token of its own. */
-function cleanEnv() {
-  const env = { ...process.env, FORCE_COLOR: '0' };
+/**
+ * This process's environment without a remote cache or token of its own, and with
+ * the clone's own home and rattler cache: Nx 24 keeps one local cache per repository
+ * under ~/.nx, which every clone on a machine would share, unlike CI's fresh runners.
+ */
+function cleanEnv(clone) {
+  // Beside the clone, not in it: untracked files would count as changes for `nx affected`.
+  const home = `${clone}.home`;
+  mkdirSync(home, { recursive: true });
+  const env = { ...process.env, FORCE_COLOR: '0', HOME: home, RATTLER_CACHE_DIR: `${clone}.rattler-cache` };
+  delete env.NX_CACHE_DIRECTORY;
   for (const name of Object.keys(env)) if (name.startsWith('NX_SELF_HOSTED_') || name.startsWith('GITHUB_')) delete env[name];
   return env;
 }
