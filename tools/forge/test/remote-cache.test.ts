@@ -156,7 +156,9 @@ describe('a maximum blob size', () => {
         },
       });
       expect(await put(server.url, 'chunked', chunked)).toBe(413);
-      expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual([]);
+      // Nothing but the content-key store's (empty) folders.
+      expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual(['forge']);
+      expect(['keys', 'blobs'].flatMap((kind) => readdirSync(join(dir, 'forge', kind)))).toEqual([]);
       expect(readdirSync(join(dir, '.incoming'))).toEqual([]);
       expect(await put(server.url, 'fits', Buffer.alloc(1024, 7))).toBe(202);
       expect(readFileSync(join(dir, 'fits')).equals(Buffer.alloc(1024, 7))).toBe(true);
