@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { engineKeptOutputs } from './support/engine.js';
 import { TempWorkspace } from './support/workspace.js';
 
 describe('forge lint', () => {
@@ -66,9 +68,11 @@ describe('forge lint', () => {
         "pkgs/m/recipe/recipe.yaml:7: `match(python, '3.12|3.13.*')`: rattler-build does not read a bare version as a match; write `==3.12|3.13.*` (exactly) or `3.12.*|3.13.*` (any release of it); as written, rattler-build ignores this skip entry and builds those variants [match-spec]",
         'pkgs/m/recipe/recipe.yaml:8: this skip entry cannot be evaluated (undefined variable `pyhton` in `${{ pyhton == "3.13" }}`); rattler-build ignores it and builds those variants [skip-ignored]',
       ]);
-      // What forge predicts is what the engine does: only the valid entry skips (3.12).
-      const [m] = JSON.parse(ws.forge('variants', '--json').stdout) as Array<{ variants: Array<{ id: string }> }>;
-      expect(m!.variants.map((v) => v.id)).toEqual(['py3.13']);
+      // What forge predicts is what the engine does: only the valid entry skips (3.12), the ignored ones skip nothing.
+      const [m] = JSON.parse(ws.forge('variants', '--json').stdout) as Array<{ variants: Array<{ id: string; buildString: string; values: Record<string, string> }> }>;
+      const engine = engineKeptOutputs(join(ws.root, 'pkgs/m/recipe/recipe.yaml'), join(ws.root, 'variants.yaml'));
+      expect(engine.map((o) => o.variant.python)).toEqual(['3.13']);
+      expect(m!.variants.map((v) => [v.values.python, v.buildString])).toEqual(engine.map((o) => [o.variant.python, o.buildString]));
     } finally {
       ws.dispose();
     }

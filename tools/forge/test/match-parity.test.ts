@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { engineRender, forgeRender, shape, type Rendered } from './support/parity.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { differences, engineAnswers, forgeAnswer, type Answer, type Job } from './support/parity.js';
 
 /**
  * Every form of `match(value, spec)` against rattler-build's own renderer. Each row
@@ -53,48 +53,53 @@ const rows: Row[] = [
   { spec: '==3.10', values: '[3.9, 3.10]' }, // YAML floats: 3.10 is read as 3.1
 ];
 
-const dir = mkdtempSync(join(tmpdir(), 'forge-match-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let count = 0;
-
-type Outcome = Rendered[] | { error: string };
-
-/** Renders one recipe with both renderers; a failed render is its error message. */
-async function both(recipe: string, variants: string): Promise<{ engine: Outcome; forge: Outcome }> {
-  const folder = join(dir, String(count++));
-  mkdirSync(folder);
-  const recipeFile = join(folder, 'recipe.yaml');
-  const variantsFile = join(folder, 'variants.yaml');
-  writeFileSync(recipeFile, recipe);
-  writeFileSync(variantsFile, variants);
-  const engine = await engineRender(recipeFile, variantsFile).catch((error: { stderr?: string }) => ({ error: String(error.stderr) }));
-  let forge: Outcome;
-  try {
-    forge = forgeRender(recipeFile, variantsFile);
-  } catch (error) {
-    forge = { error: (error as Error).message };
-  }
-  return { engine, forge };
-}
-
 const quoted = (spec: string) => JSON.stringify(spec);
 const describeRow = ({ spec, values }: Row) => `match(python, ${quoted(spec)})${values ? ` with python: ${values}` : ''}`;
+const inSkip = (row: Row) => `package: {name: m, version: "1"}\nbuild:\n  skip:\n    - match(python, ${quoted(row.spec)})\nrequirements:\n  host: [python]\n`;
+const inString = (row: Row) => `package: {name: m, version: "1"}\nbuild:\n  string: \${{ "in" if match(python, ${quoted(row.spec)}) else "out" }}_\${{ hash }}\nrequirements:\n  host: [python]\n`;
+const misused = ['match(python)', 'match(python, 3.13)', 'match(python, ">=3.12", 1)'];
+const KEY_ONLY_IN_SKIP = 'package: {name: m, version: "1"}\nbuild:\n  skip:\n    - match(cuda_version, "12.6")\nrequirements:\n  host: [python]\n';
+
+/** Every recipe of this file, written once; the engine renders them all in one process. */
+const dir = mkdtempSync(join(tmpdir(), 'forge-match-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const jobs: Job[] = [];
+function job(recipe: string, variants: string): number {
+  const folder = join(dir, String(jobs.length));
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'recipe.yaml'), recipe);
+  writeFileSync(join(folder, 'variants.yaml'), variants);
+  jobs.push({ recipe: join(folder, 'recipe.yaml'), variants: join(folder, 'variants.yaml'), platform: 'linux-64' });
+  return jobs.length - 1;
+}
+const values = (row: Row) => `python: ${row.values ?? '["3.12", "3.13"]'}\n`;
+const skipJobs = rows.map((row) => job(inSkip(row), values(row)));
+const stringJobs = rows.map((row) => job(inString(row), values(row)));
+const misusedJobs = misused.map((call) => ({
+  skip: job(`package: {name: m, version: "1"}\nbuild:\n  skip:\n    - ${call}\nrequirements:\n  host: [python]\n`, 'python: ["3.12", "3.13"]\n'),
+  template: job(`package: {name: m, version: "1"}\nbuild:\n  string: \${{ "in" if ${call} else "out" }}\nrequirements:\n  host: [python]\n`, 'python: ["3.12"]\n'),
+}));
+const keyOnlyInSkip = job(KEY_ONLY_IN_SKIP, 'python: ["3.12"]\ncuda_version: ["12.6", "12.8"]\n');
+
+let engine: Answer[] = [];
+beforeAll(async () => {
+  engine = await engineAnswers(jobs);
+});
+
+/** Both renders of one recipe: the engine's, and forge's (a refusal is its message). */
+const both = (index: number) => ({ engine: engine[index]!, forge: forgeAnswer(jobs[index]!) });
 
 describe('match() in forge agrees with rattler-build', () => {
-  it.each(rows.map((row) => [describeRow(row), row] as const))('in build.skip: %s', async (_, row) => {
-    const recipe = `package: {name: m, version: "1"}\nbuild:\n  skip:\n    - match(python, ${quoted(row.spec)})\nrequirements:\n  host: [python]\n`;
-    const { engine, forge } = await both(recipe, `python: ${row.values ?? '["3.12", "3.13"]'}\n`);
-    expect(forge).toEqual(expect.any(Array));
-    expect(engine).toEqual(expect.any(Array));
-    expect(shape(forge as Rendered[])).toEqual(shape(engine as Rendered[]));
+  it.each(rows.map((row, i) => [describeRow(row), i] as const))('in build.skip: %s', (_, i) => {
+    const { engine, forge } = both(skipJobs[i]!);
+    expect(engine).not.toHaveProperty('error');
+    expect(differences(engine, forge)).toEqual([]);
   });
 
-  it.each(rows.map((row) => [describeRow(row), row] as const))('in a build string: %s', async (_, row) => {
-    const recipe = `package: {name: m, version: "1"}\nbuild:\n  string: \${{ "in" if match(python, ${quoted(row.spec)}) else "out" }}_\${{ hash }}\nrequirements:\n  host: [python]\n`;
-    const { engine, forge } = await both(recipe, `python: ${row.values ?? '["3.12", "3.13"]'}\n`);
-    if (Array.isArray(engine)) {
-      expect(forge).toEqual(expect.any(Array));
-      expect(shape(forge as Rendered[])).toEqual(shape(engine));
+  it.each(rows.map((row, i) => [describeRow(row), i] as const))('in a build string: %s', (_, i) => {
+    const { engine, forge } = both(stringJobs[i]!);
+    if (!('error' in engine)) {
+      expect(differences(engine, forge)).toEqual([]);
     } else {
       // Both fail, for the same reason.
       const reason = /Bad syntax for `spec`|Failed to deserialize `version`/.exec(engine.error)?.[0];
@@ -104,23 +109,19 @@ describe('match() in forge agrees with rattler-build', () => {
   });
 
   // Wrong calls: a skip entry the engine cannot evaluate counts as false, a template fails (forge says why in its own words).
-  it.each(['match(python)', 'match(python, 3.13)', 'match(python, ">=3.12", 1)'])('misused: %s', async (call) => {
-    const skip = await both(`package: {name: m, version: "1"}\nbuild:\n  skip:\n    - ${call}\nrequirements:\n  host: [python]\n`, 'python: ["3.12", "3.13"]\n');
-    expect(skip.engine).toEqual(expect.any(Array));
-    expect(shape(skip.forge as Rendered[])).toEqual(shape(skip.engine as Rendered[]));
-    const template = await both(`package: {name: m, version: "1"}\nbuild:\n  string: \${{ "in" if ${call} else "out" }}\nrequirements:\n  host: [python]\n`, 'python: ["3.12"]\n');
+  it.each(misused.map((call, i) => [call, i] as const))('misused: %s', (_, i) => {
+    const skip = both(misusedJobs[i]!.skip);
+    expect(skip.engine).not.toHaveProperty('error');
+    expect(differences(skip.engine, skip.forge)).toEqual([]);
+    const template = both(misusedJobs[i]!.template);
     expect(template.engine).toEqual({ error: expect.stringMatching(/missing argument|not a string|too many arguments/) });
-    expect(template.forge).toEqual({ error: expect.stringMatching(/^build\.string: cannot evaluate .*: match\(\)('s spec must be a string| takes a value and a version spec)/) });
+    expect(template.forge).toEqual({ error: expect.stringMatching(/:\d+: build\.string: cannot evaluate .*: match\(\)('s spec must be a string| takes a value and a version spec)/) });
   });
 
-  it('a key read only by a skip entry the engine cannot evaluate is still a variant key', async () => {
-    const recipe = 'package: {name: m, version: "1"}\nbuild:\n  skip:\n    - match(cuda_version, "12.6")\nrequirements:\n  host: [python]\n';
-    const { engine, forge } = await both(recipe, 'python: ["3.12"]\ncuda_version: ["12.6", "12.8"]\n');
-    expect(engine).toEqual(expect.any(Array));
-    expect(shape(forge as Rendered[])).toEqual(shape(engine as Rendered[]));
-    expect((engine as Rendered[]).map((r) => [r.variant.cuda_version, r.skipped])).toEqual([
-      ['12.6', false],
-      ['12.8', false],
-    ]);
+  it('a key read only by a skip entry the engine cannot evaluate is still a variant key', () => {
+    const { engine, forge } = both(keyOnlyInSkip);
+    expect(differences(engine, forge)).toEqual([]);
+    // Both cuda versions are built: the entry counts as false, and the key is in the hash.
+    expect('error' in engine ? engine : engine.kept.map((p) => p.variant?.cuda_version)).toEqual(['12.6', '12.8']);
   });
 });

@@ -1,11 +1,20 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchParallel, parallelOf } from '../src/executors/parallelism.js';
 import { repoRoot } from './support/paths.js';
 import { TempWorkspace } from './support/workspace.js';
+
+const require = createRequire(import.meta.url);
+/** Nx's command-line option helpers and the yargs it parses with (CommonJS, not in nx's typings). */
+const nxOptions = require('nx/src/command-line/yargs-utils/shared-options') as {
+  withRunManyOptions(y: unknown): { parserConfiguration(c: unknown): { parseSync(argv: readonly string[]): Record<string, unknown> } };
+  readParallelFromArgsAndEnv(args: Record<string, unknown>): number | undefined;
+  defaultYargsParserConfiguration: unknown;
+};
+const yargs = require('yargs') as () => unknown;
 
 const VARIANTS = 'python: ["3.12", "3.13"]\ncuda_version: ["12.6", "12.8"]\n';
 const BASE = "package: {name: base, version: \"1.0\"}\nsource:\n  path: .\n  patches: [fix.patch]\nrequirements:\n  host: [python, cuda-version]\n  run: [\"${{ pin_compatible('python', upper_bound='x.x') }}\"]\n";
@@ -59,19 +68,44 @@ describe('the plugin on a warm workspace', () => {
   });
 });
 
+/**
+ * Nx's own answer: its run-many options parse the command line (yargs, as the nx
+ * command does), its readParallelFromArgsAndEnv reads the flag and NX_PARALLEL,
+ * and without either run-command.js falls back to nx.json's `parallel`, then 3.
+ */
+function nxParallel(argv: readonly string[], nxJsonParallel: number | undefined, env: Record<string, string>): number {
+  const saved = process.env.NX_PARALLEL;
+  if (env.NX_PARALLEL === undefined) delete process.env.NX_PARALLEL;
+  else process.env.NX_PARALLEL = env.NX_PARALLEL;
+  try {
+    const args = nxOptions.withRunManyOptions(yargs()).parserConfiguration(nxOptions.defaultYargsParserConfiguration).parseSync(argv.slice(1));
+    return nxOptions.readParallelFromArgsAndEnv(args) ?? nxJsonParallel ?? 3;
+  } finally {
+    if (saved === undefined) delete process.env.NX_PARALLEL;
+    else process.env.NX_PARALLEL = saved;
+  }
+}
+
 describe('the parallelism a variant build batch uses', () => {
   it('is what Nx reads from --parallel, NX_PARALLEL and nx.json', () => {
-    expect(parallelOf(['run-many', '-t', 'build', '--parallel=4'], undefined, {})).toBe(4);
-    expect(parallelOf(['run-many', '--parallel', '6', '-t', 'build'], 2, {})).toBe(6);
-    expect(parallelOf(['run-many', '--parallel', '-t', 'build'], undefined, {})).toBe(3);
-    expect(parallelOf(['run-many', '--parallel=false'], 5, {})).toBe(1);
-    expect(parallelOf(['run-many'], 5, { NX_PARALLEL: '2' })).toBe(2);
-    expect(parallelOf(['run-many'], 5, {})).toBe(5);
-    expect(parallelOf(['run-many'], undefined, {})).toBe(3);
-    // A share of the cores, and a bare flag with --max-parallel, as Nx reads them.
-    expect(parallelOf(['run-many', '--parallel=50%'], 5, {})).toBe(Math.max(1, Math.floor(availableParallelism() / 2)));
-    expect(parallelOf(['run-many', '--parallel', '--max-parallel=7'], 5, {})).toBe(7);
-    expect(parallelOf(['run-many', '--parallel'], 5, { NX_PARALLEL: '2' })).toBe(2);
+    const cases: Array<[string[], number | undefined, Record<string, string>]> = [
+      [['run-many', '-t', 'build', '--parallel=4'], undefined, {}],
+      [['run-many', '--parallel', '6', '-t', 'build'], 2, {}],
+      [['run-many', '--parallel', '-t', 'build'], undefined, {}],
+      [['run-many', '--parallel=false'], 5, {}],
+      [['run-many', '-t', 'build', '--parallel', 'false'], 5, {}],
+      [['run-many', '--parallel', 'true', '-t', 'build'], 5, { NX_PARALLEL: '2' }],
+      [['run-many'], 5, { NX_PARALLEL: '2' }],
+      [['run-many'], 5, {}],
+      [['run-many'], undefined, {}],
+      [['run-many', '--parallel=50%'], 5, {}],
+      [['run-many', '--parallel', '50%'], 5, {}],
+      [['run-many', '--parallel', '--max-parallel=7'], 5, {}],
+      [['run-many', '--parallel', '--maxParallel', '7'], 5, {}],
+      [['run-many', '--parallel'], 5, { NX_PARALLEL: '2' }],
+    ];
+    const answers = cases.map(([argv, nxJson, env]) => [argv.join(' '), nxJson, env, parallelOf(argv, nxJson, env)]);
+    expect(answers).toEqual(cases.map(([argv, nxJson, env]) => [argv.join(' '), nxJson, env, nxParallel(argv, nxJson, env)]));
   });
 
   it("is read from the command line of the nx process that forked the batch, which Nx names", async () => {

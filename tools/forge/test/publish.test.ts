@@ -1,10 +1,12 @@
 import { simpleSolve } from '@conda-org/rattler';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoWorkspace, manifests, sharedBootstrap } from './support/demo.js';
 import { startPrefixServer } from './support/prefix-server.js';
+import { filesUnder } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-publish-test-'));
@@ -16,6 +18,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const TOKEN = 'rw-token-for-tests';
 const FILES = 14;
+
+/** Every file of a channel folder -> its sha256. */
+function channelBytes(dir: string): Record<string, string> {
+  return Object.fromEntries(filesUnder(dir).map((file) => [file, createHash('sha256').update(readFileSync(join(dir, file))).digest('hex')]));
+}
 
 function setUploadChannel(ws: TempWorkspace, channel: string): void {
   ws.write('nx.json', readFileSync(join(ws.root, 'nx.json'), 'utf8').replace('"uploadChannel": "./.published"', `"uploadChannel": "${channel}"`));
@@ -77,7 +84,8 @@ describe('publishing the demo to a prefix.dev-compatible server on 127.0.0.1', (
     const result = await ws.nxAsyncWithEnv({ PREFIX_API_KEY: TOKEN }, 'run-many', '-t', 'upload', '--parallel=2', '--output-style=stream');
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(server.uploads.slice(before)).toEqual([]);
-    expect(result.stdout).toContain('is already on');
+    // Each of the files found on the channel, not some of them skipped by another path.
+    expect(new Set([...result.stdout.matchAll(/: (\S+\.conda) is already on /g)].map((m) => m[1])).size).toBe(FILES);
   });
 
   it('refuses a changed recipe with the same build number, then publishes once it is bumped', async () => {
@@ -124,9 +132,13 @@ describe('forge publish to a channel folder (file://)', () => {
       expect(summary().rows.every((r) => r.build === 'built' && r.upload === 'uploaded' && r.bytes > 0)).toBe(true);
       expect(readFileSync(join(ws.root, 'output', 'publish-summary.md'), 'utf8')).toContain('| demo-cuda | py3.12-cuda12.6 |');
 
+      const channel = channelBytes(join(ws.root, '.published'));
       const second = ws.forge('publish');
-      expect(second.code).toBe(0);
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect(summary().rows).toHaveLength(FILES);
       expect(summary().rows.every((r) => r.build === 'cached' && r.upload === 'on-channel')).toBe(true);
+      // Nothing copied or re-indexed: every file of the channel, repodata included, is byte for byte the same.
+      expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
       expect(existsSync(join(ws.root, '.published', 'noarch', 'demo-app-0.1.0-pyh4616a5c_0.conda'))).toBe(true);
     } finally {
       ws.dispose();

@@ -6,6 +6,7 @@ import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { hashInfo, hashInput } from '../src/variants/hash.js';
 import { renderRecipe } from '../src/variants/render.js';
 import { combinations, parseVariantConfig } from '../src/variants/variant-config.js';
+import { engineBuildStrings } from './support/engine.js';
 
 const config = (text: string) => parseVariantConfig(parseYamlText('variants.yaml', text));
 const render = (recipe: string, variants: string) =>
@@ -85,9 +86,20 @@ describe('render', () => {
     expect(out[0]!.variant).toEqual({ target_platform: 'linux-64' });
   });
 
-  it('builds a noarch python package once, with target_platform noarch', () => {
-    const out = render('package: {name: x, version: "1"}\nbuild: {noarch: python}\nrequirements:\n  host: [python]\n', variants);
-    expect(out.map((v) => v.file)).toEqual([`noarch/x-1-pyh${hashInfo({ target_platform: 'noarch' }, 'python').hash}_0.conda`]);
+  it('builds a noarch python package once, with target_platform noarch, under the build string the engine gives it', () => {
+    const recipe = 'package: {name: x, version: "1"}\nbuild: {noarch: python}\nrequirements:\n  host: [python]\n';
+    // One build string for every python, from py-rattler-build itself (its render, not forge's front).
+    const strings = new Set(engineBuildStrings(recipe, { python: ['3.12', '3.13'], cuda_version: ['12.6', '12.8', '12.9'] }));
+    expect(strings.size).toBe(1);
+    expect(render(recipe, variants).map((v) => v.file)).toEqual([`noarch/x-1-${[...strings][0]}.conda`]);
+  });
+
+  it('prefixes the build string with numpy, python, perl, lua and r versions as the engine does', () => {
+    const recipe = 'package: {name: x, version: "1"}\nrequirements:\n  host: [python, numpy, perl, lua, r-base]\n';
+    const values = { python: ['3.12'], numpy: ['2.0'], perl: ['5.32.1'], lua: ['5.4'], r_base: ['4.3'] };
+    const text = Object.entries(values).map(([key, list]) => `${key}: [${list.map((v) => `"${v}"`).join(', ')}]`).join('\n');
+    const forge = renderRecipe(parseRecipe(parseYamlText('recipe.yaml', recipe)), config(text), { targetPlatform: 'linux-64' }).map((v) => v.buildString);
+    expect(forge).toEqual(engineBuildStrings(recipe, values));
   });
 
   it('takes only the branch a selector picks', () => {

@@ -31,7 +31,7 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
   });
 
   it('end quietly when the reader of their output has gone (`forge plan | head`)', async () => {
-    const child = spawn(process.execPath, [forgeBin, 'variants', '--json'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false' } });
+    const child = spawn(process.execPath, [forgeBin, 'plan'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false' } });
     // The reading end closes before forge has started: its first write meets a closed pipe (EPIPE).
     child.stdout.destroy();
     let stderr = '';

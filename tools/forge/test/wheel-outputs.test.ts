@@ -8,6 +8,7 @@ import { DEFAULT_REPAIR_EXCLUDES, labelWheel, localVersionWheel, pytorchLocalVer
 import { indexDir, indexUrl, publishWheels } from '../src/store/wheel-index.js';
 import { CUDA_ARCH_LISTS, defaultCudaArchList, torchIncompatibility } from '../src/variants/torch-cuda.js';
 import { enginePython, fixturesDir, repoRoot } from './support/paths.js';
+import { PYTORCH_CUDA_ARCHES, realArches } from './support/pytorch-matrix.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-wheel-outputs-'));
 const dist = join(scratch, 'dist');
@@ -217,11 +218,14 @@ describe('auditwheel repair', () => {
 });
 
 describe('the torch × CUDA tables', () => {
-  it('gives an arch list for every CUDA of the matrix; CUDA 13 has nothing below sm_75', () => {
-    for (const cuda of ['12.6', '12.8', '12.9']) expect(defaultCudaArchList('2.8.0', cuda)).toBe(CUDA_ARCH_LISTS[cuda]);
-    const cuda13 = defaultCudaArchList('2.11.0+cu130', '13.0').split(';');
-    expect(cuda13.map((arch) => Number.parseFloat(arch)).every((arch) => arch >= 7.5)).toBe(true);
-    expect(defaultCudaArchList('2.10.0', '12.8')).toContain('12.0+PTX');
+  it("gives each CUDA of the matrix the architectures PyTorch's own builds use, with PTX of the newest", () => {
+    expect(Object.keys(CUDA_ARCH_LISTS).sort()).toEqual(Object.keys(PYTORCH_CUDA_ARCHES).sort());
+    for (const [cuda, arches] of Object.entries(PYTORCH_CUDA_ARCHES)) {
+      const torch = cuda === '13.0' ? '2.11.0+cu130' : '2.8.0';
+      const list = defaultCudaArchList(torch, cuda);
+      expect(realArches(list), `CUDA ${cuda}`).toEqual(arches);
+      expect(list.endsWith(`${arches.at(-1)}+PTX`), `CUDA ${cuda}: ${list}`).toBe(true);
+    }
   });
 
   it('reports pairs torch does not support instead of attempting them', () => {

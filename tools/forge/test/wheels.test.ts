@@ -13,6 +13,26 @@ const hostShort = execFileSync('python3', ['-c', 'import sys; print("%d.%d" % sy
 const other = hostShort === '3.12' ? '3.11' : '3.12';
 const id = `py${hostShort}`;
 
+/** The wheel platform tag of this machine's python3 (bdist_wheel's rule: sysconfig's platform, - and . as _). */
+const hostPlatformTag = execFileSync('python3', ['-c', 'import sysconfig; print(sysconfig.get_platform().replace("-", "_").replace(".", "_"))'], { encoding: 'utf8' }).trim();
+
+/**
+ * A variant wheel's name parsed with variantlib's PEP 825 pattern, and its
+ * dist-info variant.json: the labels it lists and the hash variantlib computes
+ * for the properties of the wheel's label.
+ */
+const VARIANT_NAME_CHECK = [
+  'import json, os, sys, zipfile',
+  'from variantlib.constants import VALIDATION_WHEEL_NAME_REGEX',
+  'from variantlib.models.variant import VariantDescription, VariantProperty',
+  'name = VALIDATION_WHEEL_NAME_REGEX.fullmatch(os.path.basename(sys.argv[1]))',
+  'z = zipfile.ZipFile(sys.argv[1])',
+  'variants = json.loads(z.read([n for n in z.namelist() if n.endswith(".dist-info/variant.json")][0]))["variants"]',
+  'label = name.group("variant_label")',
+  'props = [VariantProperty(namespace=ns, feature=f, value=v) for ns, feats in variants.get(label, {}).items() for f, vals in feats.items() for v in vals]',
+  'print(json.dumps({"label": label, "pyver": name.group("pyver"), "abi": name.group("abi"), "labels": sorted(variants), "digest": VariantDescription(properties=props).hexdigest if props else "", "properties": [p.to_str() for p in props]}))',
+].join('\n');
+
 /** Runs python code with the tools venv's interpreter (it has zipfile and nothing else is needed). */
 function py(code: string, ...args: string[]): string {
   return execFileSync(enginePython(), ['-c', code, ...args], { encoding: 'utf8' });
@@ -60,11 +80,14 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
     expect(run.stdout).toContain('[demo-wheel-app:' + id + ' test] import demo_wheel_app: ok');
     const tag = `cp${hostShort.replace('.', '')}`;
     const files = filesUnder(join(ws.root, 'wheelhouse/demo-wheel', id));
-    const labelled = files.find((f) => f.startsWith(`py${hostShort.replace('.', '')}/cpu/linux_x86_64/`) && f.endsWith('.whl'))!;
-    expect(labelled).toMatch(new RegExp(`^py\\d+/cpu/linux_x86_64/demo_wheel-0\\.1\\.0-${tag}-${tag}-[^-]+-[0-9a-f]{8}\\.whl$`));
-    expect(files).toContain(`py${hostShort.replace('.', '')}/cpu/linux_x86_64/demo_wheel-0.1.0-variants.json`);
-    const variantJson = JSON.parse(py('import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(z.read([n for n in z.namelist() if n.endswith(".dist-info/variant.json")][0]).decode())', join(ws.root, 'wheelhouse/demo-wheel', id, labelled))) as Record<string, unknown>;
-    expect(JSON.stringify(variantJson)).toContain(`"${tag}"`);
+    const folder = `py${hostShort.replace('.', '')}/cpu/${hostPlatformTag}/`;
+    const labelled = files.find((f) => f.startsWith(folder) && f.endsWith('.whl'))!;
+    expect(labelled).toMatch(new RegExp(`^py\\d+/cpu/${hostPlatformTag}/demo_wheel-0\\.1\\.0-${tag}-${tag}-[^-]+-[0-9a-f]{8}\\.whl$`));
+    expect(files).toContain(`${folder}demo_wheel-0.1.0-variants.json`);
+    // The name read as PEP 825 reads it (variantlib's own pattern), its label the hash variantlib gives the wheel's variant.json.
+    const parsed = JSON.parse(py(VARIANT_NAME_CHECK, join(ws.root, 'wheelhouse/demo-wheel', id, labelled))) as { label: string; pyver: string; abi: string; labels: string[]; digest: string; properties: string[] };
+    expect(parsed).toMatchObject({ pyver: tag, abi: tag, labels: [parsed.label], digest: parsed.label });
+    expect(parsed.properties).toContain(`forge_demo :: abi :: ${tag}`);
     expect(files.some((f) => /^index\/cpu\/demo-wheel\/demo_wheel-0\.1\.0-.*\.whl$/.test(f))).toBe(true);
     expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel', `py${other}`))).toBe(false);
     expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);

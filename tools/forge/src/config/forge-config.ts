@@ -44,6 +44,12 @@ export interface ForgeOptions {
   readonly wheelIndex: string | undefined;
   /** The index `venv` and `docker` environments install build requirements from (PEP 503 URL or folder). */
   readonly pipIndex: string;
+  /**
+   * `docker` wheel environment: base images that replace or add to the
+   * built-in map (engine/docker.ts DEFAULT_DOCKER_IMAGES), keyed `py3.11`,
+   * `cuda12.8` or `py3.11-cuda12.8`; a local tag or any registry image.
+   */
+  readonly dockerImages: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_OPTIONS: ForgeOptions = {
@@ -60,12 +66,14 @@ export const DEFAULT_OPTIONS: ForgeOptions = {
   wheelsDir: 'wheelhouse',
   wheelIndex: undefined,
   pipIndex: 'https://pypi.org/simple',
+  dockerImages: {},
 };
 
 const LISTS = new Set(['channels', 'artifactChannels', 'engineArgs']);
 /** Folders and files Nx must see as part of the workspace (inputs, outputs, projects). */
 const INSIDE = new Set(['variantConfig', 'recipesDir', 'outputDir', 'wheelsDir']);
 const BOOLEANS = new Set(['solveBeforeBuild']);
+const IMAGE_KEY = /^(py\d+\.\d+|cuda\d+\.\d+|py\d+\.\d+-cuda\d+\.\d+)$/;
 const KNOWN = new Set(Object.keys(DEFAULT_OPTIONS));
 
 export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
@@ -74,7 +82,13 @@ export function normalizeOptions(raw: unknown, file = 'nx.json'): ForgeOptions {
   const options = { ...DEFAULT_OPTIONS } as Record<string, unknown>;
   for (const [key, value] of Object.entries(raw)) {
     if (!KNOWN.has(key)) throw new ForgeError(`unknown option \`${key}\` for ${PLUGIN_NAME} (known: ${[...KNOWN].join(', ')})`, { file });
-    if (BOOLEANS.has(key)) {
+    if (key === 'dockerImages') {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ForgeError('option `dockerImages` must be an object of image names, keyed `py3.11`, `cuda12.8` or `py3.11-cuda12.8`', { file });
+      for (const [imageKey, image] of Object.entries(value)) {
+        if (!IMAGE_KEY.test(imageKey)) throw new ForgeError(`option \`dockerImages\`: key \`${imageKey}\` must be py<MAJOR.MINOR>, cuda<MAJOR.MINOR> or py<MAJOR.MINOR>-cuda<MAJOR.MINOR>`, { file });
+        if (typeof image !== 'string' || image.trim() === '') throw new ForgeError(`option \`dockerImages\`: \`${imageKey}\` must be a non-empty image name`, { file });
+      }
+    } else if (BOOLEANS.has(key)) {
       if (typeof value !== 'boolean') throw new ForgeError(`option \`${key}\` must be true or false`, { file });
     } else if (LISTS.has(key)) {
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) {

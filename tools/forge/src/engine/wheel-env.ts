@@ -10,16 +10,15 @@ const run = promisify(execFile);
 
 /** What a wheel variant asks of its environment: the values of the toolchain keys it uses. */
 export interface ToolchainWants {
-  readonly kind: 'host' | 'venv' | 'docker';
+  readonly kind: 'host' | 'venv';
   readonly python: string | undefined;
   readonly cuda: string | undefined;
   readonly torch: string | undefined;
   /** Build requirements (not upstream wheels); `host` checks which the machine already satisfies. */
   readonly requirements: readonly string[];
-  /** `docker`: the image the build runs in. */
-  readonly image?: string | undefined;
 }
 
+export type ToolchainOk = Extract<ToolchainCheck, { ok: true }>;
 export type ToolchainCheck =
   | {
       readonly ok: true;
@@ -42,9 +41,6 @@ export type ToolchainCheck =
  */
 export function checkToolchain(wants: ToolchainWants, frontend: string): ToolchainCheck {
   const compiler = probeCompiler();
-  if (wants.kind === 'docker') {
-    return { ok: true, toolchain: { environment: 'docker', image: wants.image ?? '', compiler: 'from the image' }, python: 'python', platform: 'linux-x86_64', cuda: undefined, missing: [] };
-  }
   const cuda = wants.cuda !== undefined ? probeCuda() : undefined;
   if (wants.cuda !== undefined) {
     if (!cuda) return { ok: false, reason: `needs CUDA ${wants.cuda}, this machine has no CUDA toolkit (no nvcc in CUDA_HOME, /usr/local/cuda or on PATH)` };

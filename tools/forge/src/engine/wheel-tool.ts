@@ -117,9 +117,14 @@ export type RepairResult =
 
 /** `auditwheel repair` with the CUDA/torch excludes; where it cannot, keeps the original wheel and says why. */
 export function repairWheel(root: string, request: RepairRequest): Promise<RepairResult> {
+  return runWheelTool<RepairResult>(root, repairArguments(request));
+}
+
+/** forge_wheel.py's `repair` arguments. */
+export function repairArguments(request: RepairRequest): string[] {
   const args = ['repair', request.wheel, '--out', request.outDir, '--plat', request.plat ?? 'auto'];
   for (const pattern of request.excludes ?? []) args.push('--exclude', pattern);
-  return runWheelTool<RepairResult>(root, args);
+  return args;
 }
 
 /** Whether a requirement's version specifier admits a version (packaging's PEP 440 rules, local versions and pre-releases included). */
@@ -137,7 +142,11 @@ export function wheelToolPython(root: string): string {
 /** Runs one forge_wheel.py command; its one-line error becomes a ForgeError. */
 export async function runWheelTool<T>(root: string, args: readonly string[]): Promise<T> {
   const python = wheelToolPython(root);
-  const result = await execa(python, [WHEEL_TOOL, ...args], { reject: false });
+  return wheelToolResult<T>(await execa(python, [WHEEL_TOOL, ...args], { reject: false }));
+}
+
+/** A forge_wheel.py run's JSON, or its one-line error as a ForgeError (wherever it ran: here or in a container). */
+export function wheelToolResult<T>(result: { readonly failed: boolean; readonly stdout: string; readonly stderr: string; readonly shortMessage?: string }): T {
   if (!result.failed) return JSON.parse(result.stdout) as T;
   const line = result.stderr ? result.stderr.split('\n').pop()! : (result.shortMessage ?? 'failed').split('\n')[0]!;
   throw new ForgeError(line.replace(/^error: /, ''));

@@ -14,7 +14,8 @@ export function parallelOf(argv: readonly string[], nxJsonParallel: number | und
   const flag = (name: string): string | undefined => {
     for (const [i, arg] of argv.entries()) {
       const match = new RegExp(`^--${name}(?:=(.*))?$`).exec(arg);
-      if (match) return match[1] ?? (/^\d+%?$/.test(argv[i + 1] ?? '') ? argv[i + 1] : 'true');
+      // A string option to Nx's yargs: a bare flag takes the next word unless it is another flag (`--parallel false`).
+      if (match) return match[1] ?? (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-') ? argv[i + 1] : '');
     }
     return undefined;
   };

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename, delimiter, dirname, join, posix } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { dockerPlan } from '../engine/docker.js';
-import { runLogged } from '../engine/logged-process.js';
+import { testInstalled } from '../engine/build-environment.js';
+import { createEnvironment } from '../engine/environments.js';
 import type { CudaInfo } from '../engine/toolchain.js';
-import { checkToolchain, frontendCommand, frontendDir, installForTest, prepareEnvironment } from '../engine/wheel-env.js';
-import { labelWheel, localVersionWheel, pytorchLocalVersion, repairWheel, requirementAdmits, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
+import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
+import { checkToolchain, frontendDir, type ToolchainOk } from '../engine/wheel-env.js';
+import { labelWheel, localVersionWheel, pytorchLocalVersion, requirementAdmits, WHEEL_TOOL, wheelToolPython, writeVariantsJson } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -72,7 +73,7 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
     upstream[`${need.project}/${need.id}`] = manifest.key;
     upstreamWheels.push(join(store.taskDir(need.project, need.id), installable.file));
   }
-  const assessed = await assessWheelTask(run, project, task, upstream);
+  const assessed = await assessWheelTask(run, project, task, upstream, log);
   if (assessed.status === 'skipped') {
     log(`${label}: skipped: ${assessed.reason}`);
     return 'skipped';
@@ -125,7 +126,9 @@ export interface ReadyWheelTask {
   readonly rendered: RenderedWheel;
   readonly requirements: readonly string[];
   readonly kind: WheelEnvironmentKind;
-  readonly check: Extract<ReturnType<typeof checkToolchain>, { ok: true }>;
+  readonly check: ToolchainOk;
+  /** `docker`: the variant's image. */
+  readonly image?: ImageBuild;
   readonly frontend: string;
   readonly source: ResolvedWheelSource;
 }
@@ -146,7 +149,7 @@ export function findWheelTask(run: WheelRun, projectName: string, id: string): {
  * mismatch is a skip with the reason), then the resolved source. `upstream`
  * holds the upstream tasks' keys.
  */
-export async function assessWheelTask(run: WheelRun, project: WheelProject, task: WheelTask, upstream: Readonly<Record<string, string>>): Promise<WheelAssessment> {
+export async function assessWheelTask(run: WheelRun, project: WheelProject, task: WheelTask, upstream: Readonly<Record<string, string>>, log: (line: string) => void = () => undefined): Promise<WheelAssessment> {
   const label = `${project.name}:${task.id}`;
   if (task.unmet.length) throw new ForgeError(`${label} builds against ${task.unmet.join(', ')}, which has no variant matching ${JSON.stringify(task.values)}`, { file: project.file });
   const values = Object.fromEntries(Object.entries(task.values).map(([k, v]) => [k, String(v)]));
@@ -158,11 +161,21 @@ export async function assessWheelTask(run: WheelRun, project: WheelProject, task
   const kind = environmentKind(project);
   const requirements = externalRequirements(run, project, rendered);
   const frontend = frontendDir(dirname(run.sources.dir));
-  const check = checkToolchain({ kind, python: values.python, cuda: values.cuda_version, torch: values.torch, requirements, image: rendered.image }, frontend);
+  const docker = kind === 'docker' ? await dockerImage(run, project, label, values, rendered, log) : undefined;
+  const check = docker ? docker.check : checkToolchain({ kind: kind as 'host' | 'venv', python: values.python, cuda: values.cuda_version, torch: values.torch, requirements }, frontend);
   if (!check.ok) return { status: 'skipped', reason: check.reason };
   const source = (await resolveWheelSource(project, run.sources))!;
   const { key, inputs } = wheelKey(run.root, project, task, { source, toolchain: check.toolchain, upstream });
-  return { status: 'ready', key, inputs, rendered, requirements, kind, check, frontend, source };
+  return { status: 'ready', key, inputs, rendered, requirements, kind, check, frontend, source, ...(docker ? { image: docker.image } : {}) };
+}
+
+/** The variant's image, made once (see engine/docker.ts); its id is the toolchain of the content key. */
+async function dockerImage(run: WheelRun, project: WheelProject, label: string, values: Readonly<Record<string, string>>, rendered: RenderedWheel, log: (line: string) => void) {
+  if (values.python === undefined) throw new ForgeError('the docker environment builds for the variant\'s Python: add `python` to variant.keys', { file: project.file, line: project.spec.yaml.lineOf(['variant', 'keys']) });
+  const wants = { python: values.python, cuda: values.cuda_version, torch: values.torch, image: rendered.image, images: run.forge.dockerImages, index: pipIndexUrl(run.forge.pipIndex, run.root), tools: imageTools(join(dirname(WHEEL_TOOL), 'requirements.txt')) };
+  const image = await ensureImage(wants, join(dirname(run.sources.dir), 'docker-images'), log, label);
+  const check: ToolchainOk = { ok: true, toolchain: dockerToolchain(wants, image), python: `${IMAGE_PATHS.venv}/bin/python`, platform: `linux-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}`, cuda: undefined, missing: [] };
+  return { image, check };
 }
 
 interface BuildContext extends ReadyWheelTask {
@@ -196,94 +209,86 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   const wheelOut = join(work, 'dist');
   mkdirSync(wheelOut, { recursive: true });
   const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
-  const index = pipIndexUrl(forge.pipIndex, root);
-  const settings = ctx.rendered.configSettings.map(([k, v]) => `--config-setting=${k}=${v}`);
   log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
   for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
-
-  let python: string;
-  let result;
-  if (ctx.kind === 'docker') {
-    const upstreamDir = ctx.upstreamWheels.length ? join(work, 'upstream') : undefined;
-    if (upstreamDir) {
-      mkdirSync(upstreamDir, { recursive: true });
-      for (const wheel of ctx.upstreamWheels) cpSync(wheel, join(upstreamDir, basename(wheel)));
-    }
-    const plan = dockerPlan({ python: values.python ?? '3.12', cuda: values.cuda_version, torch: values.torch, image: ctx.rendered.image, requirements: ctx.requirements, index, gpus: spec.build.gpus, source: buildDir, output: wheelOut, upstream: upstreamDir, configSettings: ctx.rendered.configSettings, command: ctx.rendered.command, env: { ...ctx.rendered.env, ...(provider.TORCH_CUDA_ARCH_LIST ? { TORCH_CUDA_ARCH_LIST: provider.TORCH_CUDA_ARCH_LIST } : {}) } });
-    const dockerDir = join(work, 'docker');
-    mkdirSync(dockerDir, { recursive: true });
-    writeFileSync(join(dockerDir, 'Dockerfile'), plan.dockerfile);
-    const built = await runLogged('docker', plan.build, { cwd: dockerDir, env: process.env, label }, log);
-    result = built.ok ? await runLogged('docker', plan.run, { cwd: dockerDir, env: process.env, label }, log) : built;
-    python = '';
-  } else {
-    const install = ctx.kind === 'host' ? ctx.check.missing : ctx.requirements;
-    const environment = await prepareEnvironment(ctx.kind, { python: ctx.check.python, dir: work, install, wheels: ctx.upstreamWheels, index }, (line) => log(`${label}: ${line}`));
-    python = environment.python;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...environment.env, ...provider, ...ctx.rendered.env, WHEEL_DIR: wheelOut, PYTHON: python, NO_COLOR: '1' };
-    if (provider.PATH) env.PATH = `${provider.PATH}${delimiter}${environment.env.PATH ?? process.env.PATH ?? ''}`;
+  const docker = ctx.image && { cuda: values.cuda_version, gpus: spec.build.gpus, image: ctx.image, caBundle: hostCaBundle(), uvCache: join(dirname(run.sources.dir), 'docker-uv-cache') };
+  const environment = createEnvironment(ctx.kind, {
+    root,
+    label,
+    work,
+    source: buildDir,
+    output: wheelOut,
+    requirements: ctx.requirements,
+    missing: ctx.check.missing,
+    upstreamWheels: ctx.upstreamWheels,
+    index: pipIndexUrl(forge.pipIndex, root),
+    python: ctx.check.python,
+    frontend: ctx.frontend,
+    configSettings: ctx.rendered.configSettings,
+    command: ctx.rendered.command,
+    env: { ...provider, ...ctx.rendered.env, ...(provider.PATH ? { PATH: provider.PATH } : {}) },
+  }, docker);
+  try {
+    await environment.prepare(log);
     phase('prepare');
-    const [command, args] = ctx.rendered.command ? ['sh', ['-c', ctx.rendered.command]] : frontendCommand(python, ctx.frontend, ['--wheel', '--no-isolation', '--outdir', wheelOut, ...settings, '.']);
-    result = await runLogged(command, args, { cwd: buildDir, env, label }, log);
-  }
-  phase('build');
-  if (!result.ok) {
-    store.recordFailure(project.name, task.id, ctx.key, result.tail);
-    log(`${label}: FAILED (build exit ${result.exitCode}). Last lines of its log:`);
-    for (const line of result.tail.slice(-25)) log(`  | ${line}`);
-    return 'failed';
-  }
-
-  const produced = readdirSync(wheelOut).filter((f) => f.endsWith('.whl'));
-  if (produced.length !== 1) throw new ForgeError(`the build left ${produced.length} wheels (${produced.join(', ') || 'none'}) where one was expected`, { file: project.file });
-  let wheel = join(wheelOut, produced[0]!);
-  checkWheelName(project, basename(wheel));
-  if (spec.buildNumber !== undefined) wheel = await retag(root, wheel, spec.buildNumber);
-  if (spec.build.repair) {
-    const repaired = await repairWheel(root, { wheel, outDir: join(work, 'repaired'), excludes: spec.build.repairExclude });
-    if (repaired.repaired) log(`${label}: repaired with auditwheel: ${basename(repaired.wheel)}`);
-    else log(`${label}: not repaired: ${repaired.reason}`);
-    wheel = repaired.wheel;
-  }
-
-  const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
-  const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
-
-  phase('repair');
-  if (ctx.kind !== 'docker' && (spec.test.imports.length || ctx.rendered.testCommands.length)) {
-    const passed = await testWheel(python, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
-    if (!passed.ok) {
-      store.recordFailure(project.name, task.id, ctx.key, passed.tail);
-      log(`${label}: FAILED: the wheel's test failed. Last lines:`);
-      for (const line of passed.tail.slice(-25)) log(`  | ${line}`);
+    const result = await environment.build(log);
+    phase('build');
+    const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
+      store.recordFailure(project.name, task.id, ctx.key, tail);
+      log(`${label}: FAILED${headline}`);
+      for (const line of tail.slice(-25)) log(`  | ${line}`);
       return 'failed';
-    }
-  }
+    };
+    if (!result.ok) return failed(` (build exit ${result.exitCode}). Last lines of its log:`, result.tail);
 
-  phase('test');
-  const platform = ctx.check.platform.replace(/[-.]/g, '_');
-  const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
-  const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
-  mkdirSync(layout, { recursive: true });
-  if (ctx.rendered.properties.length) {
-    // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
-    const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
-    const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties, declare });
-    await writeVariantsJson(root, layout);
-    log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
-  } else {
-    cpSync(wheel, join(layout, basename(wheel)));
-    log(`${label}: no variant properties in ${project.file}: the wheel is not labelled`);
+    const produced = readdirSync(wheelOut).filter((f) => f.endsWith('.whl'));
+    if (produced.length !== 1) throw new ForgeError(`the build left ${produced.length} wheels (${produced.join(', ') || 'none'}) where one was expected`, { file: project.file });
+    let wheel = join(wheelOut, produced[0]!);
+    checkWheelName(project, basename(wheel));
+    if (spec.buildNumber !== undefined) wheel = await retag(root, wheel, spec.buildNumber);
+    if (spec.build.repair) {
+      const repaired = await environment.repair(wheel, join(work, 'repaired'), spec.build.repairExclude);
+      if (repaired.repaired) log(`${label}: repaired with auditwheel: ${basename(repaired.wheel)}`);
+      else log(`${label}: not repaired: ${repaired.reason}`);
+      wheel = repaired.wheel;
+    }
+
+    const local = values.cuda_version === undefined ? undefined : values.torch !== undefined ? pytorchLocalVersion(values.cuda_version, values.torch) : indexFlavor(task.values);
+    const installable = local ? (await localVersionWheel(root, { wheel, outDir: join(work, 'local'), local })).wheel : wheel;
+
+    phase('repair');
+    if (spec.test.imports.length || ctx.rendered.testCommands.length) {
+      const passed = await testInstalled(environment, work, [installable, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
+      if (!passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
+    }
+
+    phase('test');
+    const platform = ctx.check.platform.replace(/[-.]/g, '_');
+    const pyFolder = `py${(values.python ?? ctx.check.toolchain.python ?? '').split('.').slice(0, 2).join('')}`;
+    const layout = join(ctx.staged, pyFolder, values.cuda_version === undefined ? 'cpu' : `cuda${values.cuda_version}`, platform);
+    mkdirSync(layout, { recursive: true });
+    if (ctx.rendered.properties.length) {
+      // variantlib merges a release's variants only when they declare the same providers: declare the whole matrix's values.
+      const declare = [...new Set((run.graph.tasks.get(project.name) ?? []).flatMap((t) => renderWheel(spec, t.values).properties))];
+      const labelled = await labelWheel(root, { wheel, outDir: layout, properties: ctx.rendered.properties, declare });
+      await writeVariantsJson(root, layout);
+      log(`${label}: labelled ${basename(labelled.wheel)} (${labelled.properties.join(', ')})`);
+    } else {
+      cpSync(wheel, join(layout, basename(wheel)));
+      log(`${label}: no variant properties in ${project.file}: the wheel is not labelled`);
+    }
+    await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
+    rmSync(work, { recursive: true, force: true });
+    phase('label');
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
+    store.publish(ctx.staged, project.name, task.id);
+    store.clearFailure(project.name, task.id);
+    log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
+    return 'built';
+  } finally {
+    await environment.dispose();
   }
-  await publishWheels(root, join(ctx.staged, TASK_INDEX, indexFlavor(task.values)), [installable]);
-  rmSync(work, { recursive: true, force: true });
-  phase('label');
-  const seconds = Math.round((Date.now() - started) / 100) / 10;
-  finish(ctx.staged, { project: project.name, id: task.id, key: ctx.key, inputs: ctx.inputs, files: listFiles(ctx.staged), builtAt: new Date().toISOString(), seconds });
-  store.publish(ctx.staged, project.name, task.id);
-  store.clearFailure(project.name, task.id);
-  log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
-  return 'built';
 }
 
 /**
@@ -348,29 +353,6 @@ function checkWheelName(project: WheelProject, file: string): void {
 async function retag(root: string, wheel: string, build: number): Promise<string> {
   const { stdout } = await exec(wheelToolPython(root), ['-m', 'wheel', 'tags', '--build', String(build), '--remove', wheel], { cwd: dirname(wheel) });
   return join(dirname(wheel), stdout.trim().split('\n').pop()!);
-}
-
-/** Installs the wheel (and its upstream wheels) into a fresh folder and runs the imports and commands. */
-async function testWheel(python: string, work: string, wheels: readonly string[], imports: readonly string[], commands: readonly string[], label: string, log: (line: string) => void) {
-  const target = join(work, 'test');
-  const bin = join(work, 'test-bin');
-  await installForTest(python, target, wheels);
-  mkdirSync(bin, { recursive: true });
-  symlinkSync(python, join(bin, 'python'));
-  // Not the source folder: an import must find the installed wheel, not the tree it was built from.
-  const cwd = join(work, 'test-cwd');
-  mkdirSync(cwd, { recursive: true });
-  const env = { ...process.env, PYTHONPATH: target, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, PYTHON: python };
-  log(`${label}: testing the installed wheel`);
-  for (const module of imports) {
-    const result = await runLogged(python, ['-c', `import ${module}; print("import ${module}: ok")`], { cwd, env, label: `${label} test` }, log);
-    if (!result.ok) return result;
-  }
-  for (const command of commands) {
-    const result = await runLogged('sh', ['-c', command], { cwd, env, label: `${label} test` }, log);
-    if (!result.ok) return result;
-  }
-  return { ok: true as const, exitCode: 0, tail: [] as string[] };
 }
 
 /** Copies (or downloads) a task's published files from the wheel index into the staging folder. */

@@ -182,9 +182,9 @@ function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: For
         `{workspaceRoot}/${options.variantConfig}`,
         { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true },
         { env: WHEEL_ENVIRONMENT_ENV },
-        // The machine's toolchain (python, nvcc, compiler, torch) is part of the
-        // content key; here it keeps Nx from restoring another machine's result.
-        { runtime: `node node_modules/@wv-forge/forge/dist/cli/main.js toolchain --id${spec.variant.keys.includes('torch') ? ' --torch' : ''}` },
+        // The machine's toolchain (python, nvcc, compiler, torch; docker: its images) is
+        // part of the content key; here it keeps Nx from restoring another machine's result.
+        { runtime: `node node_modules/@wv-forge/forge/dist/cli/main.js toolchain --id --environment ${spec.build.environment}${spec.variant.keys.includes('torch') ? ' --torch' : ''}` },
       ],
       outputs: [`{workspaceRoot}/${options.wheelsDir}/{projectName}/${task.id}`],
       dependsOn: task.needs.map((need) => ({ projects: [need.project], target: wheelTarget(need.id) })),

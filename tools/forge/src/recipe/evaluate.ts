@@ -71,6 +71,23 @@ export class NodeEvaluator {
     }
   }
 
+  /**
+   * The entries of `build.skip` (one condition or a list) with their YAML paths,
+   * `if/then/else` items resolved as in any other list; the conditions themselves
+   * are left for skipCondition.
+   */
+  skipEntries(value: unknown, path: Path): Array<{ item: unknown; path: Path }> {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) return [{ item: value, path }];
+    return value.flatMap((item, index): Array<{ item: unknown; path: Path }> => {
+      const itemPath = [...path, index];
+      if (!isConditional(item)) return [{ item, path: itemPath }];
+      const taken = this.condition(item.if, [...itemPath, 'if']);
+      const branch = taken ? item.then : item.else;
+      return this.skipEntries(branch, [...itemPath, taken ? 'then' : 'else']);
+    });
+  }
+
   private evaluateList(items: unknown[], path: Path): unknown[] {
     const out: unknown[] = [];
     items.forEach((item, index) => {

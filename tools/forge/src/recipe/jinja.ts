@@ -70,6 +70,27 @@ export function referencedNames(expression: string): readonly Reference[] {
   return refs;
 }
 
+/**
+ * The filters and tests rattler-build registers (its Jinja environment starts
+ * empty): minijinja-js has all of minijinja's, and a recipe using another
+ * (`| title`, `is mapping`) would render here and fail in the engine.
+ */
+const ENGINE_FILTERS = new Set(['abs', 'bool', 'default', 'first', 'int', 'join', 'last', 'length', 'list', 'lower', 'max', 'min', 'replace', 'reverse', 'sort', 'split', 'trim', 'unique', 'upper', 'version_to_buildstring']);
+const ENGINE_TESTS = new Set(['defined', 'undefined', 'none', 'safe', 'escaped', 'odd', 'even', 'number', 'integer', 'int', 'float', 'string', 'sequence', 'boolean', 'startingwith', 'endingwith', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'in', 'true', 'false']);
+
+/** The first filter or test an expression uses that the engine does not have. */
+function unknownFilterOrTest(expression: string): string | undefined {
+  const tokens = expression.match(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|\S/g) ?? [];
+  for (let i = 1; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    const previous = tokens[i - 1];
+    if (previous === '|' && /^[A-Za-z_]/.test(token) && !ENGINE_FILTERS.has(token)) return `filter \`${token}\``;
+    const isTest = previous === 'is' || (previous === 'not' && tokens[i - 2] === 'is');
+    if (isTest && token !== 'not' && /^[A-Za-z_]/.test(token) && !ENGINE_TESTS.has(token)) return `test \`${token}\``;
+  }
+  return undefined;
+}
+
 const DEFAULT_COMPILERS: Record<string, string> = { c: 'gcc', cxx: 'gxx', fortran: 'gfortran' };
 
 /**
@@ -163,12 +184,20 @@ class JinjaRuntime {
    * expression cannot read more than it is credited with.
    */
   run<T>(scope: JinjaScope, expression: string, evaluate: (env: Environment, context: Record<string, unknown>) => T): T {
+    const unknown = unknownFilterOrTest(expression);
+    if (unknown) throw new Error(`unknown ${unknown} in \`\${{ ${expression.trim()} }}\`: rattler-build has only ${unknown.startsWith('filter') ? [...ENGINE_FILTERS].join(', ') : [...ENGINE_TESTS].join(', ')}`);
     const context: Record<string, unknown> = {};
     for (const ref of referencedNames(expression)) {
       if (ref.call) {
         if (!this.functions.has(ref.name)) throw new Error(`unknown function \`${ref.name}\` in \`${expression.trim()}\``);
         continue;
       }
+      if (ref.name === 'env' && !('env' in scope.variables)) {
+        // The render would follow the environment of whichever process renders (the Nx daemon, a CI runner), which no content key records.
+        throw new Error(`\`env\` reads the environment of the machine that renders, which forge's prediction and content keys do not follow: put the value in the recipe's context or the variant config (in \`\${{ ${expression.trim()} }}\`)`);
+      }
+      // `x is defined` (and `x is undefined`, `x is not defined`) may name a missing key: minijinja tests it.
+      if (!(ref.name in scope.variables) && testsDefinition(expression, ref.name)) continue;
       if (!(ref.name in scope.variables)) {
         throw new Error(`undefined variable \`${ref.name}\` in \`\${{ ${expression.trim()} }}\``);
       }
@@ -188,6 +217,10 @@ class JinjaRuntime {
       this.failure = undefined;
     }
   }
+}
+
+function testsDefinition(expression: string, name: string): boolean {
+  return new RegExp(`(^|[^A-Za-z0-9_.])${name}\\s+is\\s+(not\\s+)?(un)?defined\\b`).test(expression);
 }
 
 let runtime: JinjaRuntime | undefined;

@@ -10,6 +10,10 @@ export interface OutputSource {
   /** Where in the YAML this output's own fields live (`[]` or `['outputs', i]`). */
   readonly path: ReadonlyArray<string | number>;
   readonly fields: Mapping;
+  /** A staging output's name: it builds no package, and the outputs that `inherit` it take its variant keys. */
+  readonly staging?: string;
+  /** The staging output this one inherits from (`inherit: name` or `inherit: {from: name}`). */
+  readonly inherit?: string;
 }
 
 /**
@@ -44,10 +48,19 @@ export function parseRecipe(yaml: YamlFile): Recipe {
   const allowed = multiOutput ? MULTI_KEYS : SINGLE_KEYS;
   for (const key of Object.keys(top)) {
     if (!allowed.has(key)) {
-      const hint = key === 'requirements' && multiOutput ? ' (a multi-output recipe puts requirements in each output)' : '';
+      const hint =
+        key === 'requirements' && multiOutput
+          ? ' (a multi-output recipe puts requirements in each output)'
+          : key === 'cache'
+            ? ' (rattler-build replaced the top-level `cache:` with staging outputs: `outputs: [{staging: {name: …}}, {package: …, inherit: …}]`; `rattler-build migrate-recipe` converts it)'
+            : '';
       throw new ForgeError(`unknown top-level key \`${key}\`${hint}`, { file, line: yaml.lineOf([key]) });
     }
   }
+  if ('schema_version' in top && String(top.schema_version) !== '1') {
+    throw new ForgeError(`unsupported \`schema_version\` ${JSON.stringify(top.schema_version)}: rattler-build reads recipe format 1 only`, { file, line: yaml.lineOf(['schema_version']) });
+  }
+  emptySections(top, yaml, []);
   const context = mapping(top.context ?? {}, yaml, ['context']);
   if (!multiOutput) {
     if (!('package' in top)) throw new ForgeError('a recipe needs a `package` section (or `recipe` with `outputs`)', { file, line: 1 });
@@ -59,12 +72,29 @@ export function parseRecipe(yaml: YamlFile): Recipe {
     throw new ForgeError('`outputs` must be a non-empty list', { file, line: yaml.lineOf(['outputs']) });
   }
   checkFields(yaml, top, [], false);
-  const outputs = top.outputs.map((output, index) => {
+  const outputs = top.outputs.map((output, index): OutputSource => {
     const fields = mapping(output, yaml, ['outputs', index]);
     checkFields(yaml, fields, ['outputs', index], true);
-    return { path: ['outputs', index], fields };
+    emptySections(fields, yaml, ['outputs', index]);
+    const path = ['outputs', index];
+    const staging = (fields.staging as Mapping | undefined)?.name;
+    const inherit = typeof fields.inherit === 'string' ? fields.inherit : (fields.inherit as Mapping | undefined)?.from;
+    return { path, fields, ...(staging === undefined ? {} : { staging: String(staging) }), ...(inherit === undefined ? {} : { inherit: String(inherit) }) };
   });
+  const stagings = new Set(outputs.flatMap((o) => (o.staging === undefined ? [] : [o.staging])));
+  for (const output of outputs) {
+    if (output.inherit !== undefined && !stagings.has(output.inherit)) {
+      throw new ForgeError(`\`inherit: ${output.inherit}\` names no staging output of this recipe`, { file, line: yaml.lineOf([...output.path, 'inherit']) });
+    }
+  }
   return { file, dir: dirname(file), yaml, context, top, outputs, multiOutput };
+}
+
+/** rattler-build refuses a section left empty (`about:` with nothing under it) rather than take it as absent. */
+function emptySections(fields: Mapping, yaml: YamlFile, path: ReadonlyArray<string | number>): void {
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === null) throw new ForgeError(`\`${[...path, key].join('.')}\` is empty: rattler-build refuses an empty section (leave it out, or write \`{}\` or \`[]\`)`, { file: yaml.path, line: yaml.lineOf([...path, key]) });
+  }
 }
 
 function mapping(value: unknown, yaml: YamlFile, path: ReadonlyArray<string | number>): Mapping {

@@ -43,6 +43,12 @@ export interface WheelSpec {
     readonly command: string | undefined;
     /** Extra environment variables (values are templates). */
     readonly env: Readonly<Record<string, string>>;
+    /**
+     * Environment for toolchain ranges: each entry's `then` (or `else`) applies
+     * when its `if` selector, evaluated with the variant's values, holds;
+     * applied in order after `env`, a later value replaces an earlier one.
+     */
+    readonly toolchainEnv: readonly ToolchainEnv[];
     /** Passed to the build frontend as `-C key=value` (values are templates). */
     readonly configSettings: ReadonlyArray<readonly [string, string]>;
     /** `docker`: image instead of the base-image map's (template). */
@@ -59,6 +65,14 @@ export interface WheelSpec {
     /** Shell commands (templates), run with the test environment's python first on PATH. */
     readonly commands: readonly string[];
   };
+}
+
+/** One `build.toolchain_env` entry: `if: match(cuda_version, ">=13")`, `then: {NVCC_FLAGS: …}`, optional `else`. */
+export interface ToolchainEnv {
+  /** A bare selector expression, as a recipe's `if:` (no `${{ }}`). */
+  readonly if: string;
+  readonly then: Readonly<Record<string, string>>;
+  readonly else: Readonly<Record<string, string>>;
 }
 
 export type WheelEnvironmentKind = 'host' | 'venv' | 'docker';
@@ -149,7 +163,8 @@ const dotted = (path: Path): string => path.map((p) => (typeof p === 'number' ? 
 const TOP = ['name', 'version', 'build_number', 'source', 'variant', 'build', 'test'];
 const SOURCE = ['git', 'rev', 'tag', 'path', 'subdirectory', 'patches'];
 const VARIANT = ['keys', 'values', 'mode', 'properties', 'cuda_arch_list'];
-const BUILD = ['environment', 'requirements', 'command', 'env', 'config_settings', 'image', 'gpus', 'repair', 'repair_exclude'];
+const BUILD = ['environment', 'requirements', 'command', 'env', 'toolchain_env', 'config_settings', 'image', 'gpus', 'repair', 'repair_exclude'];
+const TOOLCHAIN_ENV = ['if', 'then', 'else'];
 const TEST = ['imports', 'commands'];
 
 /** `name==1.0` -> `name`: the distribution a requirement names (PEP 508), normalized (PEP 503). */
@@ -225,11 +240,8 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
   });
 
   const build = f.mapping(top.build ?? {}, ['build'], BUILD);
-  const env = build.env === undefined ? {} : f.mapping(build.env, ['build', 'env'], undefined);
-  const envStrings = Object.fromEntries(Object.entries(env).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) f.fail(`\`build.env\`: \`${k}\` is not a valid variable name`, ['build', 'env', k]);
-    return [k, typeof v === 'number' || typeof v === 'boolean' ? String(v) : f.string(v, ['build', 'env', k])];
-  }));
+  const envStrings = envMapping(f, build.env, ['build', 'env']);
+  const toolchainEnv = toolchainEnvEntries(f, build.toolchain_env);
   const configSettings: Array<readonly [string, string]> = [];
   if (build.config_settings !== undefined) {
     const settings = f.mapping(build.config_settings, ['build', 'config_settings'], undefined);
@@ -264,6 +276,7 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
       requirements: f.strings(build.requirements, ['build', 'requirements']),
       command: f.optionalString(build.command, ['build', 'command']),
       env: envStrings,
+      toolchainEnv,
       configSettings,
       image: f.optionalString(build.image, ['build', 'image']),
       gpus: f.boolean(build.gpus, ['build', 'gpus'], false),
@@ -275,4 +288,34 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
       commands: f.strings(test.commands, ['test', 'commands']),
     },
   };
+}
+
+/** Environment variables: valid names, string values (numbers and booleans as written). */
+function envMapping(f: Fields, value: unknown, path: Path): Record<string, string> {
+  if (value === undefined) return {};
+  const env = f.mapping(value, path, undefined);
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) f.fail(`\`${dotted(path)}\`: \`${k}\` is not a valid variable name`, [...path, k]);
+    return [k, typeof v === 'number' || typeof v === 'boolean' ? String(v) : f.string(v, [...path, k])];
+  }));
+}
+
+/**
+ * `build.toolchain_env`: a list of `if`/`then`/`else` entries. The selectors are
+ * evaluated per variant when it is rendered (this module stays free of the Jinja
+ * engine, which the Nx graph of wheel projects does not otherwise load); there a
+ * name outside the variant's keys, such as `cuda`, is an error with its line.
+ */
+function toolchainEnvEntries(f: Fields, value: unknown): ToolchainEnv[] {
+  if (value === undefined) return [];
+  const path = ['build', 'toolchain_env'];
+  if (!Array.isArray(value)) f.fail('`build.toolchain_env` must be a list of `if`/`then`/`else` entries', path);
+  return value.map((item, i) => {
+    const at = [...path, i];
+    const entry = f.mapping(item, at, TOOLCHAIN_ENV);
+    if (!('if' in entry) || !('then' in entry)) f.fail(`\`${dotted(at)}\` needs \`if\` (a selector such as match(cuda_version, ">=13")) and \`then\` (the variables it sets)`, at);
+    const condition = f.string(entry.if, [...at, 'if']);
+    if (condition.includes('${{')) f.fail(`\`${dotted([...at, 'if'])}\` is a bare expression, as a recipe's \`if:\` (write \`${condition.replace(/\$\{\{\s*|\s*\}\}/g, '')}\`)`, [...at, 'if']);
+    return { if: condition, then: envMapping(f, entry.then, [...at, 'then']), else: envMapping(f, entry.else, [...at, 'else']) };
+  });
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, isMap, isSeq, parse, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isSeq, parse, parseDocument, type Document, type Node, type SchemaOptions } from 'yaml';
 import { ForgeError } from '../errors.js';
 
 /** A parsed YAML file that can still tell on which line a value stood. */
@@ -35,7 +35,7 @@ export function parseYamlText(path: string, source: string): YamlFile {
   let value: unknown;
   try {
     // logLevel 'error': throw on errors (as the document lists them), print no warnings.
-    value = parse(source, { uniqueKeys: true, maxAliasCount: 1000, logLevel: 'error' });
+    value = parse(source, { uniqueKeys: true, maxAliasCount: 1000, logLevel: 'error', customTags: floatsAsWritten });
   } catch (error) {
     document(); // a syntax error: thrown with its line
     throw new ForgeError(`YAML error: ${firstLine((error as Error).message)}`, { file: path });
@@ -52,6 +52,13 @@ export function parseYamlText(path: string, source: string): YamlFile {
   };
   return { path, text: source, value, lineOf, sourceOf };
 }
+
+/**
+ * Floats stay the text written: rattler-build reads `version: 3.10` as "3.10" and
+ * `1.0` as "1.0", where a JS number would print 3.1 and 1. Integers and booleans keep their type.
+ */
+const floatsAsWritten = (tags: Tags): Tags => tags.map((tag) => (typeof tag === 'object' && tag.tag === 'tag:yaml.org,2002:float' && !('collection' in tag) ? { ...tag, resolve: (text: string) => text } : tag));
+type Tags = Extract<NonNullable<SchemaOptions['customTags']>, unknown[]>;
 
 function parseWithLines(path: string, source: string): { doc: Document; lineCounter: LineCounter } {
   const lineCounter = new LineCounter();

@@ -52,15 +52,35 @@ function safeArch(platform: string): string | undefined {
 
 /**
  * Environment variables rattler-build sets for a build on the target platform
- * (env_vars::os_vars). A variant config may override them, and then they are
- * part of every variant of that platform, used by the recipe or not.
+ * (its os_vars). A variant config may override them, and then they are part of
+ * every variant of that platform, used by the recipe or not. Measured against
+ * py-rattler-build 0.73 on each platform (fixtures/format/os-env-keys checks them
+ * all); the engine's source has more that only some builds set (CFLAGS: no).
  */
 export function osEnvVarKeys(targetPlatform: string): ReadonlySet<string> {
-  const keys = ['CPU_COUNT', 'LANG', 'LC_ALL', 'SHLIB_EXT'];
+  let keys = OS_ENV_KEYS.get(targetPlatform);
+  if (!keys) OS_ENV_KEYS.set(targetPlatform, (keys = new Set(computeOsEnvVarKeys(targetPlatform))));
+  return keys;
+}
+
+const OS_ENV_KEYS = new Map<string, ReadonlySet<string>>();
+
+function computeOsEnvVarKeys(targetPlatform: string): string[] {
+  const keys = ['CPU_COUNT', 'LANG', 'LC_ALL', 'SHLIB_EXT', 'BUILD'];
   const family = targetPlatform.split('-')[0];
-  if (family === 'win') keys.push('Path', 'LIBRARY_PREFIX', 'LIBRARY_BIN', 'LIBRARY_INC', 'LIBRARY_LIB', 'SCRIPTS', 'USERPROFILE');
-  else keys.push('PATH', 'HOME', 'USER', 'SHELL', 'EDITOR', 'TERM');
-  if (family === 'linux') keys.push('BUILD', 'CFLAGS', 'CXXFLAGS', 'LDFLAGS', 'LD_RUN_PATH', 'DEJAGNU', 'DISPLAY', 'QEMU_LD_PREFIX', 'QEMU_UNAME');
-  if (family === 'osx') keys.push('MACOSX_DEPLOYMENT_TARGET', 'OSX_ARCH', 'BUILD');
-  return new Set(keys);
+  if (family === 'win') {
+    keys.push('Path', 'LIBRARY_PREFIX', 'LIBRARY_BIN', 'LIBRARY_INC', 'LIBRARY_LIB', 'LIB', 'INCLUDE', 'SCRIPTS', 'CYGWIN_PREFIX');
+    // What a Windows build passes through from the machine (the engine's default_env_vars_build).
+    keys.push(
+      ...['ALLUSERSPROFILE', 'APPDATA', 'CommonProgramFiles', 'CommonProgramFiles(x86)', 'CommonProgramW6432', 'COMPUTERNAME', 'ComSpec', 'HOMEDRIVE', 'HOMEPATH'],
+      ...['LOCALAPPDATA', 'LOGONSERVER', 'NUMBER_OF_PROCESSORS', 'PATHEXT', 'ProgramData', 'ProgramFiles', 'ProgramFiles(x86)', 'ProgramW6432', 'PROMPT'],
+      ...['PSModulePath', 'PUBLIC', 'SystemDrive', 'SystemRoot', 'TEMP', 'TMP', 'USERDOMAIN', 'USERNAME', 'USERPROFILE', 'windir'],
+      ...['PROCESSOR_ARCHITEW6432', 'PROCESSOR_ARCHITECTURE', 'PROCESSOR_IDENTIFIER'],
+    );
+  } else {
+    keys.push('PATH', 'HOME', 'USER', 'SHELL', 'EDITOR', 'TERM', 'PKG_CONFIG_PATH', 'CMAKE_GENERATOR', 'SSL_CERT_FILE');
+  }
+  if (family === 'linux') keys.push('LD_RUN_PATH', 'DEJAGNU', 'DISPLAY', 'QEMU_LD_PREFIX', 'QEMU_UNAME');
+  if (family === 'osx') keys.push('MACOSX_DEPLOYMENT_TARGET', 'OSX_ARCH');
+  return keys;
 }

@@ -1,5 +1,6 @@
+import { Version } from '@conda-org/rattler';
 import { ForgeError } from '../errors.js';
-import { isPin, renderTemplate, type JinjaScope, type Pin } from '../recipe/jinja.js';
+import { isPin, renderTemplate, templateNames, type JinjaScope, type Pin } from '../recipe/jinja.js';
 import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
 import type { Recipe } from '../recipe/recipe.js';
 import { ALWAYS_INCLUDED, normalizeKey, type Variant, type VariantValue } from './keys.js';
@@ -60,6 +61,8 @@ interface Evaluated {
   readonly stringTemplate: string | undefined;
   /** Where that template stands: the output's own `build.string` or the recipe's. */
   readonly stringPath: ReadonlyArray<string | number>;
+  /** Where the output stands in the YAML (`[]` or `['outputs', i]`). */
+  readonly outputPath: ReadonlyArray<string | number>;
   readonly requirements: Record<Section, Requirement[]>;
   readonly pins: readonly string[];
   readonly variant: Record<string, VariantValue>;
@@ -108,7 +111,10 @@ export function renderRecipe(recipe: Recipe, baseConfig: VariantConfig, options:
 
 function candidateKeys(recipe: Recipe, targetPlatform: string): Set<string> {
   const names = new Set<string>();
-  collectNames(recipe.yaml.value, names);
+  // `extra` is not scanned: a key read only there is no variant key (and undefined when read).
+  const withoutExtra = ({ extra: _extra, ...rest }: Mapping) => rest;
+  collectNames(withoutExtra({ ...recipe.top, outputs: undefined }), names);
+  for (const output of recipe.outputs) collectNames(withoutExtra(output.fields), names);
   for (const output of recipe.outputs) {
     const requirements = (output.fields.requirements ?? {}) as Mapping;
     const specs: string[] = [];
@@ -151,18 +157,40 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
   }
   const sharedAccess = new Set(accessed);
 
-  return recipe.outputs.map((output) => {
+  // A staging output builds no package: what it reads and its free build/host
+  // requirements become variant keys of each output that inherits it.
+  const stagingKeys = new Map<string, Set<string>>();
+  for (const output of recipe.outputs) {
+    if (output.staging === undefined) continue;
+    accessed.clear();
+    for (const key of ['source', 'build']) {
+      if (key in output.fields) evaluator.evaluate(output.fields[key], [...output.path, key]);
+    }
+    const requirements = parseRequirements(evaluator.evaluate(output.fields.requirements ?? {}, [...output.path, 'requirements']) as Mapping, recipe, output.path);
+    const keys = new Set(accessed);
+    for (const req of [...requirements.build, ...requirements.host]) if (!req.pin && isFreeSpec(req.spec)) keys.add(normalizeKey(req.name));
+    stagingKeys.set(output.staging, keys);
+  }
+
+  return recipe.outputs.filter((output) => output.staging === undefined).map((output) => {
     accessed.clear();
     for (const name of sharedAccess) accessed.add(name);
+    for (const name of output.inherit === undefined ? [] : (stagingKeys.get(output.inherit) ?? [])) accessed.add(name);
     const fields: Mapping = {};
     for (const key of ['package', 'source', 'build', 'requirements', 'tests', 'about', 'extra']) {
       if (key in output.fields) fields[key] = evaluator.evaluate(output.fields[key], [...output.path, key]);
     }
-    const build = { ...((recipe.multiOutput ? shared.build : undefined) as Mapping | undefined), ...((fields.build ?? {}) as Mapping) };
+    const sharedBuild = (recipe.multiOutput ? shared.build : undefined) as Mapping | undefined;
+    const build = { ...sharedBuild, ...((fields.build ?? {}) as Mapping) };
+    // An output's `noarch:` left empty keeps the recipe's (where an empty `string:` does replace it).
+    if (build.noarch === null && sharedBuild?.noarch !== undefined) build.noarch = sharedBuild.noarch;
     const where = (key: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'build', key]) });
-    const ownSkip = (output.fields.build as Mapping | undefined)?.skip !== undefined;
-    const buildPath = ownSkip ? [...output.path, 'build'] : ['build'];
-    const skipped = skipList(build.skip).some((item, i) => evaluator.skipCondition(item, [...buildPath, 'skip', i], options.onIgnoredSkip));
+    // An output's skip entries add to the recipe's top-level ones (the engine skips when any holds).
+    const skipEntries = [
+      ...(recipe.multiOutput ? evaluator.skipEntries((shared.build as Mapping | undefined)?.skip, ['build', 'skip']) : []),
+      ...evaluator.skipEntries(((fields.build ?? {}) as Mapping).skip, [...output.path, 'build', 'skip']),
+    ];
+    const skipped = skipEntries.some(({ item, path }) => evaluator.skipCondition(item, path, options.onIgnoredSkip));
 
     const pkg = (fields.package ?? {}) as Mapping;
     const recipeMeta = (shared.recipe ?? {}) as Mapping;
@@ -173,11 +201,12 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     if (name === undefined || name === null || name === '') throw new ForgeError('the package has no name', { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
     if (typeof name !== 'string') throw new ForgeError(`\`package.name\` must be text, got ${JSON.stringify(name)}`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package', 'name']) });
     if (version === undefined || version === null) throw new ForgeError(`package \`${name}\` has no version`, { file: recipe.file, line: recipe.yaml.lineOf([...output.path, 'package']) });
+    checkNameAndVersion(recipe, output.path, name, String(version));
     const noarch = build.noarch === undefined || build.noarch === null ? null : build.noarch;
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
       throw new ForgeError(`\`build.noarch\` must be \`python\` or \`generic\`, got \`${String(noarch)}\``, where('noarch'));
     }
-    const buildNumber = Number(build.number ?? 0);
+    const buildNumber = 'number' in build ? Number(build.number ?? Number.NaN) : 0;
     if (!Number.isInteger(buildNumber) || buildNumber < 0) throw new ForgeError(`\`build.number\` must be a whole number, got \`${String(build.number)}\``, where('number'));
 
     const requirements = parseRequirements((fields.requirements ?? {}) as Mapping, recipe, output.path);
@@ -203,8 +232,23 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     // Only exact pins put the sibling's "version build" into the hash (rattler-build's add_pins_to_variant).
     const pins = [...new Set(SECTIONS.flatMap((s) => requirements[s]).filter((r) => r.pin === 'pin_subpackage' && r.exact && r.name !== name).map((r) => r.name))];
     const { template: stringTemplate, path: stringPath } = stringField(recipe, output.path);
-    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, stringPath, requirements, pins, variant, combination, context };
+    return { name, version: String(version), buildNumber, noarch, skipped, stringTemplate, stringPath, outputPath: output.path, requirements, pins, variant, combination, context };
   });
+}
+
+/** The engine's checks of a package name and version, with its words; and a name whose case it would not keep in every place. */
+function checkNameAndVersion(recipe: Recipe, outputPath: ReadonlyArray<string | number>, name: string, version: string): void {
+  const line = (field: string) => ({ file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'package', field]) ?? recipe.yaml.lineOf(['recipe', field]) });
+  if (!/^[0-9A-Za-z_.-]+$/.test(name)) throw new ForgeError(`\`${name}\` is not a valid package name: it may hold only 0-9, a-z, A-Z, -, _ and .`, line('name'));
+  if (name !== name.toLowerCase()) {
+    // py-rattler-build's render lowercases it, its build keeps it: which file a build makes is not certain.
+    throw new ForgeError(`package names are lower case: write \`${name.toLowerCase()}\` (rattler-build keeps \`${name}\` in one place and lowercases it in another)`, line('name'));
+  }
+  try {
+    new Version(version);
+  } catch (error) {
+    throw new ForgeError(`\`${version}\` is not a valid version: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, line('version'));
+  }
 }
 
 function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
@@ -221,6 +265,7 @@ function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
         throw new ForgeError(`pin_subpackage('${missing}') names no output of this recipe`, { file: recipe.file });
       }
       if (siblings.some((s) => !done.has(s!))) continue;
+      refuseSkippedSibling(recipe, item, siblings as Evaluated[]);
       const variant = { ...item.variant };
       siblings.forEach((sibling, i) => {
         const rendered = done.get(sibling!)!;
@@ -243,6 +288,26 @@ function finalize(recipe: Recipe, evaluated: Evaluated[]): RenderedVariant[] {
   return result;
 }
 
+/**
+ * An exact pin to a sibling that is skipped for this variant: rattler-build then pins
+ * the build of that sibling for another variant (another CUDA version, say) or, with
+ * none left, fails; which one it takes is not a rule forge can promise, and a package
+ * pinned to a sibling built for another variant is rarely what was meant.
+ */
+function refuseSkippedSibling(recipe: Recipe, item: Evaluated, siblings: readonly Evaluated[]): void {
+  if (item.skipped) return;
+  const skipped = siblings.find((sibling) => sibling.skipped);
+  if (!skipped) return;
+  const values = Object.entries(skipped.combination)
+    .filter(([key]) => key !== 'target_platform' && key in skipped.variant)
+    .map(([key, value]) => `${key}=${String(value)}`)
+    .join(', ');
+  throw new ForgeError(
+    `\`${item.name}\` pins \`${skipped.name}\` exactly, which build.skip skips for ${values || 'this platform'}: rattler-build would pin another variant's build of it or fail, so skip \`${item.name}\` for the same variants`,
+    { file: recipe.file, line: recipe.yaml.lineOf([...item.outputPath, 'requirements']) },
+  );
+}
+
 function pickSibling(all: readonly Evaluated[], name: string, combination: Variant): Evaluated | undefined {
   const candidates = all.filter((e) => e.name === name);
   let best: Evaluated | undefined;
@@ -261,9 +326,11 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
   const info = hashInfo(variant, item.noarch);
   let buildString = defaultBuildString(info, item.buildNumber);
   if (item.stringTemplate !== undefined) {
+    refusePlatformVariables(recipe, item);
+    const targetPlatform = String(item.combination.target_platform);
     const scope: JinjaScope = {
-      variables: { ...variant, ...item.context, hash: info.hash, build_number: item.buildNumber },
-      targetPlatform: String(item.combination.target_platform ?? 'noarch'),
+      variables: { ...platformVariables(targetPlatform), ...variant, ...item.context, hash: info.hash, build_number: item.buildNumber },
+      targetPlatform,
       onAccess: () => undefined,
     };
     try {
@@ -291,12 +358,30 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
   };
 }
 
+/**
+ * rattler-build renders `build.string` with the platform variables (`unix`, `linux`,
+ * `x86_64`, …) of the machine it runs on, not of the target: rendered for win-64 on
+ * linux, `unix` is true. The file name would then depend on where the build runs, so
+ * forge refuses rather than predict one of two names. `target_platform` and the
+ * `is_linux(target_platform)` family are right for every target.
+ */
+function refusePlatformVariables(recipe: Recipe, item: Evaluated): void {
+  const platformNames = Object.keys(platformVariables(String(item.combination.target_platform)));
+  const read = templateNames(item.stringTemplate!).find((name) => platformNames.includes(name) && !['target_platform', 'build_platform', 'host_platform'].includes(name) && !(name in item.context));
+  if (read === undefined) return;
+  throw new ForgeError(
+    `build.string reads the platform variable \`${read}\`, which rattler-build evaluates for the machine it runs on, not the target platform, so the file name would depend on where it is built: test \`target_platform\` instead (\`is_linux(target_platform)\`, \`target_platform == "win-64"\`)`,
+    { file: recipe.file, line: recipe.yaml.lineOf(item.stringPath) },
+  );
+}
+
 function stringField(recipe: Recipe, outputPath: ReadonlyArray<string | number>): { template: string | undefined; path: ReadonlyArray<string | number> } {
   const own = ((recipe.outputs.find((o) => o.path === outputPath)?.fields.build ?? {}) as Mapping).string;
   const inherited = recipe.multiOutput ? ((recipe.top.build ?? {}) as Mapping).string : undefined;
-  const value = own ?? inherited;
-  const path = own === undefined || own === null ? ['build', 'string'] : [...outputPath, 'build', 'string'];
-  return { template: value === undefined || value === null ? undefined : String(value), path };
+  const value = own !== undefined ? own : inherited;
+  const path = own === undefined ? ['build', 'string'] : [...outputPath, 'build', 'string'];
+  // `string:` left empty gives an empty build string in the engine, not the default one.
+  return { template: value === undefined ? undefined : value === null ? '' : String(value), path };
 }
 
 function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyArray<string | number>): Record<Section, Requirement[]> {
@@ -327,11 +412,6 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
 /** A spec that is only a package name: rattler-build treats it as a variant key. */
 export function isFreeSpec(spec: string): boolean {
   return /^\s*[A-Za-z0-9_][A-Za-z0-9_.\-]*\s*$/.test(spec) && !spec.includes('${{');
-}
-
-function skipList(value: unknown): unknown[] {
-  if (value === undefined || value === null) return [];
-  return Array.isArray(value) ? value : [value];
 }
 
 function stringList(value: unknown): string[] {

@@ -15,23 +15,26 @@ export const TORCH_COMPATIBILITY: Readonly<Record<string, { readonly python: rea
 };
 
 /**
- * The default `TORCH_CUDA_ARCH_LIST` per CUDA version: the architectures PyTorch's
- * own release wheels for torch 2.8–2.11 are built for (its manywheel build_cuda.sh),
- * with PTX of the newest one so later GPUs can JIT it.
+ * The default `TORCH_CUDA_ARCH_LIST` per CUDA version: the architectures PyTorch
+ * itself builds for on Linux x86_64 (its manywheel build_cuda.sh for the torch
+ * wheels; test-infra's pkg-helpers for torchvision and torchaudio), with PTX of the
+ * newest one so later GPUs can JIT it. An extension built for fewer would fail with
+ * "no kernel image" on a GPU the torch it links against runs on.
  *
- * - 12.6: Volta to Hopper (sm_70–sm_90).
- * - 12.8 and 12.9 add Blackwell: sm_100 (B200) and sm_120 (RTX 50xx).
- * - 13.0 drops sm_70 and sm_72: CUDA 13 no longer compiles for Maxwell, Pascal or
- *   Volta (anything below sm_75), and adds sm_110 (Thor, sm_101 before CUDA 13).
+ * - 12.6: Maxwell to Hopper (sm_50, sm_60, sm_70–sm_90).
+ * - 12.8 and 12.9 drop sm_50 and sm_60 (deprecated) and add Blackwell: sm_100 (B200)
+ *   and sm_120 (RTX 50xx).
+ * - 13.0 drops sm_70: CUDA 13 no longer compiles for anything below sm_75. PyTorch
+ *   adds sm_110 (Thor) only to its aarch64 builds, so it is not here.
  *
  * A project overrides it with its own `TORCH_CUDA_ARCH_LIST` (e.g. `9.0` for a
  * build that only has to run on H100s).
  */
 export const CUDA_ARCH_LISTS: Readonly<Record<string, string>> = {
-  '12.6': '7.0;7.5;8.0;8.6;9.0+PTX',
+  '12.6': '5.0;6.0;7.0;7.5;8.0;8.6;9.0+PTX',
   '12.8': '7.0;7.5;8.0;8.6;9.0;10.0;12.0+PTX',
   '12.9': '7.0;7.5;8.0;8.6;9.0;10.0;12.0+PTX',
-  '13.0': '7.5;8.0;8.6;9.0;10.0;11.0;12.0+PTX',
+  '13.0': '7.5;8.0;8.6;9.0;10.0;12.0+PTX',
 };
 
 /** `2.11.0+cu130` -> `2.11`: the release line the tables are keyed by. */

@@ -1,5 +1,5 @@
 import { ForgeError } from '../errors.js';
-import { renderTemplate } from '../recipe/jinja.js';
+import { evaluateExpression, renderTemplate } from '../recipe/jinja.js';
 import type { WheelSpec } from '../recipe/wheel-spec.js';
 import type { Variant } from './keys.js';
 
@@ -30,11 +30,28 @@ export function renderWheel(spec: WheelSpec, values: Variant): RenderedWheel {
     }
   };
   const optional = (text: string | undefined, path: ReadonlyArray<string | number>) => (text === undefined ? undefined : render(text, path));
+  const renderEnv = (env: Readonly<Record<string, string>>, path: ReadonlyArray<string | number>) => Object.entries(env).map(([k, v]) => [k, render(v, [...path, k])] as const);
+  const holds = (condition: string, path: ReadonlyArray<string | number>): boolean => {
+    try {
+      return Boolean(evaluateExpression(condition, scope));
+    } catch (error) {
+      // The variables are the variant's values: a name outside variant.keys is undefined here.
+      throw new ForgeError(`\`build.toolchain_env[${path[2]}].if\`: ${(error as Error).message}`, { file: spec.file, line: spec.yaml.lineOf(path) });
+    }
+  };
+  // `env` first, then each toolchain range that holds for this variant, in order.
+  const env = Object.fromEntries([
+    ...renderEnv(spec.build.env, ['build', 'env']),
+    ...spec.build.toolchainEnv.flatMap((entry, i) => {
+      const taken = holds(entry.if, ['build', 'toolchain_env', i, 'if']);
+      return renderEnv(taken ? entry.then : entry.else, ['build', 'toolchain_env', i, taken ? 'then' : 'else']);
+    }),
+  ]);
   return {
     requirements: spec.build.requirements.map((r, i) => render(r, ['build', 'requirements', i])),
     properties: spec.variant.properties.map((p, i) => checkProperty(spec, render(p, ['variant', 'properties', i]).split('::').map((part) => part.trim()).join(' :: '), i)),
     command: optional(spec.build.command, ['build', 'command']),
-    env: Object.fromEntries(Object.entries(spec.build.env).map(([k, v]) => [k, render(v, ['build', 'env', k])])),
+    env,
     configSettings: spec.build.configSettings.map(([k, v]) => [k, render(v, ['build', 'config_settings', k])] as const),
     cudaArchList: optional(spec.variant.cudaArchList, ['variant', 'cuda_arch_list']),
     image: optional(spec.build.image, ['build', 'image']),

@@ -10,6 +10,24 @@ import { enginePython } from './paths.js';
 
 const run = promisify(execFile);
 
+/**
+ * Indexes a channel folder with rattler's own indexer (py-rattler's index_fs, what
+ * `rattler-index` runs), as a real server would: the solver under test then reads
+ * repodata that forge did not write. One at a time: parallel uploads would race on
+ * the same repodata.json.
+ */
+let indexing: Promise<unknown> = Promise.resolve();
+function indexChannel(channel: string): Promise<unknown> {
+  // os._exit once the index is written: py-rattler 0.28's runtime often crashes the interpreter's
+  // teardown (SIGSEGV or SIGABRT after index_fs returned; 9 runs in 12 here), which would read as a failed index.
+  const script = 'import asyncio, os, sys\nfrom rattler.index import index_fs\nasyncio.run(index_fs(sys.argv[1], write_zst=False, write_shards=False))\nos._exit(0)';
+  // rattler's indexer always indexes noarch and wants the folder there.
+  mkdirSync(join(channel, 'noarch'), { recursive: true });
+  const done = indexing.then(() => run(enginePython(), ['-c', script, channel]));
+  indexing = done.catch(() => undefined);
+  return done;
+}
+
 export interface Upload {
   readonly channel: string;
   readonly file: string;
@@ -55,7 +73,7 @@ export async function startPrefixServer(dir: string, token: string): Promise<{ u
         }
         mkdirSync(join(dir, channel, info.index.subdir), { recursive: true });
         renameSync(staging, target);
-        await run(enginePython(), [EMBEDDED_FRONT, 'index', join(dir, channel)]);
+        await indexChannel(join(dir, channel));
         uploads.push({ channel, file: file.name, status: 200 });
         return { status: 200, body: createHash('sha256').update(bytes).digest('hex') };
       }

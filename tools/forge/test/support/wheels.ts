@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +18,12 @@ export function localPipIndex(scratch: string): string {
   if (pipIndex) return pipIndex;
   const downloads = join(scratch, 'downloads');
   mkdirSync(downloads, { recursive: true });
-  execFileSync(enginePython(), ['-m', 'pip', 'download', '--quiet', '--only-binary=:all:', '--no-deps', '--dest', downloads, 'setuptools>=70.1'], { stdio: 'inherit' });
+  const download = spawnSync(enginePython(), ['-m', 'pip', 'download', '--quiet', '--only-binary=:all:', '--no-deps', '--dest', downloads, 'setuptools>=70.1'], { encoding: 'utf8' });
+  if (download.status !== 0) {
+    // Say what the test needs, not a bare "Command failed": pip's cache or its index (PyPI unless configured).
+    const reason = `${download.stderr ?? ''}${download.error?.message ?? ''}`.trim().split('\n').filter(Boolean).at(-1) ?? `exit ${download.status}`;
+    throw new Error(`the wheel tests need setuptools>=70.1 from pip's index (PyPI unless PIP_INDEX_URL or pip.conf says otherwise) or pip's cache; \`pip download setuptools>=70.1\` failed: ${reason}`);
+  }
   const index = join(scratch, 'pip-index');
   const wheels = readdirSync(downloads).filter((f) => f.endsWith('.whl')).map((f) => join(downloads, f));
   execFileSync(enginePython(), [join(repoRoot, 'tools/forge/python/forge_wheel.py'), 'publish', index, ...wheels], { stdio: 'ignore' });

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { WHEEL_ENVIRONMENT_ENV } from '../../nx/plugin.js';
 import { hostPython, probeCompiler, probeCuda, probePython } from '../../engine/toolchain.js';
 
 /** The host toolchain wheel builds use: Python, CUDA toolkit, compiler and (with torch) torch. */
@@ -16,6 +18,21 @@ export function hostToolchain(torch: boolean): Record<string, string> {
   };
 }
 
+/**
+ * What a docker build's result depends on beyond the workspace: the machine's
+ * images (a rebuilt base or forge image has a new id). Every image, not just
+ * the variant's: which forge image a variant gets is known only once it is
+ * made, and a needless Nx miss costs little (forge's own key check still skips).
+ */
+export function dockerToolchain(): Record<string, string> {
+  try {
+    const images = execFileSync('docker', ['images', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    return { docker: images.split('\n').filter(Boolean).sort().join(',') };
+  } catch (error) {
+    return { docker: `unavailable: ${(error as Error).message.split('\n')[0]}` };
+  }
+}
+
 export function registerToolchain(program: Command): void {
   program
     .command('toolchain')
@@ -23,12 +40,13 @@ export function registerToolchain(program: Command): void {
     .option('--torch', 'also import torch for its version (slow)')
     .option('--id', 'print one hash of it (the Nx runtime input of wheel tasks)')
     .option('--json', 'print JSON')
-    .action((options: { torch?: boolean; id?: boolean; json?: boolean }) => {
+    .option('--environment <kind>', "with --id: the project's wheel environment (FORGE_WHEEL_ENVIRONMENT overrides it); docker hashes the machine's images instead")
+    .action((options: { torch?: boolean; id?: boolean; json?: boolean; environment?: string }) => {
       if (options.id) {
         // An Nx input: it must print something even where there is no toolchain (that is part of the answer).
         let toolchain: Record<string, string>;
         try {
-          toolchain = hostToolchain(Boolean(options.torch));
+          toolchain = (process.env[WHEEL_ENVIRONMENT_ENV] || options.environment) === 'docker' ? dockerToolchain() : hostToolchain(Boolean(options.torch));
         } catch (error) {
           toolchain = { unavailable: (error as Error).message };
         }
