@@ -140,26 +140,30 @@ async function runWorkflow(scenario, event, origin) {
         // A matrix's jobs run side by side, as on GitHub, at most --parallel at once.
         const queue = [...matrix.include];
         const worker = async () => {
-          for (let entry = queue.shift(); entry; entry = queue.shift()) ok = (await runJob(scenario, `${id}/${innerId}`, inner, { ...contexts, inputs, matrix: entry }, origin, event)) && ok;
+          for (let entry = queue.shift(); entry; entry = queue.shift()) ok = (await runJob(scenario, `${id}/${innerId}`, inner, { ...contexts, inputs, matrix: entry }, origin, event, reusable.env)) && ok;
         };
         await Promise.all(Array.from({ length: Number(args.parallel) }, worker));
       }
       results[id] = { result: ok ? 'success' : 'failure', outputs: {} };
     } else {
-      const outcome = await runJob(scenario, id, job, contexts, origin, event);
+      const outcome = await runJob(scenario, id, job, contexts, origin, event, workflow.env);
       results[id] = { result: outcome ? 'success' : 'failure', outputs: outcome ? outcome.outputs : {} };
     }
     if (results[id].result === 'failure') fail(`(${scenario}) job ${id} failed; see the log above`);
   }
 }
 
-/** One job in a fresh clone: its environment's secrets, its env, its steps; answers its outputs, or false when a step failed. */
-async function runJob(scenario, id, job, contexts, origin, event) {
+/**
+ * One job in a fresh clone: its environment's secrets, its env, its steps; answers its
+ * outputs, or false when a step failed. `workflowEnv` is the env of the job's own
+ * workflow file: a called workflow does not get its caller's.
+ */
+async function runJob(scenario, id, job, contexts, origin, event, workflowEnv) {
   const name = job.name ? interpolate(job.name, contexts, {}) : id;
   const environment = job.environment ? interpolate(job.environment, contexts, {}) : undefined;
   const secrets = (!event.fork && environment && ENVIRONMENTS[environment]) || {};
   const ctx = { ...contexts, secrets };
-  const env = { ...interpolate(workflow.env ?? {}, ctx, {}), ...interpolate(job.env ?? {}, ctx, {}) };
+  const env = { ...interpolate(workflowEnv ?? {}, ctx, {}), ...interpolate(job.env ?? {}, ctx, {}) };
   const clone = mkdtempSync(join(scratch, 'job-'));
   const record = { scenario, job: id === name ? id : `${id} ${name}`, event: event.fork ? 'fork pull_request' : event.name, token: tokenName(env.NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN), clone };
   const steps = {};

@@ -9,7 +9,7 @@ import { TempWorkspace } from './support/workspace.js';
 
 interface Step { readonly uses?: string; readonly run?: string; readonly with?: Record<string, unknown>; readonly env?: Record<string, string> }
 interface Job { readonly needs?: string[]; readonly if?: string; readonly uses?: string; readonly with?: Record<string, string>; readonly environment?: string; readonly env?: Record<string, string>; readonly steps?: Step[] }
-interface Workflow { readonly on: Record<string, unknown>; readonly permissions: unknown; readonly jobs: Record<string, Job> }
+interface Workflow { readonly on: Record<string, unknown>; readonly permissions: unknown; readonly env?: Record<string, string>; readonly jobs: Record<string, Job> }
 
 const workflows = join(repoRoot, '.github/workflows');
 const read = (name: string) => parse(readFileSync(join(workflows, name), 'utf8')) as Workflow;
@@ -31,6 +31,11 @@ describe('the GitHub Actions workflow', () => {
       }
     }
     expect(build.jobs.publish!.needs).toEqual(['plan', ...waveJobs.flat()]);
+  });
+
+  it('gives the called workflow the same workflow-level env (GitHub does not pass the caller\'s on)', () => {
+    expect(build.env).toMatchObject({ FORGE_WHEEL_ENVIRONMENT: 'docker' });
+    expect(tasks.env).toEqual(build.env);
   });
 
   it('writes the shared cache and publishes only from pushes to main (CVE-2025-36852)', () => {
