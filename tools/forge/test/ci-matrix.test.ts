@@ -2,11 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import type { MatrixJob } from '../src/cli/commands/matrix.js';
+import { assignJobs, MATRIX_LIMIT, matrixJson, PARTS, WAVES, type MatrixJob, type MatrixTask } from '../src/cli/commands/matrix.js';
 import { demoWorkspace, sharedBootstrap } from './support/demo.js';
-import { repoRoot } from './support/paths.js';
-import { TempWorkspace } from './support/workspace.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-matrix-test-'));
 let bootstrap: string;
@@ -71,31 +68,60 @@ describe('forge matrix --affected', () => {
   });
 });
 
-describe('the GitHub Actions workflow', () => {
-  const text = readFileSync(join(repoRoot, '.github/workflows/build.yml'), 'utf8');
-  const workflow = parse(text) as { jobs: Record<string, { needs?: string[]; steps: Array<{ run?: string }> }> };
+describe('waves split into matrices GitHub accepts', () => {
+  /** A synthetic workspace's plan: 1,000 tasks in layers (one of 600, more than two matrices), each needing up to 3 of the layer before, listed in dependency order. */
+  function syntheticPlan(): MatrixTask[] {
+    let seed = 42;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const layers = [150, 600, 100, 100, 50];
+    const tasks: MatrixTask[] = [];
+    let previous: string[] = [];
+    for (const [l, size] of layers.entries()) {
+      const layer: string[] = [];
+      for (let i = 0; i < size; i++) {
+        const target = `pkg${l}-${i % 10}:build-v${i}`;
+        const needs = previous.length ? [...new Set(Array.from({ length: 1 + Math.floor(random() * 3) }, () => previous[Math.floor(random() * previous.length)]!))] : [];
+        tasks.push({ kind: 'conda', target, project: target.split(':')[0]!, variant: `v${i}`, needs });
+        layer.push(target);
+      }
+      previous = layer;
+    }
+    return tasks;
+  }
 
-  it('is valid YAML with a plan job, wave jobs in order, and a publish job after all of them', () => {
-    expect(Object.keys(workflow.jobs)).toEqual(['plan', 'wave0', 'wave1', 'wave2', 'wave3', 'wave4', 'wave5', 'publish']);
-    for (let w = 1; w < 6; w++) expect(workflow.jobs[`wave${w}`]!.needs).toContain(`wave${w - 1}`);
-    expect(workflow.jobs.publish!.needs).toEqual(['plan', 'wave0', 'wave1', 'wave2', 'wave3', 'wave4', 'wave5']);
+  it('puts each of 1,000 tasks in exactly one matrix of at most 256 jobs, after every task it needs', () => {
+    const tasks = syntheticPlan();
+    expect(tasks).toHaveLength(1000);
+    const json = matrixJson(assignJobs(tasks)) as Record<string, { include: MatrixJob[] }> & { count: number };
+    expect(json.count).toBe(1000);
+    const keys = Object.keys(json).filter((k) => k !== 'count');
+    expect(keys).toHaveLength(WAVES * PARTS);
+    const where = new Map<string, { wave: number; key: string }>();
+    for (const key of keys) {
+      const [wave] = /^wave(\d+)-(\d+)$/.exec(key)!.slice(1).map(Number);
+      expect(json[key]!.include.length, key).toBeLessThanOrEqual(MATRIX_LIMIT);
+      for (const job of json[key]!.include) {
+        expect(where.has(job.task), `${job.task} twice`).toBe(false);
+        where.set(job.task, { wave: wave!, key });
+      }
+    }
+    expect([...where.keys()].sort()).toEqual(tasks.map((t) => t.target).sort());
+    for (const task of tasks) for (const need of task.needs) expect(where.get(need)!.wave, `${task.target} after ${need}`).toBeLessThan(where.get(task.target)!.wave);
+    // The layer of 600 needed three matrices of its wave.
+    expect(json['wave1-2']!.include.length).toBeGreaterThan(0);
   });
 
-  it('runs only commands that exist in the repository', () => {
-    const scripts = Object.keys((JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
-    const runs = Object.values(workflow.jobs).flatMap((job) => job.steps.flatMap((step) => (step.run ? [step.run] : [])));
-    const forgeCommands = new Set<string>();
-    for (const run of runs) {
-      for (const match of run.matchAll(/npm run (\S+)/g)) expect(scripts, run).toContain(match[1]);
-      for (const match of run.matchAll(/npx forge (\S+)/g)) forgeCommands.add(match[1]!);
-      for (const match of run.matchAll(/npx (\S+)/g)) expect(['forge', 'nx'], run).toContain(match[1]);
-    }
-    expect([...forgeCommands].sort()).toEqual(['matrix', 'publish']);
-    const ws = new TempWorkspace();
-    try {
-      for (const command of forgeCommands) expect(ws.forge(command, '--help').code, command).toBe(0);
-    } finally {
-      ws.dispose();
-    }
+  it('pushes a task to a later wave when its wave is full, keeping its dependents after it', () => {
+    const wide = Array.from({ length: PARTS * MATRIX_LIMIT + 5 }, (_, i): MatrixTask => ({ kind: 'conda', target: `a:build-${i}`, project: 'a', variant: String(i), needs: [] }));
+    const late = wide.at(-1)!.target;
+    const jobs = assignJobs([...wide, { kind: 'conda', target: 'b:build-0', project: 'b', variant: '0', needs: [late] }]);
+    expect(jobs.filter((j) => j.wave === 0)).toHaveLength(PARTS * MATRIX_LIMIT);
+    expect(jobs.find((j) => j.task === late)!.wave).toBe(1);
+    expect(jobs.find((j) => j.task === 'b:build-0')!.wave).toBe(2);
+  });
+
+  it('refuses a plan larger than the workflow holds instead of leaving tasks out', () => {
+    const many = Array.from({ length: WAVES * PARTS * MATRIX_LIMIT + 1 }, (_, i): MatrixTask => ({ kind: 'conda', target: `a:build-${i}`, project: 'a', variant: String(i), needs: [] }));
+    expect(() => assignJobs(many)).toThrow(/do not fit the workflow's 6 waves of 4 matrices of 256 jobs/);
   });
 });

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheServer } from '../src/cache-server/server.js';
-import { demoWorkspace, manifests, sharedBootstrap } from './support/demo.js';
+import { demoWorkspace, manifests, rebuilt, sharedBootstrap } from './support/demo.js';
 import { repoRoot } from './support/paths.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-cache-test-'));
@@ -156,7 +156,9 @@ describe('a maximum blob size', () => {
         },
       });
       expect(await put(server.url, 'chunked', chunked)).toBe(413);
-      expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual([]);
+      // Nothing but the content-key store's (empty) folders.
+      expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual(['forge']);
+      expect(['keys', 'blobs'].flatMap((kind) => readdirSync(join(dir, 'forge', kind)))).toEqual([]);
       expect(readdirSync(join(dir, '.incoming'))).toEqual([]);
       expect(await put(server.url, 'fits', Buffer.alloc(1024, 7))).toBe(202);
       expect(readFileSync(join(dir, 'fits')).equals(Buffer.alloc(1024, 7))).toBe(true);
@@ -197,6 +199,57 @@ describe('a second clone with the read-only token', () => {
     } finally {
       ci.dispose();
       dev.dispose();
+    }
+  });
+});
+
+describe('the content-key store on the same server', () => {
+  it('restores a variant whose content key is unchanged after Nx hash changed, checked against its manifest; a read-only token cannot store', async () => {
+    const bootstrap = await sharedBootstrap(scratch);
+    const ci = demoWorkspace(bootstrap);
+    const dev = demoWorkspace(bootstrap);
+    const again = demoWorkspace(bootstrap);
+    const keys = () => readdirSync(join(blobs, 'forge/keys')).sort();
+    try {
+      const env = (token: string) => ({ NX_SELF_HOSTED_REMOTE_CACHE_SERVER: url, NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN: token });
+      const first = await ci.nxAsyncWithEnv(env(RW), 'run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      expect(first.stdout.match(/: stored in the shared store/g)).toHaveLength(14);
+      expect(keys()).toEqual([...manifests(ci).values()].map((m) => `conda-${m.key}`).sort());
+      const stored = keys();
+
+      // A grown matrix: Nx hashes every task of the CUDA packages anew, their content keys stay.
+      const grow = (ws: typeof dev) => ws.edit('variants.yaml', (text) => text.replace('  - "12.9"', '  - "12.9"\n  - "13.0"'));
+      grow(dev);
+      const second = await dev.nxAsyncWithEnv(env(RO), 'run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      const fromCi = manifests(ci);
+      const newVariants = ['demo-cuda:py3.12-cuda13.0', 'demo-cuda:py3.13-cuda13.0', 'demo-ext:py3.12-cuda13.0', 'demo-ext:py3.13-cuda13.0'];
+      const built = rebuilt(fromCi, manifests(dev));
+      expect(built.filter((t) => !newVariants.includes(t))).toEqual(built.includes('demo-app:noarch') ? ['demo-app:noarch'] : []);
+      expect(newVariants.every((t) => built.includes(t))).toBe(true);
+      const restored = [...second.stdout.matchAll(/(\S+): restored from the shared store/g)].map((m) => m[1]);
+      expect(restored.length).toBeGreaterThanOrEqual(12);
+      // The read-only token's uploads were refused, and nothing was added.
+      expect(second.stdout).toContain('refused the upload (this token may only read)');
+      expect(second.stdout).not.toContain(': stored in the shared store');
+      expect(keys()).toEqual(stored);
+
+      // A damaged blob is never used: that variant builds again.
+      const cudaKey = fromCi.get('demo-cuda:py3.12-cuda12.6')!;
+      const record = JSON.parse(readFileSync(join(blobs, 'forge/keys', `conda-${cudaKey.key}`), 'utf8')) as { files: Array<{ file: string; sha256: string }> };
+      const pkg = record.files.find((f) => f.file.endsWith('.conda'))!;
+      writeFileSync(join(blobs, 'forge/blobs', pkg.sha256), 'poisoned');
+      grow(again);
+      const third = await again.nxAsyncWithEnv(env(RO), 'run-many', '-t', 'build', '--parallel=2', '--output-style=stream');
+      expect(third.code, third.stdout + third.stderr).toBe(0);
+      expect(third.stdout).toMatch(/demo-cuda:py3\.12-cuda12\.6: not restored from the shared store \(.*does not match its SHA-256/);
+      expect(rebuilt(fromCi, manifests(again))).toContain('demo-cuda:py3.12-cuda12.6');
+      expect(manifests(again).get('demo-cuda:py3.12-cuda12.6')!.key).toBe(cudaKey.key);
+    } finally {
+      ci.dispose();
+      dev.dispose();
+      again.dispose();
     }
   });
 });

@@ -116,10 +116,10 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
     expect(byTarget.get(`demo-wheel:wheel-${id}`)!.reason).toContain('file changed: ../src/demo_wheel.c');
     expect(byTarget.get(`demo-wheel-app:wheel-${id}`)!.reason).toContain(`upstream changed: demo-wheel/${id}`);
     expect(byTarget.get(`demo-wheel:wheel-py${other}`)).toMatchObject({ status: 'skipped' });
-    const matrix = JSON.parse(ws.forge('matrix', '--json').stdout) as { count: number; wave0: { include: Array<{ task: string; kind: string }> }; wave1: { include: Array<{ task: string }> } };
+    const matrix = JSON.parse(ws.forge('matrix', '--json').stdout) as { count: number; 'wave0-0': { include: Array<{ task: string; kind: string }> }; 'wave1-0': { include: Array<{ task: string }> } };
     expect(matrix.count).toBe(2);
-    expect(matrix.wave0.include).toEqual([expect.objectContaining({ kind: 'wheel', task: `demo-wheel:wheel-${id}` })]);
-    expect(matrix.wave1.include.map((j) => j.task)).toEqual([`demo-wheel-app:wheel-${id}`]);
+    expect(matrix['wave0-0'].include).toEqual([expect.objectContaining({ kind: 'wheel', task: `demo-wheel:wheel-${id}` })]);
+    expect(matrix['wave1-0'].include.map((j) => j.task)).toEqual([`demo-wheel-app:wheel-${id}`]);
     const rebuilt = ws.nx('run-many', '-t', 'wheel', '--output-style=stream');
     expect(rebuilt.code).toBe(0);
     expect(wheelManifest(ws, 'demo-wheel-app', id)!.builtAt).not.toBe(before.builtAt);

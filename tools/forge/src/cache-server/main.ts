@@ -32,7 +32,7 @@ if (values.help) {
   process.stdout.write(
     'usage: forge-cache-server [--dir DIR] [--host HOST] [--port PORT] [--max-blob-size SIZE]\n' +
       `Defaults: --dir ${options.dir.default} --host ${options.host.default} --port ${options.port.default} (or FORGE_CACHE_DIR, _HOST, _PORT).\n` +
-      'Serves Nx\'s self-hosted remote cache API (GET/PUT /v1/cache/{hash}).\n' +
+      'Serves Nx\'s self-hosted remote cache API (GET/PUT /v1/cache/{hash}) and forge\'s content-key store (/v1/forge/keys, /v1/forge/blobs).\n' +
       'Tokens: FORGE_CACHE_RW_TOKENS (CI, read-write) and FORGE_CACHE_RO_TOKENS (developers, read-only), comma-separated.\n' +
       'SIZE (or FORGE_CACHE_MAX_BLOB_SIZE): bytes, or with a K, M or G suffix (powers of 1024); larger uploads get 413. Default: no limit.\n' +
       'Several servers may share one --dir: a stored hash is never replaced.\n',

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COMPILE_CACHE_PREFIX, handleCompileCache } from './compile-cache-dav.js';
+import { ENTRY_FOLDERS, entryFile } from './routes.js';
 
 export interface CacheServerOptions {
-  /** Where blobs live: one file per task hash. */
+  /** Where blobs live: one file per task hash (and forge's content-key store in `forge/`). */
   readonly dir: string;
   /** Tokens that may read and write (CI). */
   readonly readWriteTokens: readonly string[];
@@ -32,7 +33,7 @@ export interface CacheServerOptions {
  * An interrupted or oversized upload leaves nothing behind.
  */
 export function createCacheServer(options: CacheServerOptions): Server {
-  mkdirSync(join(options.dir, '.incoming'), { recursive: true });
+  for (const folder of ['.incoming', ...ENTRY_FOLDERS]) mkdirSync(join(options.dir, folder), { recursive: true });
   const tokens = { readWrite: options.readWriteTokens.map(digest), readOnly: options.readOnlyTokens.map(digest) };
   return createServer((req, res) => {
     handle(options, tokens, req, res).catch((error: Error) => {
@@ -45,17 +46,16 @@ type TokenDigests = { readonly readWrite: readonly Buffer[]; readonly readOnly: 
 
 async function handle(options: CacheServerOptions, tokens: TokenDigests, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const pathname = new URL(req.url ?? '/', 'http://cache').pathname;
-  const match = /^\/v1\/cache\/([A-Za-z0-9_-]{1,128})$/.exec(pathname);
+  const entry = entryFile(options.dir, pathname);
   const compileCache = pathname.startsWith(COMPILE_CACHE_PREFIX);
-  if (!match && !compileCache) return void res.writeHead(404).end('not found');
+  if (!entry && !compileCache) return void res.writeHead(404).end('not found');
   const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
   const canWrite = token !== undefined && knownToken(token, tokens.readWrite);
   const canRead = canWrite || (token !== undefined && knownToken(token, tokens.readOnly));
   if (!canRead) return void res.writeHead(401).end('missing or unknown token');
   // sccache's WebDAV backend, under the same tokens (compile-cache-dav.ts).
-  if (!match) return handleCompileCache(options.dir, canWrite ? 'write' : 'read', req, res);
-  const hash = match[1]!;
-  const blob = join(options.dir, hash);
+  if (!entry) return handleCompileCache(options.dir, canWrite ? 'write' : 'read', req, res);
+  const blob = entry.file;
 
   if (req.method === 'GET') {
     if (!existsSync(blob)) return void res.writeHead(404).end('not found');
@@ -70,7 +70,7 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
   const expected = Number(req.headers['content-length'] ?? NaN);
   const limit = options.maxBlobBytes;
   if (limit !== undefined && expected > limit) return void res.writeHead(413, { connection: 'close' }).end(tooLarge(limit));
-  const outcome = await store(options.dir, hash, req, expected, limit);
+  const outcome = await store(options.dir, entry, req, expected, limit);
   if (outcome === 'stored') res.writeHead(202).end();
   else if (outcome === 'exists') res.writeHead(409).end(ALREADY_STORED);
   else res.writeHead(413, { connection: 'close' }).end(tooLarge(limit!));
@@ -81,13 +81,13 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
  * private file is gone before this returns, so an answer never precedes the
  * clean-up.
  */
-async function store(dir: string, hash: string, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large'> {
-  const incoming = join(dir, '.incoming', `${hash}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
+async function store(dir: string, entry: { name: string; file: string }, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large'> {
+  const incoming = join(dir, '.incoming', `${entry.name}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
   const file = await open(incoming, 'wx');
   try {
     await pipeline(req, sizeLimit(limit), file.createWriteStream());
     if (Number.isFinite(expected) && statSync(incoming).size !== expected) throw new Error('upload ended early');
-    linkSync(incoming, join(dir, hash));
+    linkSync(incoming, entry.file);
     return 'stored';
   } catch (error) {
     if (error instanceof BlobTooLarge) return 'too-large';

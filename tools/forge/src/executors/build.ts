@@ -11,6 +11,7 @@ import { readVariantConfig } from '../graph/variant-config-file.js';
 import { buildChannels, findOnChannels } from '../store/channels.js';
 import { changedFiles, recipeInputFiles } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
+import { restoreShared, shareBuilt } from '../store/shared-store.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { startRun, type ForgeRun } from './context.js';
 import { collectChannel, evictFromPackageCache, runEngineBuild } from './engine-build.js';
@@ -54,6 +55,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
       log(`${label}: cached in ${posix.join(forge.outputDir, project, task.id)} (key ${key.slice(0, 12)})`);
       return true;
     }
+    if (await restoreShared(run.shared, 'conda', store, project, task.id, key, log)) return true;
     const { artifactChannels, channels: configured } = buildChannels(forge, root);
     const lookups = await Promise.all(task.outputs.map((o) => findOnChannels(o.file, artifactChannels)));
     if (lookups.length && lookups.every((l) => l.found)) {
@@ -162,6 +164,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
     store.publish(staged, project, task.id);
     store.clearFailure(project, task.id);
     log(`${label}: built ${expected.join(', ')} in ${manifest.seconds}s`);
+    await shareBuilt(run.shared, 'conda', store, project, task.id, key, log);
     return true;
   }, () => log(`${label}: waiting for another build of the same variant to finish`));
 }

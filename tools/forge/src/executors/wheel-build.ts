@@ -18,6 +18,7 @@ import { explainChange, UNCOPIED_SOURCE_FILES } from '../store/content-key.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
 import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
+import { restoreShared, shareBuilt } from '../store/shared-store.js';
 import { defaultCudaArchList, torchIncompatibility } from '../variants/torch-cuda.js';
 import { renderWheel, type RenderedWheel } from '../variants/wheel-render.js';
 import type { WheelRun } from './context.js';
@@ -86,6 +87,7 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
       log(`${label}: cached in ${posix.join(forge.wheelsDir, projectName, id)} (key ${key.slice(0, 12)})`);
       return 'cached';
     }
+    if (await restoreShared(run.shared, 'wheel', store, projectName, id, key, log)) return 'cached';
     const staged = store.stagingDir(projectName, id);
     try {
       if (forge.wheelIndex) {
@@ -104,7 +106,9 @@ export async function buildWheelTask(run: WheelRun, projectName: string, id: str
         }
         if (!published.found && published.problem) log(`${label}: could not check the wheel index (${published.problem})`);
       }
-      return await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
+      const outcome = await buildInto(run, project, task, { ...assessed, staged, upstreamWheels }, log);
+      if (outcome === 'built') await shareBuilt(run.shared, 'wheel', store, projectName, id, key, log);
+      return outcome;
     } catch (error) {
       // A patch that does not apply, a wheel of another name or version: failed builds too, for `forge plan`.
       if (isForgeError(error)) store.recordFailure(projectName, id, key, [error.format()]);
