@@ -58,7 +58,8 @@ export default async function* buildBatch(
     const lines: string[] = [];
     const log = (line: string) => lines.push(line);
     const startTime = Date.now();
-    const work = buildVariant(run, task.target.project, inputs[id]!.variant, log)
+    // Progress is the exception: a compile runs for minutes, and Nx shows a batch's stderr as it comes.
+    const work = buildVariant(run, task.target.project, inputs[id]!.variant, log, (line) => process.stderr.write(`${line}\n`))
       .catch((error: unknown) => {
         log(`${task.target.project}:${inputs[id]!.variant}: error: ${describeError(error)}`);
         return false;

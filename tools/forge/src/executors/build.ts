@@ -3,6 +3,7 @@ import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compileCacheForBuild } from '../engine/compile-cache.js';
+import { withCompileProgress } from '../engine/compile-progress.js';
 import { embeddedPython } from '../engine/engine.js';
 import { describeError } from '../errors.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
@@ -42,7 +43,11 @@ export default async function buildExecutor(options: BuildExecutorOptions, conte
  * One variant task, for the executor and for the batch (which shares one
  * run, so one graph and one engine version, among all its tasks).
  */
-export async function buildVariant(run: ForgeRun, project: string, variant: string, log: (line: string) => void): Promise<boolean> {
+/**
+ * `progress` gets the compile's progress lines as they happen (default: the log):
+ * a batch keeps each task's log until the task ends, so it writes them live.
+ */
+export async function buildVariant(run: ForgeRun, project: string, variant: string, log: (line: string) => void, progress: (line: string) => void = log): Promise<boolean> {
   const { root, forge, graph, engine, keys, store } = run;
   const task = findTask(graph, project, variant);
   const { key, inputs } = keys.of(task);
@@ -119,7 +124,7 @@ export async function buildVariant(run: ForgeRun, project: string, variant: stri
         extraArgs: forge.engineArgs,
         label,
       },
-      log,
+      withCompileProgress(label, log, progress),
     );
     await cache.report();
     if (!result.ok) {

@@ -5,6 +5,7 @@ import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { testInstalled } from '../engine/build-environment.js';
 import { compileCacheForBuild } from '../engine/compile-cache.js';
+import { withCompileProgress } from '../engine/compile-progress.js';
 import { createEnvironment } from '../engine/environments.js';
 import { findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
@@ -243,7 +244,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     if (cache) environment.extend({ env: cache.env });
     await environment.prepare(log);
     phase('prepare');
-    const result = await environment.build(log);
+    const result = await environment.build(withCompileProgress(label, log));
     await cache?.report();
     phase('build');
     const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
