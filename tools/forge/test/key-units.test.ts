@@ -9,7 +9,8 @@ import { ForgeError } from '../src/errors.js';
 import { buildGraph } from '../src/graph/recipe-graph.js';
 import { loadWheelProjects } from '../src/graph/wheel-graph.js';
 import { loadProjects } from '../src/graph/workspace.js';
-import { changedFiles, ContentKeys, explainChange, folderFiles, hashInputs, type KeyInputs } from '../src/store/content-key.js';
+import type { RecipeProject } from '../src/graph/workspace.js';
+import { changedFiles, ContentKeys, explainChange, folderFiles, hashInputs, recipeInputFiles, type KeyInputs } from '../src/store/content-key.js';
 import { SourceCache } from '../src/store/source-cache.js';
 import { resolveWheelSource, WHEEL_PIPELINE, wheelKey } from '../src/store/wheel-keys.js';
 
@@ -47,6 +48,12 @@ describe('folder listing', () => {
   it('names the files added, removed and changed, sorted', () => {
     expect(changedFiles({ a: '1', b: '2', c: '3' }, { c: '3', b: '9', d: '4' })).toEqual(['a', 'b', 'd']);
     expect(changedFiles({ a: '1' }, { a: '1' })).toEqual([]);
+  });
+
+  it('adds the recipe\'s inputs outside its folder by their path from it: a folder without git files, a single file, nothing for a missing path', () => {
+    const root = tree({ 'pkgs/lib/recipe/recipe.yaml': 'r', 'pkgs/lib/src/a.c': 'a', 'pkgs/lib/src/.git/HEAD': 'h', 'pkgs/lib/src/.forge-source.json': '{}', 'patches/fix.patch': 'p' });
+    const project = { recipeFile: 'pkgs/lib/recipe/recipe.yaml', outsideInputs: ['pkgs/lib/src', 'patches/fix.patch', 'pkgs/lib/gone'] } as Partial<RecipeProject> as RecipeProject;
+    expect(recipeInputFiles(root, project)).toEqual({ 'recipe.yaml': sha256('r'), '../src/a.c': sha256('a'), '../../../patches/fix.patch': sha256('p') });
   });
 });
 
