@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ForgeError } from '../src/errors.js';
 import { parseRecipe } from '../src/recipe/recipe.js';
@@ -5,7 +8,7 @@ import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { defaultBuildString, hashInfo, hashInput } from '../src/variants/hash.js';
 import { normalizeKey, sortedKeys } from '../src/variants/keys.js';
 import { renderRecipe } from '../src/variants/render.js';
-import { combinations, parseVariantConfig, withPlatform } from '../src/variants/variant-config.js';
+import { combinations, loadVariantConfig, parseVariantConfig, withPlatform } from '../src/variants/variant-config.js';
 import { engineBuildStrings } from './support/engine.js';
 
 /**
@@ -60,8 +63,18 @@ describe('build strings', () => {
 
 describe('the variant config', () => {
   it('keeps integers, booleans and strings as rattler-build reads them from YAML', () => {
-    const c = config('a: [1, -2, +3, 3.10, 1.5e3, true, "x", 0x10]\n');
-    expect(c.values.get('a')).toEqual([1, -2, 3, '3.10', '1.5e3', true, 'x', '0x10']);
+    const c = config('a: [1, -20, +3, 3.10, 1.5e3, true, false, "x", "12", 0x10]\n');
+    expect(c.values.get('a')).toEqual([1, -20, 3, '3.10', '1.5e3', true, false, 'x', '12', '0x10']);
+  });
+
+  it('loads a variant config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forge-variant-units-'));
+    try {
+      writeFileSync(join(dir, 'variants.yaml'), 'python: ["3.12"]\n');
+      expect(loadVariantConfig(join(dir, 'variants.yaml')).values).toEqual(new Map([['python', ['3.12']]]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('normalizes keys and ignores pin_run_as_build and extend_keys', () => {
