@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { loadProjects } from '../src/graph/workspace.js';
 import type { RecipeProject } from '../src/graph/workspace.js';
 import { changedFiles, ContentKeys, explainChange, folderFiles, hashInputs, recipeInputFiles, type KeyInputs } from '../src/store/content-key.js';
 import { SourceCache } from '../src/store/source-cache.js';
-import { resolveWheelSource, WHEEL_PIPELINE, wheelKey } from '../src/store/wheel-keys.js';
+import { resolveWheelSource, WHEEL_PIPELINE, wheelKey, wheelSourceTree } from '../src/store/wheel-keys.js';
 
 /**
  * The parts of the content key that content-key.test.ts reaches only through a
@@ -46,7 +46,7 @@ describe('folder listing', () => {
   });
 
   it('names the files added, removed and changed, sorted', () => {
-    expect(changedFiles({ a: '1', b: '2', c: '3' }, { c: '3', b: '9', d: '4' })).toEqual(['a', 'b', 'd']);
+    expect(changedFiles({ c: '3', b: '2', a: '1' }, { d: '4', c: '3', b: '9' })).toEqual(['a', 'b', 'd']);
     expect(changedFiles({ a: '1' }, { a: '1' })).toEqual([]);
   });
 
@@ -104,8 +104,10 @@ describe('the key of a task built against an upstream with other variant keys', 
   const FILES: Record<string, string> = {
     'variants.yaml': 'python: ["3.12"]\ncuda_version: ["12.6"]\n',
     'pkgs/base/recipe/recipe.yaml': 'package: {name: base, version: "1.0"}\nrequirements:\n  host: [python]\n',
-    'pkgs/kernels/recipe/recipe.yaml': 'package: {name: kernels, version: "1.0"}\nrequirements:\n  host: [python, cuda-version, base]\n',
-    'pkgs/tool/recipe/recipe.yaml': 'package: {name: tool, version: "1.0"}\nrequirements:\n  host: [python, kernels]\n',
+    'pkgs/extra/recipe/recipe.yaml': 'package: {name: extra, version: "1.0"}\nrequirements:\n  host: [python]\n',
+    'pkgs/kernels/recipe/recipe.yaml': 'package: {name: kernels, version: "1.0"}\nrequirements:\n  host: [python, cuda-version, extra, base]\n',
+    'pkgs/kernels2/recipe/recipe.yaml': 'package: {name: kernels2, version: "1.0"}\nrequirements:\n  host: [python, cuda-version]\n',
+    'pkgs/tool/recipe/recipe.yaml': 'package: {name: tool, version: "1.0"}\nrequirements:\n  host: [python, kernels, kernels2]\n',
   };
   async function keys(changes: Record<string, string> = {}): Promise<Record<string, KeyInputs & { key: string }>> {
     const root = tree({ ...FILES, ...changes });
@@ -121,8 +123,14 @@ describe('the key of a task built against an upstream with other variant keys', 
   it('counts the upstream recipe and its dependencies, not which of its variants the matrix has', async () => {
     const base = await keys();
     const tool = base['tool:py3.12']!;
-    expect(tool.upstream).toEqual({ 'kernels/*': expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect(base['kernels:py3.12-cuda12.6']!.upstream).toEqual({ 'base/py3.12': base['base:py3.12']!.key });
+    expect(Object.keys(tool.upstream)).toEqual(['kernels/*', 'kernels2/*']);
+    expect(tool.upstream['kernels/*']).toMatch(/^[0-9a-f]{64}$/);
+    expect(tool.upstream['kernels/*'], 'each upstream recipe has its own key').not.toBe(tool.upstream['kernels2/*']);
+    const kernels = base['kernels:py3.12-cuda12.6']!;
+    expect(kernels.upstream).toEqual({ 'base/py3.12': base['base:py3.12']!.key, 'extra/py3.12': base['extra:py3.12']!.key });
+    expect(Object.keys(kernels.variant)).toEqual(['kernels']);
+    expect(kernels.variant.kernels).toMatchObject({ cuda_version: '12.6', python: '3.12' });
+    expect(Object.keys(kernels.variant.kernels!)).toEqual(Object.keys(kernels.variant.kernels!).sort());
     const twoCudas = await keys({ 'variants.yaml': 'python: ["3.12"]\ncuda_version: ["12.6", "12.9"]\n' });
     expect(twoCudas['tool:py3.12']!.key).toBe(tool.key);
     expect(twoCudas['kernels:py3.12-cuda12.9']).toBeDefined();
@@ -131,13 +139,16 @@ describe('the key of a task built against an upstream with other variant keys', 
     const baseChanged = await keys({ 'pkgs/base/recipe/build.sh': 'make\n' });
     expect(baseChanged['tool:py3.12']!.key, 'a dependency of the upstream changed').not.toBe(tool.key);
     expect(baseChanged['tool:py3.12']!.files).toEqual(tool.files);
+    const extraChanged = await keys({ 'pkgs/extra/recipe/build.sh': 'make\n' });
+    expect(extraChanged['tool:py3.12']!.key, 'the other dependency of the upstream changed').not.toBe(tool.key);
+    expect(extraChanged['tool:py3.12']!.upstream['kernels2/*']).toBe(tool.upstream['kernels2/*']);
   });
 });
 
 describe('the key of a wheel task', () => {
   const WHEEL = 'name: demo\nversion: 0.1.0\nsource:\n  path: ../src\n  patches: [fix.patch, more/second.patch]\nvariant:\n  keys: [python]\n';
   function project(changes: Record<string, string> = {}) {
-    const root = tree({ 'pkgs/demo/wheel/wheel.yaml': WHEEL, 'pkgs/demo/wheel/fix.patch': 'p1', 'pkgs/demo/wheel/more/second.patch': 'p2', 'pkgs/demo/src/setup.py': 's', 'pkgs/demo/src/.git/HEAD': 'h', ...changes });
+    const root = tree({ 'pkgs/demo/wheel/wheel.yaml': WHEEL, 'pkgs/demo/wheel/fix.patch': 'p1', 'pkgs/demo/wheel/more/second.patch': 'p2', 'pkgs/demo/src/setup.py': 's', 'pkgs/demo/src/.git/HEAD': 'h', 'pkgs/demo/src/.forge-source.json': '{}', ...changes });
     return { root, project: loadWheelProjects(root, ['pkgs/demo/wheel/wheel.yaml'])[0]! };
   }
   const task = { project: 'demo', id: 'py3.12', values: { python: '3.12' }, needs: [], unmet: [] };
@@ -181,6 +192,15 @@ describe('the key of a wheel task', () => {
     const commit = git('rev-parse', 'HEAD');
     expect(await resolveWheelSource(tagged.project, sources)).toEqual({ id: { git: repo, commit }, commit });
     expect(await resolveWheelSource(tagged.project, sources, true), 'offline, recorded').toEqual({ id: { git: repo, commit }, commit });
+
+    const files = await wheelSourceTree(tagged.project, sources, commit, () => {});
+    expect(files).toBe(sources.treeDir(repo, commit));
+    expect(existsSync(files)).toBe(true);
+    expect(() => wheelSourceTree(local.project, sources, commit, () => {})).toThrow('demo has no git source');
+    const gone = 'c'.repeat(40);
+    const unknown = project({ 'pkgs/demo/wheel/wheel.yaml': `name: demo\nversion: 0.1.0\nsource:\n  git: ${repo}\n  rev: ${gone}\nvariant:\n  keys: [python]\n` });
+    const treeError = await wheelSourceTree(unknown.project, sources, gone, () => {}).catch((e: unknown) => e);
+    expect((treeError as ForgeError).format()).toBe(`pkgs/demo/wheel/wheel.yaml:5: commit ${gone} does not exist in ${repo}`);
 
     const missing = project({ 'pkgs/demo/wheel/wheel.yaml': `name: demo\nversion: 0.1.0\nsource:\n  git: ${repo}\n  tag: v9\nvariant:\n  keys: [python]\n` });
     const error = await resolveWheelSource(missing.project, sources).catch((e: unknown) => e);

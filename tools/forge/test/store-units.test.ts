@@ -67,12 +67,12 @@ describe('the output store', () => {
     ['inputs a list', (m) => ({ ...m, inputs: [] })],
     ['a file hash not a string', (m) => ({ ...m, inputs: { ...INPUTS, files: { 'recipe.yaml': 1 } } })],
     ['variant not a mapping', (m) => ({ ...m, inputs: { ...INPUTS, variant: 'x' } })],
-    ['an output variant not a mapping', (m) => ({ ...m, inputs: { ...INPUTS, variant: { lib: 'x' } } })],
+    ['an output variant not a mapping', (m) => ({ ...m, inputs: { ...INPUTS, variant: { lib: { python: '3.12' }, other: 'x' } } })],
     ['upstream keys not strings', (m) => ({ ...m, inputs: { ...INPUTS, upstream: { a: 1 } } })],
     ['no engine', (m) => ({ ...m, inputs: { ...INPUTS, engine: undefined } })],
     ['a source not a string map', (m) => ({ ...m, inputs: { ...INPUTS, source: { git: 1 } } })],
     ['a toolchain not a string map', (m) => ({ ...m, inputs: { ...INPUTS, toolchain: 'x' } })],
-    ['a file entry not a mapping', (m) => ({ ...m, files: ['x'] })],
+    ['a file entry not a mapping', (m) => ({ ...m, files: [...(m.files as unknown[]), 'x'] })],
     ['a file outside the folder', (m) => ({ ...m, files: [{ file: '../escape', sha256: sha256(CONTENT), size: CONTENT.length }] })],
     ['a file entry without sha256', (m) => ({ ...m, files: [{ file: PACKAGE, size: CONTENT.length }] })],
     ['a file entry with a text size', (m) => ({ ...m, files: [{ file: PACKAGE, sha256: sha256(CONTENT), size: String(CONTENT.length) }] })],
@@ -110,7 +110,9 @@ describe('the output store', () => {
     expect(readdirSync(join(store.dir, '.failed', 'lib'))).toEqual(['v1.json']);
     store.clearFailure('lib', 'v1');
     expect(store.failure('lib', 'v1')).toBeUndefined();
-    for (const bad of [{ key: 'k', at: 'now', tail: [1] }, { key: 'k', at: 'now', tail: 'x' }, { key: 'k', tail: [] }, { at: 'now', tail: [] }, []]) {
+    store.clearFailure('lib', 'v1');
+    store.clearFailure('never', 'v1');
+    for (const bad of [{ key: 'k', at: 'now', tail: ['ok', 1] }, { key: 'k', at: 'now', tail: 'x' }, { key: 'k', tail: [] }, { at: 'now', tail: [] }, []]) {
       writeFileSync(join(store.dir, '.failed', 'lib', 'v1.json'), JSON.stringify(bad));
       expect(store.failure('lib', 'v1'), JSON.stringify(bad)).toBeUndefined();
     }
@@ -158,6 +160,25 @@ describe('the output store', () => {
     });
     expect(during).toEqual(['app-v1']);
     expect(readdirSync(join(store.dir, '.locks'))).toEqual([]);
+    store.sweep();
+    expect(readdirSync(join(store.dir, '.staging'))).toEqual([]);
+  });
+
+  it('sweeps an empty store without creating anything, and a dead lock with no staging folder', () => {
+    const store = freshStore();
+    store.sweep();
+    expect(existsSync(store.dir)).toBe(false);
+    mkdirSync(join(store.dir, '.locks'), { recursive: true });
+    const dead = JSON.stringify({ host: hostname(), pid: spawnSync('true').pid, start: '' });
+    writeFileSync(join(store.dir, '.locks', 'lib-v1.lock'), dead);
+    store.sweep();
+    expect(readdirSync(join(store.dir, '.locks'))).toEqual([]);
+  });
+
+  it('sweeps a staging folder a dead build left before any lock folder existed', () => {
+    const store = freshStore();
+    mkdirSync(join(store.dir, '.staging', 'lib-v1', '1-0'), { recursive: true });
+    writeFileSync(join(store.dir, '.staging', 'lib-v1', '1-0', 'work'), 'x');
     store.sweep();
     expect(readdirSync(join(store.dir, '.staging'))).toEqual([]);
   });
