@@ -2,7 +2,6 @@ import { join, posix } from 'node:path';
 import { inFile, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { folderFiles, hashInputs, UNCOPIED_SOURCE_FILES, type ContentKey, type KeyInputs } from './content-key.js';
-import { sha256File } from './outputs.js';
 import type { SourceCache } from './source-cache.js';
 
 
@@ -50,7 +49,7 @@ async function atSource<T>(project: WheelProject, step: () => Promise<T>): Promi
 
 /**
  * A wheel task's content key: the project's wheel folder (wheel.yaml, patches),
- * patches and a local source outside it, the resolved source, the variant
+ * a local source outside it, the resolved source, the variant
  * values, the upstream wheel tasks' keys and the toolchain (environment kind,
  * python, nvcc, torch, compiler, image).
  */
@@ -61,12 +60,9 @@ export function wheelKey(
   parts: { readonly source: ResolvedWheelSource; readonly toolchain: Readonly<Record<string, string>>; readonly upstream: Readonly<Record<string, string>> },
 ): ContentKey {
   const wheelDir = posix.dirname(project.file);
+  // Patches are inside the wheel folder (wheel.yaml refuses one that leaves it), so its listing has them.
   const files: Record<string, string> = { ...folderFiles(join(root, wheelDir)) };
   const { source } = project.spec;
-  for (const patch of source.patches) {
-    const relative = posix.relative(wheelDir, patch);
-    if (relative.startsWith('..')) files[relative] = sha256File(join(root, patch));
-  }
   if (source.kind === 'path') {
     for (const [file, hash] of Object.entries(folderFiles(join(root, source.path), UNCOPIED_SOURCE_FILES))) files[`${posix.relative(wheelDir, source.path)}/${file}`] = hash;
   }

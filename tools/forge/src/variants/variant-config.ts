@@ -43,10 +43,9 @@ export function parseVariantConfig(yaml: YamlFile): VariantConfig {
         // rattler-build evaluates these against the target platform; forge's matrix is one platform's, written out.
         throw new ForgeError(`\`${key}\` value ${index + 1} is a selector (\`if:\`), which wv-forge does not evaluate in a variant config: list the values for ${'`targetPlatform`'} plainly`, { file, line: yaml.lineOf([key, index]) });
       }
-      if (value === null || typeof value === 'object') {
+      if (typeof value === 'object') {
         throw new ForgeError(`\`${key}\` value ${index + 1} must be a string, number or boolean, got ${describe(value)}`, { file, line: yaml.lineOf([key, index]) });
       }
-      if (typeof value === 'boolean') return value;
       const source = yaml.sourceOf([key, index]);
       if (typeof value === 'number') return source !== undefined && /^[-+]?\d+$/.test(source) ? value : (source ?? String(value));
       return value;
@@ -89,7 +88,7 @@ function parseZipKeys(raw: unknown, file: string, line: number | undefined): str
 }
 
 function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'nothing';
+  if (value === null) return 'nothing';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   return `${typeof value} \`${String(value)}\``;
