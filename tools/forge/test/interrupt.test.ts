@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processStart } from '../src/store/process-owner.js';
+import { processStart } from '../src/process-owner.js';
 import { demoWorkspace, manifests, rebuilt, sharedBootstrap } from './support/demo.js';
 import type { TempWorkspace } from './support/workspace.js';
 

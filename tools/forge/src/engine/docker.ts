@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { atExit } from '../at-exit.js';
 import { ForgeError } from '../errors.js';
-import { acquireLock } from '../store/lock-file.js';
+import { acquireLock } from '../lock-file.js';
 import { runLogged } from './logged-process.js';
 
 /**

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { atExit } from '../at-exit.js';
 import { isInnerPath, isObject, isStringMap, readJsonFile } from '../json-file.js';
 import type { KeyInputs } from './content-key.js';
-import { acquireLock, removeDeadDrafts, tryLock } from './lock-file.js';
+import { acquireLock, removeDeadDrafts, tryLock } from '../lock-file.js';
 
 /** What a finished build left: written last, so its presence means the build completed. */
 export interface Manifest {

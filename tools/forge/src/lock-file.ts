@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { atExit } from '../at-exit.js';
+import { atExit } from './at-exit.js';
 import { currentOwner, ownerAlive, type ProcessOwner } from './process-owner.js';
 
 export interface HeldLock {
