@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ForgeError } from '../errors.js';
+import type { CompilerSite } from './compile-cache.js';
 import { buildArguments, type BuildEnvironment, type BuildRequest, type EnvironmentExtras } from './build-environment.js';
 import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainer, removeContainersAtExit, type ImageBuild } from './docker.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
@@ -18,6 +19,10 @@ export interface DockerRequest extends BuildRequest {
   /** uv's cache on the host, shared by the containers (uv locks it). */
   readonly uvCache: string;
 }
+
+/** The image's sccache (its tools venv has it, pinned as the tools venv here) and its server's socket, inside the container. */
+const CONTAINER_SCCACHE = `${IMAGE_PATHS.tools}/bin/sccache`;
+const CONTAINER_SCCACHE_SOCKET = '/tmp/wv-forge-sccache.sock';
 
 interface RunOptions {
   readonly cwd: string;
@@ -63,7 +68,8 @@ export class DockerEnvironment implements BuildEnvironment {
   async prepare(log: (line: string) => void): Promise<void> {
     const { request } = this;
     mkdirSync(this.overlay, { recursive: true });
-    mkdirSync(request.uvCache, { recursive: true });
+    // Docker would make a missing one, as root.
+    for (const [path, readOnly] of this.mounts) if (!readOnly) mkdirSync(path, { recursive: true });
     removeContainersAtExit();
     // Not a container per step: starting one costs seconds (a whole copy of the image on the vfs driver).
     const identity = containerIdentity('build');
@@ -92,6 +98,30 @@ export class DockerEnvironment implements BuildEnvironment {
 
   run(command: string, args: readonly string[], options: RunOptions, log: (line: string) => void): Promise<LoggedRun> {
     return runLogged('docker', this.dockerExec(command, args, options), { label: options.label }, log);
+  }
+
+  /**
+   * The container: its own sccache server (the image's sccache, a socket in
+   * the container's /tmp) on the cache folder mounted at its host path, and
+   * the compilers the container's PATH finds. The server is stopped before
+   * the container goes, so its last writes land.
+   */
+  compilerSite(): CompilerSite {
+    return {
+      view: (cache) => ({ ...cache, sccache: CONTAINER_SCCACHE, env: { ...cache.env, SCCACHE_SERVER_UDS: CONTAINER_SCCACHE_SOCKET } }),
+      findCompiler: async (compiler, path) => {
+        const found = await this.output('sh', ['-c', 'p=$(command -v "$1") && [ -e "$p" ] && echo "$p" && readlink -f "$p"', 'sh', compiler], path ? { PATH: path } : {}).catch(() => '');
+        const [where, real] = found.trim().split('\n');
+        return where && real ? { path: where, real } : undefined;
+      },
+      output: (command, args, env) => this.output(command, args, env),
+      ownServer: true,
+    };
+  }
+
+  private async output(command: string, args: readonly string[], env: Readonly<Record<string, string>>): Promise<string> {
+    const { execa } = await import('execa');
+    return (await execa('docker', this.dockerExec(command, args, { cwd: this.request.work, env, label: this.request.label }))).stdout;
   }
 
   async dispose(): Promise<void> {
