@@ -1,8 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createCacheServer } from '../src/cache-server/server.js';
 import { repoRoot } from './support/paths.js';
 import { TempWorkspace } from './support/workspace.js';
 
@@ -39,16 +41,23 @@ function stats(out: string, label: string): { hits: number; misses: number; lang
   return { hits: Number(hits), misses: Number(misses), languages };
 }
 
+/** examples/container-cuda for Python 3.11 and 3.13, installing from PyPI. */
+function cudaWorkspace(): TempWorkspace {
+  const ws = new TempWorkspace();
+  for (const entry of ['pkgs', 'nx.json']) cpSync(join(repoRoot, 'examples/container-cuda', entry), join(ws.root, entry), { recursive: true });
+  ws.write('variants.yaml', 'python:\n  - "3.11"\n  - "3.13"\ncuda_version:\n  - "13.0"\n');
+  ws.edit('nx.json', (text) => {
+    const nx = JSON.parse(text) as { plugins: Array<{ options: Record<string, unknown> }> };
+    Object.assign(nx.plugins[0]!.options, { pipIndex: 'https://pypi.org/simple' });
+    return JSON.stringify(nx, null, 2);
+  });
+  return ws;
+}
+const editPython = (ws: TempWorkspace) => ws.edit('pkgs/forge-saxpy/src/forge_saxpy/__init__.py', (text) => `${text}\n# edited: no CUDA source changes\n`);
+
 describe.skipIf(problem !== undefined)('the compile cache in docker builds', { timeout: 1_200_000 }, () => {
   it('the CUDA example: 3.13 after 3.11 shares what the host compilers allow, a Python-only edit recompiles nothing, and no server or container is left', () => {
-    const ws = new TempWorkspace();
-    for (const entry of ['pkgs', 'nx.json']) cpSync(join(repoRoot, 'examples/container-cuda', entry), join(ws.root, entry), { recursive: true });
-    ws.write('variants.yaml', 'python:\n  - "3.11"\n  - "3.13"\ncuda_version:\n  - "13.0"\n');
-    ws.edit('nx.json', (text) => {
-      const nx = JSON.parse(text) as { plugins: Array<{ options: Record<string, unknown> }> };
-      Object.assign(nx.plugins[0]!.options, { pipIndex: 'https://pypi.org/simple' });
-      return JSON.stringify(nx, null, 2);
-    });
+    const ws = cudaWorkspace();
     const env = { FORGE_WHEEL_ENVIRONMENT: 'docker', FORGE_COMPILE_CACHE_DIR: join(scratch, 'sccache') };
     const build = (variant: string) => {
       const run = ws.nxWithEnv(env, 'run', `forge-saxpy:wheel-${variant}`, '--output-style=stream', '--skip-nx-cache');
@@ -68,7 +77,7 @@ describe.skipIf(problem !== undefined)('the compile cache in docker builds', { t
       expect(second.languages.CUBIN?.[0] ?? 0, JSON.stringify(second)).toBeGreaterThan(0);
 
       // A Python file changes the content key (a rebuild) but no compile: every stage hits.
-      ws.edit('pkgs/forge-saxpy/src/forge_saxpy/__init__.py', (text) => `${text}\n# edited: no CUDA source changes\n`);
+      editPython(ws);
       const again = stats(build('py3.13-cuda13.0'), 'forge-saxpy:py3.13-cuda13.0');
       expect(again.misses, JSON.stringify(again)).toBe(0);
       expect(Object.keys(again.languages).sort()).toEqual(Object.keys(second.languages).sort());
@@ -79,6 +88,35 @@ describe.skipIf(problem !== undefined)('the compile cache in docker builds', { t
       expect(left).toEqual([]);
     } finally {
       ws.dispose();
+    }
+  });
+
+  it('reaches the shared backend from the container (--network host): main\'s CI token writes, a developer\'s read-only token hits', async () => {
+    const dir = join(scratch, 'shared');
+    const server = createCacheServer({ dir: join(dir, 'server'), readWriteTokens: ['ci-token'], readOnlyTokens: ['dev-token'] });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sccache/`;
+    const ws = cudaWorkspace();
+    // Not nxWithEnv: the server under test answers from this process's event loop.
+    const build = async (token: string) => {
+      const run = await ws.nxAsync({ FORGE_WHEEL_ENVIRONMENT: 'docker', FORGE_COMPILE_CACHE_DIR: join(dir, `local-${token}`), FORGE_COMPILE_CACHE_URL: url, FORGE_COMPILE_CACHE_TOKEN: token }, 'run', 'forge-saxpy:wheel-py3.11-cuda13.0', '--output-style=stream', '--skip-nx-cache');
+      const out = run.stdout + run.stderr;
+      expect(run.code, out).toBe(0);
+      expect(out).toContain(`compile cache: sccache, ${url}`);
+      return stats(out, 'forge-saxpy:py3.11-cuda13.0');
+    };
+    const stored = () => readdirSync(join(dir, 'server/.sccache'), { recursive: true }).map(String).filter((f) => /[0-9a-f]{64}$/.test(f));
+    try {
+      const ci = await build('ci-token');
+      expect(ci.hits).toBe(0);
+      // Stored on the server: the token reached the container's sccache (it goes in by name, its value off docker's command line).
+      expect(stored()).toHaveLength(ci.misses);
+      editPython(ws);
+      const dev = await build('dev-token');
+      expect(dev).toEqual({ ...ci, hits: ci.misses, misses: 0, languages: Object.fromEntries(Object.entries(ci.languages).map(([k, [, m]]) => [k, [m, 0]])) });
+    } finally {
+      ws.dispose();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

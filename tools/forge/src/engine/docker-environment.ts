@@ -24,6 +24,9 @@ export interface DockerRequest extends BuildRequest {
 const CONTAINER_SCCACHE = `${IMAGE_PATHS.tools}/bin/sccache`;
 const CONTAINER_SCCACHE_SOCKET = '/tmp/wv-forge-sccache.sock';
 
+/** Variables whose values stay off command lines. */
+const SECRET = /TOKEN|PASSWORD|SECRET/;
+
 interface RunOptions {
   readonly cwd: string;
   readonly env?: Readonly<Record<string, string>>;
@@ -97,7 +100,8 @@ export class DockerEnvironment implements BuildEnvironment {
   }
 
   run(command: string, args: readonly string[], options: RunOptions, log: (line: string) => void): Promise<LoggedRun> {
-    return runLogged('docker', this.dockerExec(command, args, options), { label: options.label }, log);
+    const exec = this.dockerExec(command, args, options);
+    return runLogged('docker', exec.args, { label: options.label, env: exec.env }, log);
   }
 
   /**
@@ -121,7 +125,8 @@ export class DockerEnvironment implements BuildEnvironment {
 
   private async output(command: string, args: readonly string[], env: Readonly<Record<string, string>>): Promise<string> {
     const { execa } = await import('execa');
-    return (await execa('docker', this.dockerExec(command, args, { cwd: this.request.work, env, label: this.request.label }))).stdout;
+    const exec = this.dockerExec(command, args, { cwd: this.request.work, env, label: this.request.label });
+    return (await execa('docker', exec.args, { env: exec.env })).stdout;
   }
 
   async dispose(): Promise<void> {
@@ -132,8 +137,8 @@ export class DockerEnvironment implements BuildEnvironment {
   async repair(wheel: string, outDir: string, excludes: readonly string[]): Promise<RepairResult> {
     mkdirSync(outDir, { recursive: true });
     const { execa } = await import('execa');
-    const args = this.dockerExec(`${IMAGE_PATHS.tools}/bin/python`, [WHEEL_TOOL, ...repairArguments({ wheel, outDir, excludes })], { cwd: this.request.work, label: this.request.label });
-    return wheelToolResult<RepairResult>(await execa('docker', args, { reject: false }));
+    const exec = this.dockerExec(`${IMAGE_PATHS.tools}/bin/python`, [WHEEL_TOOL, ...repairArguments({ wheel, outDir, excludes })], { cwd: this.request.work, label: this.request.label });
+    return wheelToolResult<RepairResult>(await execa('docker', exec.args, { reject: false, env: exec.env }));
   }
 
   async installForTest(target: string, wheels: readonly string[]): Promise<void> {
@@ -160,8 +165,13 @@ export class DockerEnvironment implements BuildEnvironment {
     return process.getuid && process.getuid() !== 0 ? ['--user', `${process.getuid()}:${process.getgid!()}`] : [];
   }
 
-  /** `docker exec` arguments: the image's variables, the build's, the overlay on the path. */
-  private dockerExec(command: string, args: readonly string[], options: RunOptions): string[] {
+  /**
+   * `docker exec` arguments (the image's variables, the build's, the overlay
+   * on the path) and the docker CLI's own environment: a secret (the compile
+   * cache's token) goes in by name, its value through that environment, so it
+   * is never on a command line that `ps` shows.
+   */
+  private dockerExec(command: string, args: readonly string[], options: RunOptions): { args: string[]; env: NodeJS.ProcessEnv } {
     const { request } = this;
     if (!this.container) throw new Error('the docker environment runs commands only once prepared');
     const base = imageEnv({ cuda: request.cuda });
@@ -176,6 +186,10 @@ export class DockerEnvironment implements BuildEnvironment {
     };
     // A PATH of the build's goes in front of the image's; the overlay's scripts (cmake, ninja) next.
     env.PATH = [options.env?.PATH ?? request.env.PATH, join(this.overlay, 'bin'), base.PATH].filter(Boolean).join(':');
-    return ['exec', ...this.user(), ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), '-w', options.cwd, this.container, command, ...args];
+    const secrets = Object.keys(env).filter((name) => SECRET.test(name));
+    return {
+      args: ['exec', ...this.user(), ...Object.entries(env).flatMap(([k, v]) => ['-e', secrets.includes(k) ? k : `${k}=${v}`]), '-w', options.cwd, this.container, command, ...args],
+      env: { ...process.env, ...Object.fromEntries(secrets.map((name) => [name, env[name]])) },
+    };
   }
 }
