@@ -70,7 +70,7 @@ describe('the compile cache: sccache under wheel builds', { timeout: 400_000 }, 
     expect(run.stdout).not.toMatch(/compile cache: \d+ hits/);
   });
 
-  it('gives each build system its variables: launchers for CMake, CC/CXX scripts and PYTORCH_NVCC for setuptools and torch', () => {
+  it('gives each build system its variables: launchers for CMake, CC/CXX scripts and PYTORCH_NVCC for setuptools and torch', async () => {
     const cache = cacheOf(cacheEnv);
     const plain = join(scratch, 'plain');
     const cmake = join(scratch, 'cmake');
@@ -78,18 +78,18 @@ describe('the compile cache: sccache under wheel builds', { timeout: 400_000 }, 
     mkdirSync(cmake, { recursive: true });
     writeFileSync(join(cmake, 'CMakeLists.txt'), 'project(x)\n');
 
-    const cpu = compileCacheEnv(cache, { buildDir: plain, env: process.env });
+    const cpu = await compileCacheEnv(cache, { buildDir: plain, env: process.env });
     expect(cpu.CC).toMatch(new RegExp(`^${cacheDir}/launchers/`));
     expect(cpu.CXX).toMatch(new RegExp(`^${cacheDir}/launchers/`));
     expect(cpu.PYTORCH_NVCC).toBeUndefined();
     // The launcher is a real compiler for whoever runs it.
     expect(execFileSync(cpu.CC!, ['--version'], { encoding: 'utf8', env: { ...process.env, ...cpu } })).toMatch(/Free Software Foundation|clang/);
 
-    const cuda = compileCacheEnv(cache, { buildDir: plain, nvcc, env: process.env });
+    const cuda = await compileCacheEnv(cache, { buildDir: plain, nvcc, env: process.env });
     expect(cuda.CC).toBeUndefined(); // torch passes CC to nvcc as -ccbin
     expect(cuda.PYTORCH_NVCC).toBe(`${cache.sccache} ${nvcc}`);
 
-    const viaCmake = compileCacheEnv(cache, { buildDir: cmake, nvcc, env: process.env });
+    const viaCmake = await compileCacheEnv(cache, { buildDir: cmake, nvcc, env: process.env });
     expect([viaCmake.CMAKE_C_COMPILER_LAUNCHER, viaCmake.CMAKE_CXX_COMPILER_LAUNCHER, viaCmake.CMAKE_CUDA_COMPILER_LAUNCHER]).toEqual([cache.sccache, cache.sccache, cache.sccache]);
     expect(viaCmake.CC).toBeUndefined();
     expect(viaCmake.CXX).toBeUndefined();
@@ -101,7 +101,7 @@ describe('the compile cache: sccache under wheel builds', { timeout: 400_000 }, 
     const dir = join(scratch, 'cuda');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'k.cu'), '__global__ void add(float* a, float b) { a[threadIdx.x] += b; }\nvoid launch(float* a) { add<<<1, 32>>>(a, 1.0f); }\n');
-    const { PYTORCH_NVCC } = compileCacheEnv(cache, { buildDir: dir, nvcc, env: process.env });
+    const { PYTORCH_NVCC } = await compileCacheEnv(cache, { buildDir: dir, nvcc, env: process.env });
     const [launcher, ...command] = PYTORCH_NVCC!.split(' ');
     const compile = () => execFileSync(launcher!, [...command, '-gencode', 'arch=compute_90,code=sm_90', '-c', 'k.cu', '-o', 'k.o'], { cwd: dir, env: { ...process.env, ...cache.env } });
     const before = (await readStats(cache))!;

@@ -137,7 +137,7 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
     try {
       const run = ws.nxWithEnv(env, 'run', 'forge-saxpy:wheel-py3.11-cuda13.0', '--output-style=stream');
       expect(run.code, run.stdout + run.stderr).toBe(0);
-      expect(run.stdout).toContain('/opt/forge/cuda/bin/nvcc -O2 -shared');
+      expect(run.stdout).toContain('/opt/forge/cuda/bin/nvcc -shared --cudart static');
       expect(run.stdout).toContain('[forge-saxpy:py3.11-cuda13.0 test] CUDA 13.0');
       const files = filesUnder(join(ws.root, 'wheelhouse/forge-saxpy/py3.11-cuda13.0'));
       const installable = files.find((f) => /^index\/cu130\/forge-saxpy\/forge_saxpy-0\.1\.0\+cu130-py3-none-manylinux_2_\d+_x86_64\.whl$/.test(f));

@@ -1,5 +1,6 @@
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { THIS_MACHINE, type CompilerSite } from './compile-cache.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
 import { frontendCommand, installForTest, prepareEnvironment } from './wheel-env.js';
 import { repairWheel, type RepairResult } from './wheel-tool.js';
@@ -22,9 +23,12 @@ export interface BuildEnvironment {
   /**
    * The one place to add to every command run in the environment: variables
    * (a compiler cache's, a CA bundle's) and host folders it must see (a cache
-   * folder; mounted at the same path in a container). Call before prepare().
+   * folder; mounted at the same path in a container). Mounts before
+   * prepare(); variables before the commands that need them.
    */
   extend(extra: EnvironmentExtras): void;
+  /** Where the build's compilers and the compile cache's sccache run (after prepare()). */
+  compilerSite(): CompilerSite;
   /** Makes the environment ready to build (venv, requirements, image). */
   prepare(log: (line: string) => void): Promise<void>;
   /** Runs the build: pypa build (or the project's command) in the source folder, the wheel into `output`. */
@@ -95,6 +99,10 @@ export class LocalEnvironment implements BuildEnvironment {
   extend(extra: EnvironmentExtras): void {
     this.extraEnv = { ...this.extraEnv, ...extra.env };
     // Mounts need nothing here: the commands run on the machine that has the folders.
+  }
+
+  compilerSite(): CompilerSite {
+    return THIS_MACHINE;
   }
 
   async prepare(log: (line: string) => void): Promise<void> {

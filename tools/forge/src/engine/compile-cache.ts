@@ -100,6 +100,33 @@ function findSccache(root: string, env: NodeJS.ProcessEnv): string | undefined {
   return findOnPath('sccache');
 }
 
+/**
+ * Where a build's compilers run: this machine, or a build container that
+ * mounts the cache folder at its host path and runs its own sccache server
+ * (the image's sccache, its socket inside the container).
+ */
+export interface CompilerSite {
+  /** The cache as commands there see it (sccache's path, the server's socket); the cache itself on this machine. */
+  view(cache: CompileCache): CompileCache;
+  /** A compiler as PATH finds it there, and its real file (symlinks resolved); undefined when there is none. */
+  findCompiler(compiler: string, path: string | undefined): Promise<{ readonly path: string; readonly real: string } | undefined>;
+  /** Runs a command there; its stdout (rejects on a failure). */
+  output(command: string, args: readonly string[], env: Readonly<Record<string, string>>): Promise<string>;
+  /** The server goes when the build does (a container's): stop it after the build, so its last writes land. */
+  readonly ownServer: boolean;
+}
+
+/** This machine: compilers on its PATH, one sccache server per cache that outlives the build. */
+export const THIS_MACHINE: CompilerSite = {
+  view: (cache) => cache,
+  findCompiler: async (compiler, path) => {
+    const found = isAbsolute(compiler) ? compiler : findOnPath(compiler, path);
+    return found && existsSync(found) ? { path: found, real: realpathSync(found) } : undefined;
+  },
+  output: async (command, args, env) => (await exec(command, [...args], { env: { ...process.env, ...env }, maxBuffer: 16 << 20 })).stdout,
+  ownServer: false,
+};
+
 /** What a build needs to know to route its compilers through the cache. */
 export interface CompiledBuild {
   /** The folder the build runs in: a CMakeLists.txt there means CMake's launchers. */
@@ -123,7 +150,7 @@ export interface CompiledBuild {
  *   `-ccbin`, and sccache refuses an nvcc whose host compiler is sccache
  *   again (it caches nvcc's host compile itself).
  */
-export function compileCacheEnv(cache: CompileCache, build: CompiledBuild): Record<string, string> {
+export async function compileCacheEnv(cache: CompileCache, build: CompiledBuild, site: CompilerSite = THIS_MACHINE): Promise<Record<string, string>> {
   const env: Record<string, string> = { ...cache.env };
   if (existsSync(join(build.buildDir, 'CMakeLists.txt'))) {
     env.CMAKE_C_COMPILER_LAUNCHER = cache.sccache;
@@ -131,10 +158,10 @@ export function compileCacheEnv(cache: CompileCache, build: CompiledBuild): Reco
     if (build.nvcc) env.CMAKE_CUDA_COMPILER_LAUNCHER = cache.sccache;
     return env;
   }
-  const cxx = launcher(cache, build.env.CXX || 'c++', build.env);
+  const cxx = await launcher(cache, build.env.CXX || 'c++', build.env, site);
   if (cxx) env.CXX = cxx;
   if (!build.nvcc) {
-    const cc = launcher(cache, build.env.CC || 'cc', build.env);
+    const cc = await launcher(cache, build.env.CC || 'cc', build.env, site);
     if (cc) env.CC = cc;
   } else {
     env.PYTORCH_NVCC = `${cache.sccache} ${build.nvcc}`;
@@ -147,15 +174,16 @@ export function compileCacheEnv(cache: CompileCache, build: CompiledBuild): Reco
  * real file (`x86_64-linux-gnu-g++-12`) so tools that judge a compiler by its
  * name still recognise it; undefined for a compiler given with flags
  * (`CC="gcc -m32"`) or not found, which then runs uncached. Written once per
- * (sccache, compiler) pair, atomically, so concurrent builds share it.
+ * (sccache, compiler) pair, atomically, so concurrent builds share it; in
+ * the cache folder, which a build container mounts at the same path, with the
+ * container's sccache and compiler in it.
  */
-function launcher(cache: CompileCache, compiler: string, env: NodeJS.ProcessEnv): string | undefined {
+async function launcher(cache: CompileCache, compiler: string, env: NodeJS.ProcessEnv, site: CompilerSite): Promise<string | undefined> {
   if (/\s/.test(compiler)) return undefined;
-  const found = isAbsolute(compiler) ? compiler : findOnPath(compiler, env.PATH);
-  if (!found || !existsSync(found)) return undefined;
-  const real = realpathSync(found);
-  const script = `#!/bin/sh\n# wv-forge: ${found} through the compile cache\nexec ${quote(cache.sccache)} ${quote(found)} "$@"\n`;
-  const file = join(cache.dir, 'launchers', hash(script), basename(real));
+  const found = await site.findCompiler(compiler, env.PATH);
+  if (!found) return undefined;
+  const script = `#!/bin/sh\n# wv-forge: ${found.path} through the compile cache\nexec ${quote(cache.sccache)} ${quote(found.path)} "$@"\n`;
+  const file = join(cache.dir, 'launchers', hash(script), basename(found.real));
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });
     const draft = `${file}.${process.pid}.tmp`;
@@ -177,27 +205,55 @@ export function engineCacheEnv(cache: CompileCache): Record<string, string> {
 }
 
 /**
- * The compile cache for one build, wheel or conda: the variables to add to
- * its environment (none when the cache is off), after saying which cache it
- * uses, and `report`, which logs the build's hits and misses once it ran.
+ * The compile cache builds use now, after saying which one, or undefined
+ * (after saying why) when it is off. A container mounts its folder.
  */
-export async function compileCacheForBuild(root: string, build: CompiledBuild | 'engine', log: (line: string) => void): Promise<{ env: Record<string, string>; report: () => Promise<void> }> {
+export async function openCompileCache(root: string, log: (line: string) => void): Promise<CompileCache | undefined> {
   const found = compileCache(root);
   if ('off' in found) {
     log(`compile cache off: ${found.off}`);
-    return { env: {}, report: async () => {} };
+    return undefined;
   }
   const cache = await usableCache(found, root, log);
-  const before = await readStats(cache);
   log(`compile cache: sccache, ${cache.url ?? cache.dir}`);
-  const env = build === 'engine' ? engineCacheEnv(cache) : compileCacheEnv(cache, build);
+  return cache;
+}
+
+/** A build's use of the compile cache: its variables, and what to do once the build ran. */
+export interface CacheUse {
+  readonly env: Record<string, string>;
+  /** Logs the build's hits and misses. */
+  report(): Promise<void>;
+  /** Stops a server that goes with the build (a container's); nothing on this machine. */
+  close(): Promise<void>;
+}
+
+/**
+ * The variables that put one build (wheel, or conda's `engine`) behind the
+ * cache where its compilers run, and `report`, which logs its hits and
+ * misses once it ran (reusing the site's server counters from before).
+ */
+export async function useCompileCache(cache: CompileCache, build: CompiledBuild | 'engine', site: CompilerSite, log: (line: string) => void): Promise<CacheUse> {
+  const there = site.view(cache);
+  const before = await readStats(there, site);
+  const env = build === 'engine' ? engineCacheEnv(there) : await compileCacheEnv(there, build, site);
   return {
     env,
     report: async () => {
-      const after = before && (await readStats(cache));
+      const after = before && (await readStats(there, site));
       if (before && after) log(`compile cache: ${describeStats(statsSince(before, after))}`);
     },
+    close: async () => {
+      if (site.ownServer) await stopServer(there, site);
+    },
   };
+}
+
+/** The compile cache for a build on this machine (conda's engine): `openCompileCache` and `useCompileCache` in one. */
+export async function compileCacheForBuild(root: string, build: CompiledBuild | 'engine', log: (line: string) => void): Promise<{ env: Record<string, string>; report: () => Promise<void> }> {
+  const cache = await openCompileCache(root, log);
+  if (!cache) return { env: {}, report: async () => {} };
+  return useCompileCache(cache, build, THIS_MACHINE, log);
 }
 
 /** Hits and misses of one build, by sccache's language names (`C/C++`, `CUDA`, `PTX`, `CUBIN`, ...). */
@@ -214,10 +270,9 @@ interface SccacheStats {
 }
 
 /** The server's counters now (starting it if needed), or undefined when sccache cannot answer. */
-export async function readStats(cache: CompileCache): Promise<CompileCacheStats | undefined> {
+export async function readStats(cache: CompileCache, site: CompilerSite = THIS_MACHINE): Promise<CompileCacheStats | undefined> {
   try {
-    const { stdout } = await exec(cache.sccache, ['--show-stats', '--stats-format', 'json'], { env: { ...process.env, ...cache.env }, maxBuffer: 16 << 20 });
-    const { stats } = JSON.parse(stdout) as SccacheStats;
+    const { stats } = JSON.parse(await site.output(cache.sccache, ['--show-stats', '--stats-format', 'json'], cache.env)) as SccacheStats;
     return { hits: stats.cache_hits.counts, misses: stats.cache_misses.counts };
   } catch {
     return undefined;
@@ -239,9 +294,9 @@ export function describeStats(stats: CompileCacheStats): string {
   return `${total(stats.hits)} hits, ${total(stats.misses)} misses${detail ? ` (hits/misses: ${detail})` : ''}`;
 }
 
-/** Stops this cache's sccache server (tests, and benches that measure a cold start). */
-export async function stopServer(cache: CompileCache): Promise<void> {
-  await exec(cache.sccache, ['--stop-server'], { env: { ...process.env, ...cache.env } }).catch(() => undefined);
+/** Stops this cache's sccache server (a container's before it goes; tests, and benches that measure a cold start). */
+export async function stopServer(cache: CompileCache, site: CompilerSite = THIS_MACHINE): Promise<void> {
+  await site.output(cache.sccache, ['--stop-server'], cache.env).catch(() => undefined);
 }
 
 function hash(text: string): string {

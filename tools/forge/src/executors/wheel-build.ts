@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { testInstalled } from '../engine/build-environment.js';
-import { compileCacheForBuild } from '../engine/compile-cache.js';
+import { openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
 import { withCompileProgress } from '../engine/compile-progress.js';
 import { createEnvironment } from '../engine/environments.js';
 import { findOnPath, type CudaInfo } from '../engine/toolchain.js';
@@ -237,15 +237,18 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     command: ctx.rendered.command,
     env: { ...provider, ...ctx.rendered.env, ...(buildPath ? { PATH: buildPath } : {}) },
   }, docker);
+  let cacheUse: CacheUse | undefined;
   try {
-    // The compile cache runs on this machine: a container would need its own sccache server (not yet).
-    if (ctx.kind === 'docker') log(`${label}: compile cache: not used in docker builds yet`);
-    const cache = ctx.kind === 'docker' ? undefined : await compileCacheForBuild(root, { buildDir, nvcc: ctx.check.cuda?.nvcc, env: process.env }, (line) => log(`${label}: ${line}`));
-    if (cache) environment.extend({ env: cache.env });
+    // The cache folder is mounted before the container starts; its sccache runs where the compilers do.
+    const cache = await openCompileCache(root, (line) => log(`${label}: ${line}`));
+    if (cache) environment.extend({ mounts: [{ path: cache.dir }] });
     await environment.prepare(log);
+    const compiled = ctx.kind === 'docker' ? { buildDir, nvcc: values.cuda_version === undefined ? undefined : `${IMAGE_PATHS.cuda}/bin/nvcc`, env: { ...ctx.rendered.env } } : { buildDir, nvcc: ctx.check.cuda?.nvcc, env: process.env };
+    cacheUse = cache && (await useCompileCache(cache, compiled, environment.compilerSite(), (line) => log(`${label}: ${line}`)));
+    if (cacheUse) environment.extend({ env: cacheUse.env });
     phase('prepare');
     const result = await environment.build(withCompileProgress(label, log));
-    await cache?.report();
+    await cacheUse?.report();
     phase('build');
     const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
       store.recordFailure(project.name, task.id, ctx.key, tail);
@@ -312,6 +315,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
     return 'built';
   } finally {
+    await cacheUse?.close();
     await environment.dispose();
   }
 }

@@ -1,6 +1,7 @@
 # The CUDA half of the package: nvcc compiles csrc/saxpy.cu into a shared library that
 # forge_saxpy loads with ctypes. setuptools cannot express an nvcc build declaratively.
 import os
+import shlex
 import subprocess
 
 from setuptools import Extension, setup
@@ -21,10 +22,21 @@ class NvccLibrary(build_ext):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         home = os.environ.get("CUDA_HOME")
         nvcc = os.path.join(home, "bin", "nvcc") if home else "nvcc"
+        # The nvcc command as torch's cpp_extension reads it: forge sets `sccache nvcc` (the compile cache).
+        compiler = shlex.split(os.environ.get("PYTORCH_NVCC", "")) or [nvcc]
         archs = [a.strip().replace(".", "") for a in os.environ.get("TORCH_CUDA_ARCH_LIST", "9.0").replace(",", ";").split(";") if a.strip()]
         gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
+        # Compile, then link: a compile (-c) is what a compiler cache can hand back.
+        objects = []
+        for source in ext.sources:
+            obj = os.path.join(self.build_temp, os.path.splitext(source)[0] + ".o")
+            os.makedirs(os.path.dirname(obj), exist_ok=True)
+            self.run_command_line([*compiler, "-O2", "-Xcompiler", "-fPIC", *gencode, "-c", source, "-o", obj])
+            objects.append(obj)
         # cudart linked statically (nvcc's default): the library needs only the driver (libcuda) at run time.
-        command = [nvcc, "-O2", "-shared", "-Xcompiler", "-fPIC", "--cudart", "static", *gencode, "-o", out, *ext.sources]
+        self.run_command_line([nvcc, "-shared", "--cudart", "static", *gencode, "-o", out, *objects])
+
+    def run_command_line(self, command):
         print(" ".join(command), flush=True)
         subprocess.run(command, check=True)
 
