@@ -99,7 +99,7 @@ describe.skipIf(problem !== undefined)('the compile cache in docker builds', { t
     const ws = cudaWorkspace();
     // Not nxWithEnv: the server under test answers from this process's event loop.
     const build = async (token: string) => {
-      const run = await ws.nxAsync({ FORGE_WHEEL_ENVIRONMENT: 'docker', FORGE_COMPILE_CACHE_DIR: join(dir, `local-${token}`), FORGE_COMPILE_CACHE_URL: url, FORGE_COMPILE_CACHE_TOKEN: token }, 'run', 'forge-saxpy:wheel-py3.11-cuda13.0', '--output-style=stream', '--skip-nx-cache');
+      const run = await ws.nxAsyncWithEnv({ FORGE_WHEEL_ENVIRONMENT: 'docker', FORGE_COMPILE_CACHE_DIR: join(dir, `local-${token}`), FORGE_COMPILE_CACHE_URL: url, FORGE_COMPILE_CACHE_TOKEN: token }, 'run', 'forge-saxpy:wheel-py3.11-cuda13.0', '--output-style=stream', '--skip-nx-cache');
       const out = run.stdout + run.stderr;
       expect(run.code, out).toBe(0);
       expect(out).toContain(`compile cache: sccache, ${url}`);

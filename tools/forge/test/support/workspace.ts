@@ -83,11 +83,6 @@ export class TempWorkspace {
     return this.start(process.execPath, [nxBin, ...args], {}, true);
   }
 
-  /** Nx with extra variables, not blocking this process: for tests that serve something to the build from it. */
-  nxAsync(env: NodeJS.ProcessEnv, ...args: string[]): Promise<RunResult> {
-    return this.start(process.execPath, [nxBin, ...args], env).done;
-  }
-
   private start(command: string, args: string[], env: NodeJS.ProcessEnv = {}, detached = false): { child: ChildProcess; done: Promise<RunResult> } {
     const child = spawn(command, args, { cwd: this.root, env: { ...this.env(), ...env }, detached });
     let stdout = '';
