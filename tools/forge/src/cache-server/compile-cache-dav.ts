@@ -76,7 +76,13 @@ export async function handleCompileCache(dir: string, access: 'read' | 'write', 
 function entryPath(pathname: string): string | undefined {
   if (!pathname.startsWith(COMPILE_CACHE_PREFIX)) return undefined;
   // OpenDAL joins its root to the endpoint with a slash of its own: `/sccache//a/b`.
-  const rest = decodeURIComponent(pathname.slice(COMPILE_CACHE_PREFIX.length)).replace(/\/{2,}/g, '/').replace(/^\//, '');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname.slice(COMPILE_CACHE_PREFIX.length));
+  } catch {
+    return undefined; // a malformed escape (`%E0%A4%A`) names nothing
+  }
+  const rest = decoded.replace(/\/{2,}/g, '/').replace(/^\//, '');
   const segments = rest.split('/');
   const inner = rest.endsWith('/') ? segments.slice(0, -1) : segments;
   if (rest !== '' && inner.some((s) => !/^[A-Za-z0-9._-]{1,200}$/.test(s) || s === '.' || s === '..')) return undefined;
