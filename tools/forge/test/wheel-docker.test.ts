@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImage, imageTools } from '../src/engine/docker.js';
 import { enginePython, nxBin, repoRoot } from './support/paths.js';
 import { filesUnder, wheelManifest } from './support/wheels.js';
+import { dockerProblem } from './support/docker.js';
 import { TempWorkspace } from './support/workspace.js';
 
 /**
@@ -14,14 +15,6 @@ import { TempWorkspace } from './support/workspace.js';
  * containers, nvcc from PyPI. Needs a Docker daemon; where there is none (not
  * root, no docker.io), the suite is skipped and says why.
  */
-function dockerProblem(): string | undefined {
-  const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
-  if (info.error) return 'docker is not installed (as root, .ci/run installs docker.io and starts dockerd)';
-  if (info.status !== 0) return `the Docker daemon is not running: ${info.stderr.trim().split('\n').pop()}`;
-  const base = spawnSync(join(repoRoot, '.ci/base-images.sh'), ['bookworm', 'trixie'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (base.status !== 0) return `the local base images cannot be made: ${base.stderr.trim().split('\n').pop()}`;
-  return undefined;
-}
 const problem = dockerProblem();
 if (problem) console.warn(`wheel-docker.test.ts skipped: ${problem}`);
 
