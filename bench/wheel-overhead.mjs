@@ -3,7 +3,10 @@
 // check, key, source copy, build, auditwheel repair, test install, variantlib label, local index,
 // manifest) against the same pypa build command run by hand in the same prepared environment
 // (overlay with setuptools on PYTHONPATH), paired, median of --runs. Also a run the wheelhouse
-// answers (content key found, no build) and one Nx's cache answers.
+// answers (content key found, no build) and one Nx's cache answers. The floor is bare Nx:
+// `nx run` of a target that runs `true` in the same workspace, so the task's fixed cost
+// (everything but the build: Nx, toolchain check, key, repair, test, label, index) is
+// printed both whole and above what any Nx task costs. Issue 16's target: fixed cost <= 3 s.
 // Usage: node bench/wheel-overhead.mjs [--runs 3]
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,6 +34,9 @@ mkdirSync(root);
 symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
 for (const entry of ['pkgs', 'nx.json']) cpSync(join(repo, 'examples/wheels', entry), join(root, entry), { recursive: true });
 writeFileSync(join(root, 'variants.yaml'), `python:\n  - "${host}"\n`);
+// The floor: a project of Nx's own (project.json, no forge plugin) whose target does nothing.
+mkdirSync(join(root, 'floor'));
+writeFileSync(join(root, 'floor/project.json'), JSON.stringify({ name: 'floor', targets: { noop: { executor: 'nx:run-commands', options: { command: 'true' }, cache: false } } }));
 const nxJson = JSON.parse(readFileSync(join(root, 'nx.json'), 'utf8'));
 nxJson.plugins[0].options.pipIndex = index;
 writeFileSync(join(root, 'nx.json'), JSON.stringify(nxJson));
@@ -59,18 +65,22 @@ function byHand() {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const task_ = [], hand = [], keyed = [], nxCached = [];
+const task_ = [], hand = [], keyed = [], nxCached = [], floor = [];
 for (let i = 0; i < runs; i++) {
   rmSync(join(root, 'wheelhouse/demo-wheel'), { recursive: true, force: true });
   task_.push(nx('run', task, '--skip-nx-cache'));
   hand.push(byHand());
   keyed.push(nx('run', task, '--skip-nx-cache'));
   nxCached.push(nx('run', task));
+  floor.push(nx('run', 'floor:noop'));
 }
 const f = (s) => `${s.toFixed(2)} s`;
 console.log(`wheel task (build, repair, test, label, index) ${f(median(task_))}  [${task_.map(f).join(', ')}]`);
 console.log(`same pypa build by hand                        ${f(median(hand))}  [${hand.map(f).join(', ')}]`);
 console.log(`ratio task / by hand                           ${(median(task_) / median(hand)).toFixed(2)}x`);
+const fixed = median(task_) - median(hand);
+console.log(`bare Nx (nx run of a target running \`true\`)    ${f(median(floor))}  [${floor.map(f).join(', ')}]`);
+console.log(`fixed cost (task - by hand)                    ${f(fixed)}  (target <= 3 s; ${f(fixed - median(floor))} above bare Nx)`);
 console.log(`task answered by the wheelhouse (key found)    ${f(median(keyed))}  (${(median(keyed) / median(hand)).toFixed(2)}x the hand build)`);
 console.log(`task answered by Nx's cache                    ${f(median(nxCached))}  (${(median(nxCached) / median(hand)).toFixed(2)}x the hand build)`);
 rmSync(scratch, { recursive: true, force: true });

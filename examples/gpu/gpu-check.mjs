@@ -5,12 +5,17 @@
 // repository's pkgs/), publish them to the per-CUDA index, install each into a fresh
 // folder from that index, and run their kernels against torch references on the GPU.
 //
-// Usage: npm run gpu-check [-- --projects a,b] [-- --pytorch3d-arch-list LIST] [-- --keep]
+// Usage: npm run gpu-check [-- --projects a,b] [-- --pytorch3d-arch-list LIST] [-- --no-gpu] [-- --keep]
 //   --projects: which of forge-cuda-example, pointops, pytorch3d to build and check
 //     (default: all), so one machine's time can be split over several runs.
 //   --pytorch3d-arch-list: TORCH_CUDA_ARCH_LIST of pytorch3d's check build (default 9.0,
 //     the H100's own: the table's seven architectures would not fit the 10 minutes a
 //     device command gets); `table` builds the project's own list.
+//   --no-gpu: on a machine with nvcc and a CUDA torch but no GPU (CI's, a laptop's): every
+//     step but the kernels on the GPU. Each wheel is installed from the index and imported;
+//     pytorch3d's CPU operators (the same C++ library) run against the torch references on
+//     the CPU, at a smaller scale. Without it, a machine whose torch sees no GPU stops
+//     before building, not after.
 // Sources come from the source cache (FORGE_SOURCE_CACHE, default <repo>/.forge/sources):
 // `npx forge fetch pointops` fills it on a machine with network (pytorch3d from a
 // mirror: examples/gpu/seed-source.mjs), and the folder can be carried to one without.
@@ -35,6 +40,7 @@ try {
       projects: { type: 'string', default: ALL.join(',') },
       'pytorch3d-arch-list': { type: 'string', default: '9.0' },
       keep: { type: 'boolean', default: false },
+      'no-gpu': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   }));
@@ -55,6 +61,7 @@ if (unknown.length || projects.length === 0) {
   process.exit(2);
 }
 const keep = options.keep;
+const noGpu = options['no-gpu'];
 const ws = mkdtempSync(join(tmpdir(), 'wv-forge-gpu-'));
 const python = process.env.FORGE_HOST_PYTHON ?? 'python3';
 const started = Date.now();
@@ -132,6 +139,11 @@ try {
   step(`projects: ${projects.join(', ')}${projects.includes('pytorch3d') ? ` (pytorch3d's TORCH_CUDA_ARCH_LIST: ${options['pytorch3d-arch-list'] === 'table' ? "the table's" : options['pytorch3d-arch-list']})` : ''}`);
   step('toolchain this machine offers the host environment');
   forge('toolchain');
+  const cuda = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available() and torch.cuda.get_device_name())'], { encoding: 'utf8' });
+  if (cuda.status !== 0) throw new Error(`cannot ask ${python}'s torch for a GPU: ${(cuda.stderr || cuda.error?.message || '').trim().split('\n').pop()}`);
+  const gpu = cuda.stdout.trim();
+  if (gpu === 'False' && !noGpu) throw new Error(`${python}'s torch sees no GPU: run on a machine with one, or pass --no-gpu to build and check everything but the GPU kernels`);
+  console.log(`GPU: ${gpu === 'False' ? 'none (--no-gpu: the kernels are not run on a GPU)' : gpu}`);
   if (projects.includes('pytorch3d')) {
     // torch's BuildExtension runs nvcc in parallel only through ninja; without it
     // pytorch3d's ~90 sources compile one at a time, far past a device command's 10 minutes.
@@ -212,7 +224,7 @@ try {
   const index = join(ws, '.wheel-index');
   for (const wheel of wheelsUnder(index)) console.log(`  ${relative(ws, wheel)}  ${mib(wheel)}`);
 
-  step('5. install each from the index into a fresh folder, then run its kernels against torch');
+  step(`5. install each from the index into a fresh folder, then run its kernels against torch${noGpu ? ' (no GPU: imports, and pytorch3d\'s CPU operators on the CPU)' : ''}`);
   const cudaIndexes = readdirSync(index).filter((name) => name.startsWith('cu') && statSync(join(index, name)).isDirectory());
   if (cudaIndexes.length !== 1) throw new Error(`expected one CUDA index under ${index}, found: ${cudaIndexes.join(', ') || 'none'}`);
   const indexUrl = pathToFileURL(join(index, cudaIndexes[0])).href;
@@ -227,9 +239,15 @@ try {
       const elf = spawnSync('cuobjdump', ['--list-elf', join(target, so)], { encoding: 'utf8' });
       if (elf.status === 0) console.log(`  ${project} ${basename(so)} (${mib(join(target, so))}) carries: ${[...new Set(elf.stdout.match(/sm_\d+/g) ?? [])].join(' ')}`);
     }
-    checkArgs.push(`--${project === 'forge-cuda-example' ? 'example' : project}`, target);
+    if (noGpu) {
+      // The extension's import loads its CUDA library and torch's; only the kernels need a GPU.
+      const module = { 'forge-cuda-example': 'forge_cuda_example', pointops: 'pointops', pytorch3d: 'pytorch3d.ops' }[project];
+      run(python, ['-c', `import sys; sys.path.insert(0, sys.argv[1]); import ${module}; print("  import ${module}: ok (" + ${module}.__file__ + ")")`, target]);
+      // pointops and the example have CUDA kernels only; pytorch3d's CPU operators are its own C++ code in the same .so.
+      if (project === 'pytorch3d') checkArgs.push('--pytorch3d', target);
+    } else checkArgs.push(`--${project === 'forge-cuda-example' ? 'example' : project}`, target);
   }
-  run(python, [join(here, 'kernel_check.py'), ...checkArgs]);
+  if (checkArgs.length) run(python, [join(here, 'kernel_check.py'), ...checkArgs, ...(noGpu ? ['--device', 'cpu', '--scale', '0.1', '--repeat', '3'] : [])]);
   console.log(`\ngpu-check: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (error) {
   console.error(`gpu-check: ${error.message}`);

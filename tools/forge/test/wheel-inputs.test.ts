@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseBase, imageRecipe } from '../src/engine/docker.js';
+import { probePython } from '../src/engine/toolchain.js';
 import { prepareEnvironment } from '../src/engine/wheel-env.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
@@ -156,6 +157,34 @@ describe("seed 004's -Cvariant defaults and seed 003's Docker base images", () =
     expect(realArches(env.TORCH_CUDA_ARCH_LIST!)).toEqual(PYTORCH_CUDA_ARCHES['13.0']);
     expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, '9.0').TORCH_CUDA_ARCH_LIST).toBe('9.0');
     expect(providerEnv({ python: '3.12' }, undefined, undefined)).toEqual({});
+  });
+
+  it("puts the header folders of torch's PyPI CUDA libraries on CPATH, after a CPATH the user set", () => {
+    // A torch installed from PyPI as pip lays it out: its dist-info, version.py naming its CUDA, and
+    // the nvidia wheels' headers beside it (cusparse.h, which ATen/cuda includes and nvcc alone lacks).
+    const site = join(scratch, 'site-packages');
+    mkdirSync(join(site, 'torch'), { recursive: true });
+    writeFileSync(join(site, 'torch/__init__.py'), '');
+    writeFileSync(join(site, 'torch/version.py'), "__version__ = '2.11.0+cu130'\ncuda: Optional[str] = '13.0'\n");
+    mkdirSync(join(site, 'torch-2.11.0+cu130.dist-info'));
+    writeFileSync(join(site, 'torch-2.11.0+cu130.dist-info/METADATA'), 'Metadata-Version: 2.1\nName: torch\nVersion: 2.11.0+cu130\n');
+    for (const lib of ['cu13', 'cudnn']) mkdirSync(join(site, 'nvidia', lib, 'include'), { recursive: true });
+    const info = probePython('python3', { torch: true, frontend: [site] });
+    expect(info).toMatchObject({ torch: '2.11.0', torchCuda: '13.0', torchCudaIncludes: [join(site, 'nvidia/cu13/include'), join(site, 'nvidia/cudnn/include')] });
+
+    const cuda = { version: '13.0', home: '/opt/nvcc-only', nvcc: '/opt/nvcc-only/bin/nvcc' };
+    const saved = process.env.CPATH;
+    try {
+      delete process.env.CPATH;
+      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, info.torchCudaIncludes).CPATH).toBe(info.torchCudaIncludes!.join(':'));
+      process.env.CPATH = '/mine/include';
+      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, info.torchCudaIncludes).CPATH).toBe(['/mine/include', ...info.torchCudaIncludes!].join(':'));
+      // No torch libraries, no CPATH: the build's environment keeps the user's own.
+      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, [])).not.toHaveProperty('CPATH');
+    } finally {
+      if (saved === undefined) delete process.env.CPATH;
+      else process.env.CPATH = saved;
+    }
   });
 
   it("picks the docker base image: the project's, else CUDA's entry, else Python's with nvcc from PyPI for 13.x; a CUDA with neither is one line", () => {

@@ -16,6 +16,13 @@ export interface PythonInfo {
   readonly torch?: string | undefined;
   /** The CUDA version torch was built with (`13.0`), or undefined for a CPU torch. */
   readonly torchCuda?: string | undefined;
+  /**
+   * The header folders of the CUDA libraries torch was installed with from PyPI
+   * (`site-packages/nvidia/cu13/include`; CUDA 12's wheels have one per library):
+   * torch's ATen/cuda headers include cuSPARSE, cuBLAS and cuSOLVER headers that a
+   * toolkit of nvcc alone (PyPI's nvidia-cuda-nvcc, a minimal install) lacks.
+   */
+  readonly torchCudaIncludes?: readonly string[] | undefined;
   /** For each requirement asked about: the installed version, or null, and whether it satisfies the spec. */
   readonly requirements?: Readonly<Record<string, { installed: string | null; satisfied: boolean }>>;
 }
@@ -45,6 +52,9 @@ if args["torch"]:
             m = re.search(r"""^cuda\\b[^=\\n]*=\\s*(?:'([^']*)'|"([^"]*)")""", f.read(), re.M)
         if m:
             out["torchCuda"] = m.group(1) or m.group(2)
+            import glob
+            site = os.path.dirname(list(found.submodule_search_locations)[0])
+            out["torchCudaIncludes"] = sorted(glob.glob(os.path.join(site, "nvidia", "*", "include")))
     except Exception:
         pass
 if args["requirements"]:

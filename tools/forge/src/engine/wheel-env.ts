@@ -28,6 +28,8 @@ export type ToolchainCheck =
       readonly python: string;
       readonly platform: string;
       readonly cuda: CudaInfo | undefined;
+      /** `host`: the header folders of the CUDA libraries of torch's own PyPI install (see PythonInfo). */
+      readonly cudaLibraryIncludes: readonly string[];
       /** `host`: requirements the machine does not satisfy, to install next to the build. */
       readonly missing: readonly string[];
     }
@@ -67,7 +69,7 @@ export function checkToolchain(wants: ToolchainWants, frontend: string): Toolcha
   const missing = Object.entries(info.requirements ?? {}).filter(([, r]) => !r.satisfied).map(([spec]) => spec);
   // The interpreter itself, not the launcher that found it: a pyenv shim is a
   // dozen shell processes (about half a second) on every call the task makes.
-  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, missing };
+  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, cudaLibraryIncludes: cuda ? (info.torchCudaIncludes ?? []) : [], missing };
 }
 
 /**

@@ -176,7 +176,7 @@ async function dockerImage(run: WheelRun, project: WheelProject, label: string, 
   if (values.python === undefined) throw new ForgeError('the docker environment builds for the variant\'s Python: add `python` to variant.keys', { file: project.file, line: project.spec.yaml.lineOf(['variant', 'keys']) });
   const wants = { python: values.python, cuda: values.cuda_version, torch: values.torch, image: rendered.image, images: run.forge.dockerImages, index: pipIndexUrl(run.forge.pipIndex, run.root), tools: imageTools(join(dirname(WHEEL_TOOL), 'requirements.txt')) };
   const image = await ensureImage(wants, join(dirname(run.sources.dir), 'docker-images'), log, label);
-  const check: ToolchainOk = { ok: true, toolchain: dockerToolchain(wants, image), python: `${IMAGE_PATHS.venv}/bin/python`, platform: `linux-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}`, cuda: undefined, missing: [] };
+  const check: ToolchainOk = { ok: true, toolchain: dockerToolchain(wants, image), python: `${IMAGE_PATHS.venv}/bin/python`, platform: `linux-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}`, cuda: undefined, cudaLibraryIncludes: [], missing: [] };
   return { image, check };
 }
 
@@ -210,7 +210,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
 
   const wheelOut = join(work, 'dist');
   mkdirSync(wheelOut, { recursive: true });
-  const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList) : {};
+  const provider = spec.variant.mode === 'variant' ? providerEnv(values, ctx.check.cuda, ctx.rendered.cudaArchList, ctx.check.cudaLibraryIncludes) : {};
   log(`${label}: building ${spec.name} ${spec.version} in ${ctx.kind} (${Object.entries(ctx.check.toolchain).filter(([k]) => k !== 'environment').map(([k, v]) => `${k} ${v}`).join(', ')})`);
   for (const [name, value] of Object.entries(provider)) log(`${label}: ${name}=${value}`);
   // torch's cpp_extension compiles one file at a time without ninja: the tools venv's where the machine has none.
@@ -336,14 +336,21 @@ async function checkUpstreamVersions(run: WheelRun, project: WheelProject, rende
   }
 }
 
-/** seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds. */
-export function providerEnv(values: Readonly<Record<string, string>>, cuda: CudaInfo | undefined, archList: string | undefined): Record<string, string> {
+/**
+ * seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds.
+ * `libraryIncludes` (torch's nvidia/<lib>/include folders) go on CPATH: the compilers search it after every
+ * -I, so a toolkit's own headers win and only the libraries it lacks (cusparse.h, which ATen/cuda includes,
+ * is not in a toolkit of nvcc alone) come from the versions torch itself links.
+ */
+export function providerEnv(values: Readonly<Record<string, string>>, cuda: CudaInfo | undefined, archList: string | undefined, libraryIncludes: readonly string[] = []): Record<string, string> {
   const env: Record<string, string> = {};
   if (values.cuda_version === undefined) return env;
   if (cuda) {
     env.CUDA_HOME = cuda.home;
     env.PATH = join(cuda.home, 'bin');
   }
+  // A CPATH the user set keeps its place in front.
+  if (libraryIncludes.length) env.CPATH = [process.env.CPATH, ...libraryIncludes].filter(Boolean).join(delimiter);
   const list = archList ?? (values.torch !== undefined ? defaultCudaArchList(values.torch, values.cuda_version) : undefined);
   if (list) env.TORCH_CUDA_ARCH_LIST = list;
   return env;
