@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseBase, imageRecipe } from '../src/engine/docker.js';
-import { probePython } from '../src/engine/toolchain.js';
+import { cudaLibraryIncludes, probePython } from '../src/engine/toolchain.js';
 import { prepareEnvironment } from '../src/engine/wheel-env.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
@@ -169,16 +169,19 @@ describe("seed 004's -Cvariant defaults and seed 003's Docker base images", () =
     mkdirSync(join(site, 'torch-2.11.0+cu130.dist-info'));
     writeFileSync(join(site, 'torch-2.11.0+cu130.dist-info/METADATA'), 'Metadata-Version: 2.1\nName: torch\nVersion: 2.11.0+cu130\n');
     for (const lib of ['cu13', 'cudnn']) mkdirSync(join(site, 'nvidia', lib, 'include'), { recursive: true });
+    mkdirSync(join(site, 'nvidia/no-headers'));
     const info = probePython('python3', { torch: true, frontend: [site] });
-    expect(info).toMatchObject({ torch: '2.11.0', torchCuda: '13.0', torchCudaIncludes: [join(site, 'nvidia/cu13/include'), join(site, 'nvidia/cudnn/include')] });
+    expect(info).toMatchObject({ torch: '2.11.0', torchCuda: '13.0', torchSite: site });
+    const includes = cudaLibraryIncludes(info.torchSite!);
+    expect(includes).toEqual([join(site, 'nvidia/cu13/include'), join(site, 'nvidia/cudnn/include')]);
 
     const cuda = { version: '13.0', home: '/opt/nvcc-only', nvcc: '/opt/nvcc-only/bin/nvcc' };
     const saved = process.env.CPATH;
     try {
       delete process.env.CPATH;
-      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, info.torchCudaIncludes).CPATH).toBe(info.torchCudaIncludes!.join(':'));
+      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, includes).CPATH).toBe(includes.join(':'));
       process.env.CPATH = '/mine/include';
-      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, info.torchCudaIncludes).CPATH).toBe(['/mine/include', ...info.torchCudaIncludes!].join(':'));
+      expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, includes).CPATH).toBe(['/mine/include', ...includes].join(':'));
       // No torch libraries, no CPATH: the build's environment keeps the user's own.
       expect(providerEnv({ cuda_version: '13.0', torch: '2.11.0' }, cuda, undefined, [])).not.toHaveProperty('CPATH');
     } finally {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { ForgeError } from '../errors.js';
 
@@ -16,13 +16,8 @@ export interface PythonInfo {
   readonly torch?: string | undefined;
   /** The CUDA version torch was built with (`13.0`), or undefined for a CPU torch. */
   readonly torchCuda?: string | undefined;
-  /**
-   * The header folders of the CUDA libraries torch was installed with from PyPI
-   * (`site-packages/nvidia/cu13/include`; CUDA 12's wheels have one per library):
-   * torch's ATen/cuda headers include cuSPARSE, cuBLAS and cuSOLVER headers that a
-   * toolkit of nvcc alone (PyPI's nvidia-cuda-nvcc, a minimal install) lacks.
-   */
-  readonly torchCudaIncludes?: readonly string[] | undefined;
+  /** The folder torch is installed in (site-packages), where its PyPI CUDA libraries lie beside it. */
+  readonly torchSite?: string | undefined;
   /** For each requirement asked about: the installed version, or null, and whether it satisfies the spec. */
   readonly requirements?: Readonly<Record<string, { installed: string | null; satisfied: boolean }>>;
 }
@@ -52,9 +47,7 @@ if args["torch"]:
             m = re.search(r"""^cuda\\b[^=\\n]*=\\s*(?:'([^']*)'|"([^"]*)")""", f.read(), re.M)
         if m:
             out["torchCuda"] = m.group(1) or m.group(2)
-            import glob
-            site = os.path.dirname(list(found.submodule_search_locations)[0])
-            out["torchCudaIncludes"] = sorted(glob.glob(os.path.join(site, "nvidia", "*", "include")))
+        out["torchSite"] = os.path.dirname(list(found.submodule_search_locations)[0])
     except Exception:
         pass
 if args["requirements"]:
@@ -81,6 +74,30 @@ export function probePython(python: string, options: { torch?: boolean; requirem
     const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop();
     throw new ForgeError(`cannot run the Python interpreter \`${python}\`: ${stderr || (error as Error).message.split('\n')[0]}`);
   }
+}
+
+/**
+ * The header folders of the CUDA libraries PyPI installed in a site-packages folder
+ * (`nvidia/cu13/include`; CUDA 12's wheels have one per library, `nvidia/cublas/include`):
+ * torch's ATen/cuda headers include cuSPARSE, cuBLAS and cuSOLVER headers that a toolkit
+ * of nvcc alone (PyPI's nvidia-cuda-nvcc, a minimal install) lacks.
+ */
+export function cudaLibraryIncludes(site: string): string[] {
+  const nvidia = join(site, 'nvidia');
+  if (!existsSync(nvidia)) return [];
+  return readdirSync(nvidia)
+    .sort()
+    .map((library) => join(nvidia, library, 'include'))
+    .filter((dir) => existsSync(dir));
+}
+
+/**
+ * CPATH with those folders, after a CPATH the user set: the compilers search it after every
+ * -I, so a full toolkit's own headers still win and only what it lacks comes from torch's
+ * libraries, the versions torch links. Empty without folders, keeping the user's own.
+ */
+export function cudaLibraryCpath(includes: readonly string[]): { CPATH?: string } {
+  return includes.length ? { CPATH: [process.env.CPATH, ...includes].filter(Boolean).join(delimiter) } : {};
 }
 
 /** The host's Python: FORGE_HOST_PYTHON, else `python3` on PATH. */

@@ -4,7 +4,7 @@ import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ForgeError } from '../errors.js';
 import { embeddedPython } from './engine.js';
-import { findOnPath, hostPython, probeCompiler, probeCuda, probePython, type CudaInfo } from './toolchain.js';
+import { cudaLibraryCpath, cudaLibraryIncludes, findOnPath, hostPython, probeCompiler, probeCuda, probePython, type CudaInfo } from './toolchain.js';
 
 const run = promisify(execFile);
 
@@ -69,7 +69,7 @@ export function checkToolchain(wants: ToolchainWants, frontend: string): Toolcha
   const missing = Object.entries(info.requirements ?? {}).filter(([, r]) => !r.satisfied).map(([spec]) => spec);
   // The interpreter itself, not the launcher that found it: a pyenv shim is a
   // dozen shell processes (about half a second) on every call the task makes.
-  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, cudaLibraryIncludes: cuda ? (info.torchCudaIncludes ?? []) : [], missing };
+  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, cudaLibraryIncludes: cuda && info.torchSite ? cudaLibraryIncludes(info.torchSite) : [], missing };
 }
 
 /**
@@ -232,7 +232,9 @@ export async function prepareEnvironment(
       log(`installing the upstream wheels ${request.wheels.map((w) => basename(w)).join(', ')}`);
       await uvRun(['pip', 'install', '--quiet', '--offline', '--no-deps', '--python', python, ...request.wheels], 'cannot install the upstream wheels');
     }
-    return { python, env: { VIRTUAL_ENV: venv, PATH: `${join(venv, 'bin')}${delimiter}${process.env.PATH ?? ''}` } };
+    // A torch installed here brings its CUDA libraries' headers, which the provider's CPATH (host only) cannot know of.
+    const includes = readdirSync(join(venv, 'lib')).flatMap((lib) => cudaLibraryIncludes(join(venv, 'lib', lib, 'site-packages')));
+    return { python, env: { VIRTUAL_ENV: venv, PATH: `${join(venv, 'bin')}${delimiter}${process.env.PATH ?? ''}`, ...cudaLibraryCpath(includes) } };
   }
   const overlay = join(request.dir, 'overlay');
   mkdirSync(overlay, { recursive: true });

@@ -7,7 +7,7 @@ import { testInstalled } from '../engine/build-environment.js';
 import { openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
 import { withCompileProgress } from '../engine/compile-progress.js';
 import { createEnvironment } from '../engine/environments.js';
-import { findOnPath, type CudaInfo } from '../engine/toolchain.js';
+import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
 import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
 import { labelStep, localVersionStep, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
@@ -337,10 +337,9 @@ async function checkUpstreamVersions(run: WheelRun, project: WheelProject, rende
 }
 
 /**
- * seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds.
- * `libraryIncludes` (torch's nvidia/<lib>/include folders) go on CPATH: the compilers search it after every
- * -I, so a toolkit's own headers win and only the libraries it lacks (cusparse.h, which ATen/cuda includes,
- * is not in a toolkit of nvcc alone) come from the versions torch itself links.
+ * seed 004's `-Cvariant` defaults: the toolkit's CUDA_HOME and bin, and TORCH_CUDA_ARCH_LIST for torch builds;
+ * on `host`, the headers of torch's own CUDA libraries on CPATH (cusparse.h, which ATen/cuda includes, is not
+ * in a toolkit of nvcc alone).
  */
 export function providerEnv(values: Readonly<Record<string, string>>, cuda: CudaInfo | undefined, archList: string | undefined, libraryIncludes: readonly string[] = []): Record<string, string> {
   const env: Record<string, string> = {};
@@ -349,8 +348,7 @@ export function providerEnv(values: Readonly<Record<string, string>>, cuda: Cuda
     env.CUDA_HOME = cuda.home;
     env.PATH = join(cuda.home, 'bin');
   }
-  // A CPATH the user set keeps its place in front.
-  if (libraryIncludes.length) env.CPATH = [process.env.CPATH, ...libraryIncludes].filter(Boolean).join(delimiter);
+  Object.assign(env, cudaLibraryCpath(libraryIncludes));
   const list = archList ?? (values.torch !== undefined ? defaultCudaArchList(values.torch, values.cuda_version) : undefined);
   if (list) env.TORCH_CUDA_ARCH_LIST = list;
   return env;
