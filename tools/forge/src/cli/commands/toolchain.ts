@@ -37,7 +37,7 @@ export function registerToolchain(program: Command): void {
   program
     .command('toolchain')
     .description("show the host's toolchain that `host` wheel builds match variants against (python, nvcc, compiler, torch)")
-    .option('--torch', 'also import torch for its version (slow)')
+    .option('--torch', "also torch's version and the CUDA it was built for (read from its files, not imported)")
     .option('--id', 'print one hash of it (the Nx runtime input of wheel tasks)')
     .option('--json', 'print JSON')
     .option('--environment <kind>', "with --id: the project's wheel environment (FORGE_WHEEL_ENVIRONMENT overrides it); docker hashes the machine's images instead")
