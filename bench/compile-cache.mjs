@@ -2,7 +2,7 @@
 // Build speed and the compile cache, for one wheel project of an example workspace:
 //   by hand  pypa build --no-isolation (the same frontend copy the task runs) in a fresh copy of the
 //            source, patches applied, with the variables the task gave its build (CUDA_HOME, PATH,
-//            TORCH_CUDA_ARCH_LIST), no compile cache;
+//            CPATH, TORCH_CUDA_ARCH_LIST), no compile cache;
 //   cold     the wheel task (`nx run`, Nx's cache skipped) with an empty compile cache;
 //   warm     the wheel task again after an edit that changes no compiled file (a patch adding a
 //            file to the source: a new content key, so a full rebuild), the compile cache warm;
@@ -86,7 +86,7 @@ try {
   }
   for (const patch of spec.source.patches ?? []) execFileSync('git', ['apply', join(dirname(wheelYaml), patch)], { cwd: src, env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(src) } });
   const buildDir = join(src, spec.source.subdirectory ?? '');
-  const given = Object.fromEntries([...cold.log.matchAll(/^\S+: \S+: (CUDA_HOME|PATH|TORCH_CUDA_ARCH_LIST)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+  const given = Object.fromEntries([...cold.log.matchAll(/^\S+: \S+: (CUDA_HOME|PATH|CPATH|TORCH_CUDA_ARCH_LIST)=(.*)$/gm)].map((m) => [m[1], m[2]]));
   const handEnv = { ...process.env, ...given, PATH: [given.PATH, process.env.PATH].filter(Boolean).join(':'), ...(overlay ? { PYTHONPATH: overlay } : {}) };
   const frontend = join(dirname(sourceCache), readdirSync(dirname(sourceCache)).find((d) => d.startsWith('frontend-')));
   const boot = 'import sys; sys.path.append(sys.argv.pop(1)); from build.__main__ import entrypoint; entrypoint()';

@@ -181,12 +181,16 @@ try {
     const archList = spec.variant.cuda_arch_list ?? defaultCudaArchList(id.match(/torch([\d.]+)/)[1], id.match(/cuda([\d.]+)/)[1]);
     const nvcc = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' }).stdout.trim();
     const cudaHome = dirname(dirname(nvcc));
+    // The CPATH the task gives a toolkit without the CUDA libraries' headers (README: Wheels), as a person would set it.
+    const toolchain = await import(pathToFileURL(join(repo, 'tools/forge/dist/engine/toolchain.js')).href);
+    const torchSite = toolchain.probePython(python, { torch: true }).torchSite;
+    const cpath = torchSite ? toolchain.cudaLibraryCpath(toolchain.cudaLibraryIncludes(torchSite)) : {};
     const byHandSrc = join(ws, 'by-hand');
     cpSync(join(here, 'pkgs/forge-cuda-example/src'), byHandSrc, { recursive: true });
     const handStarted = Date.now();
     const hand = spawnSync(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
       cwd: ws,
-      env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList },
+      env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList, ...cpath },
       encoding: 'utf8',
       maxBuffer: 256 << 20,
     });
@@ -201,7 +205,7 @@ try {
     console.log(`by hand:  ninja ${/Falling back to using the slow distutils backend/.test(handLog) ? 'not found (serial compile)' : 'used'}, ${(handLog.match(/^\[\d+\/\d+\]/gm) ?? []).length} ninja steps, ${gencode(handLog)}, MAX_JOBS ${process.env.MAX_JOBS ?? 'unset'}`);
     console.log(`task:     ${lineOf(task.log, /: (ninja .*)$/m)}, ${(task.log.match(/\] \[\d+\/\d+\]/g) ?? []).length} ninja steps, ${gencode(task.log)}`);
     console.log(`task phases: ${lineOf(task.log, /built .* in ([\d.]+s \(.*\))$/m)}`);
-    console.log(`by hand (python -m build, TORCH_CUDA_ARCH_LIST=${archList}): ${byHand.toFixed(1)} s`);
+    console.log(`by hand (python -m build, TORCH_CUDA_ARCH_LIST=${archList}${cpath.CPATH ? `, CPATH=${cpath.CPATH}` : ''}): ${byHand.toFixed(1)} s`);
     console.log(`nx run forge-cuda-example:wheel-${id}: ${task.seconds.toFixed(1)} s (toolchain check, key, build, repair, test install, label, index)`);
     console.log(`ratio: ${(task.seconds / byHand).toFixed(2)}x`);
   }
@@ -237,7 +241,8 @@ try {
     console.log(`  ${project}: ${readdirSync(target).filter((name) => name.endsWith('.dist-info')).join(', ')}`);
     for (const so of readdirSync(target, { recursive: true }).map(String).filter((f) => f.endsWith('.so'))) {
       const elf = spawnSync('cuobjdump', ['--list-elf', join(target, so)], { encoding: 'utf8' });
-      if (elf.status === 0) console.log(`  ${project} ${basename(so)} (${mib(join(target, so))}) carries: ${[...new Set(elf.stdout.match(/sm_\d+/g) ?? [])].join(' ')}`);
+      if (elf.error) console.log(`  ${project} ${basename(so)} (${mib(join(target, so))}): no cuobjdump on PATH to list its architectures (PyPI: nvidia-cuda-cuobjdump)`);
+      else if (elf.status === 0) console.log(`  ${project} ${basename(so)} (${mib(join(target, so))}) carries: ${[...new Set(elf.stdout.match(/sm_\d+/g) ?? [])].join(' ')}`);
     }
     if (noGpu) {
       // The extension's import loads its CUDA library and torch's; only the kernels need a GPU.
