@@ -20,9 +20,10 @@ export interface WheelPlan {
 /**
  * What `nx run-many -t wheel` would do for every wheel task on this machine:
  * `skipped` (the host cannot build it, and why), `cached`, `channel` (in the
- * wheel index), `blocked` or `build`.
+ * wheel index), `blocked` or `build`. `progress` hears what takes time (making
+ * a docker image); stderr by default, so a plan on stdout stays clean.
  */
-export async function makeWheelPlan(root: string): Promise<WheelPlan> {
+export async function makeWheelPlan(root: string, progress: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<WheelPlan> {
   const options = readForgeOptions(root);
   if (!existsSync(join(root, options.recipesDir)) || discoverProjectFiles(root, options, WHEEL_FILE_SUFFIX).length === 0) return { entries: [], inputs: new Map() };
   const run = startWheelRun(root);
@@ -45,7 +46,8 @@ export async function makeWheelPlan(root: string): Promise<WheelPlan> {
     }
     else {
       const keys = Object.fromEntries(upstream.map((u) => [`${u.project}/${u.variant}`, u.key]));
-      const assessed = await assessWheelTask(run, project, task, keys).catch((error: Error) => ({ status: 'error' as const, reason: describeError(error) }));
+      // A docker variant's key needs its image, made here the first time (minutes): said on stderr, not silent.
+      const assessed = await assessWheelTask(run, project, task, keys, progress).catch((error: Error) => ({ status: 'error' as const, reason: describeError(error) }));
       if (assessed.status === 'error') result = entry('blocked', assessed.reason);
       else if (assessed.status === 'skipped') result = entry('skipped', assessed.reason);
       else {

@@ -41,7 +41,7 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
       // The wheelhouse may hold a build of earlier inputs (this upload run alone, or a variant
       // this machine now skips): publishing it would put old code under today's version.
       const upstream = Object.fromEntries(task.needs.map((n) => [`${n.project}/${n.id}`, store.readManifest(n.project, n.id)?.key ?? '']));
-      const current = await assessWheelTask(run, wheelProject, task, upstream);
+      const current = await assessWheelTask(run, wheelProject, task, upstream, log);
       if (current.status === 'skipped') {
         log(`${label}: skipped on this machine (${current.reason}): the wheel built here earlier is not published`);
         continue;
