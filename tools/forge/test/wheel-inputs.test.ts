@@ -125,6 +125,14 @@ describe('wheel.yaml', () => {
     expect(load('gone.patch')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `gone.patch` does not exist (looked for pkgs/demo/wheel/gone.patch)');
   });
 
+  it('refuses a source path outside the workspace (Nx cannot take it as an input) or at its root', () => {
+    const path = (to: string) => parseError(WHEEL('').replace('  path: ../src\n', `  path: ${to}\n`));
+    expect(path('../../../../outside-src')).toBe("pkgs/demo/wheel/wheel.yaml:4: source path `../../../../outside-src` is outside the workspace: a variant's content key and Nx inputs cover only the workspace (move the sources into the workspace, or use a git source)");
+    expect(path('../../..')).toBe("pkgs/demo/wheel/wheel.yaml:4: source path `../../..` is the workspace root: keep the package's sources in a folder of their own");
+    // Beside the wheel folder, or in another folder of the workspace, is a source like any.
+    expect(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('').replace('  path: ../src\n', '  path: ../../../shared/src\n')).source).toMatchObject({ kind: 'path', path: 'shared/src' });
+  });
+
   it('refuses a git source that git would read as an option, and a rev with a tag', () => {
     // `git ls-remote --upload-pack=<command>` runs the command: `forge plan` resolves tags, so this ran on a mere listing.
     const git = (lines: string) => parseError(`name: demo\nversion: 0.1.0\nsource:\n${lines}variant:\n  keys: [python]\n`);

@@ -218,7 +218,12 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
     parsedSource = { kind: 'git', url, rev, tag, subdirectory, patches };
   } else {
     if (source.rev !== undefined || source.tag !== undefined) f.fail('`rev` and `tag` belong to a git source', ['source', source.rev !== undefined ? 'rev' : 'tag']);
-    parsedSource = { kind: 'path', path: f.relative(source.path, ['source', 'path'], dir, 'source path', true), subdirectory, patches };
+    const path = f.relative(source.path, ['source', 'path'], dir, 'source path', true);
+    // As for a recipe's local source: Nx's inputs (fileset globs) cannot leave the workspace (Nx stopped every
+    // task on the `..` of its input), and the workspace root holds node_modules, .nx and the wheelhouse.
+    if (path === '..' || path.startsWith('../')) f.fail(`source path \`${String(source.path)}\` is outside the workspace: a variant's content key and Nx inputs cover only the workspace (move the sources into the workspace, or use a git source)`, ['source', 'path']);
+    if (path === '.') f.fail(`source path \`${String(source.path)}\` is the workspace root: keep the package's sources in a folder of their own`, ['source', 'path']);
+    parsedSource = { kind: 'path', path, subdirectory, patches };
   }
 
   const variant = f.mapping(top.variant, ['variant'], VARIANT);
