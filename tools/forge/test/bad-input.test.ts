@@ -13,7 +13,7 @@ import { loadWheelGraph } from '../src/graph/wheel-graph.js';
 import { loadProjects } from '../src/graph/workspace.js';
 import { OutputStore } from '../src/store/outputs.js';
 import { parseRecipe } from '../src/recipe/recipe.js';
-import { RECIPE_FIELDS, SOURCE_FIELDS } from '../src/recipe/recipe-fields.js';
+import { FIELD_SHAPES, RECIPE_FIELDS, SOURCE_FIELDS, TEXT_ITEMS } from '../src/recipe/recipe-fields.js';
 import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { ForgeError, isForgeError } from '../src/errors.js';
 import { renderRecipe } from '../src/variants/render.js';
@@ -74,8 +74,8 @@ describe('bad input gives one line naming the file', () => {
     ['package:\n\tname: bad\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: YAML syntax error: Tabs are not allowed as indentation$/],
     ['package:\n  name: bad\n  name: worse\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: YAML syntax error: Map keys must be unique$/],
     ['package: [bad, "1"]\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: `package` must be a mapping$/],
-    ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got \["bad"\]$/],
-    ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list$/],
+    ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got a list \(rattler-build refuses it\)$/],
+    ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list, got text \(rattler-build refuses it\)$/],
     ['package: {name: bad, version: "${{ 1 +"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unclosed `\$\{\{`/],
     ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: unknown filter `nofilter` in .*: rattler-build has only abs, /],
     ['package: {name: bad, version: "${{ nofunc(1) }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unknown function `nofunc`/],
@@ -409,6 +409,67 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     // Each misspelling is refused for that field by both, not for something else in its case.
     const wrongReason = cases.filter((c) => !c.known && !(engine[c.name]!.includes(`unknown field '${c.key}'`) && forge(c.text).includes(`unknown field \`${c.key}\``)));
     expect(wrongReason.map((c) => `${c.name}: engine says ${engine[c.name]}; forge says ${forge(c.text)}`)).toEqual([]);
+  });
+
+  it('agree on the shape of every field (text, list, mapping) and of list items', () => {
+    const SOURCE_KIND: Record<string, string> = { url: 'url', sha256: 'url', md5: 'url', file_name: 'url', attestation: 'url', git: 'git', rev: 'git', tag: 'git', branch: 'git', depth: 'git', lfs: 'git', expected_commit: 'git', submodules: 'git' };
+    const SOURCES = { url: 'url: https://example.invalid/x.tgz', git: 'git: https://example.invalid/x.git', path: 'path: src' };
+    const place = (field: string, value: string): string => {
+      const parts = field.split('.');
+      if (field === 'staging' || field === 'inherit') return multi(`    ${field}: ${value}\n`);
+      if (field === 'context') return `context: ${value}\n${head}`;
+      if (parts.length === 1) return `${head}${field}: ${value}\n`;
+      if (parts[0] === 'package') return field === 'package.name' ? `package:\n  name: ${value}\n  version: "1"\n` : `package:\n  name: x\n  version: ${value}\n`;
+      if (parts[0] === 'recipe') return multi('').replace(`  ${parts[1]}: ${parts[1] === 'name' ? 'x' : '"1"'}\n`, `  ${parts[1]}: ${value}\n`);
+      if (parts[0] === 'source') {
+        const kind = SOURCE_KIND[parts[1]!] ?? 'path';
+        const own = SOURCES[kind as keyof typeof SOURCES];
+        return parts[1] === kind ? `${head}source:\n  ${kind}: ${value}\n` : `${head}source:\n  ${own}\n  ${parts[1]}: ${value}\n`;
+      }
+      if (field.startsWith('tests.script.')) return parts[2] === 'script' ? `${head}tests:\n  - script: ${value}\n` : `${head}tests:\n  - script: [echo]\n    ${parts[2]}: ${value}\n`;
+      if (parts[0] === 'tests') return `${head}tests:\n  - ${parts[1]}:\n      ${parts[2]}: ${value}\n`;
+      return head + parts.slice(0, -1).map((part, i) => `${'  '.repeat(i)}${part}:\n`).join('') + `${'  '.repeat(parts.length - 1)}${parts.at(-1)}: ${value}\n`;
+    };
+    const VALUES = { text: '"1"', list: '["1"]', mapping: '{a: "1"}' };
+    const ITEMS = { 'list item': '[["1"]]', 'mapping item': '[{a: "1"}]', 'conditional item': '[{if: linux, then: ["1"], else: "2"}]', 'conditional of a mapping': '[{if: linux, then: {a: "1"}}]' };
+    const shapeCases: Array<{ name: string; text: string }> = [];
+    for (const field of Object.keys(FIELD_SHAPES)) {
+      for (const [shape, value] of Object.entries(VALUES)) shapeCases.push({ name: `${field}: ${shape}`, text: place(field, value) });
+      if (TEXT_ITEMS.has(field)) for (const [shape, value] of Object.entries(ITEMS)) shapeCases.push({ name: `${field}: ${shape}`, text: place(field, value) });
+    }
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(shapeCases.map((c) => [c.name, c.text]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (text: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text));
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    const engineShape = /expected (scalar|sequence|mapping|string|boolean or list|a mapping)|non-(scalar|sequence|mapping|string)|but got (other|invalid type)/;
+    const forgeShape = /must be (text|a list|a mapping)\b/;
+    const disagree = shapeCases.filter((c) => engineShape.test(engine[c.name]!) !== forgeShape.test(forge(c.text)));
+    expect(disagree.map((c) => `${c.name}: engine says ${engine[c.name] || 'ok'}; forge says ${forge(c.text) || 'ok'}`)).toEqual([]);
+    // Every shape of the table is met by some case the engine refuses: the cases reach the engine's parser.
+    expect(shapeCases.filter((c) => engineShape.test(engine[c.name]!)).length).toBeGreaterThan(Object.keys(FIELD_SHAPES).length);
+  });
+
+  it('a value of the wrong shape names its line and what the field takes', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nrequirements:\n  host:\n    - python\n    - if: linux\n      then: {numpy: 2}\nabout:\n  license: [MIT]\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: `requirements\.host\[1\]\.then` must be text or a list, got a mapping \(rattler-build refuses it\)$/);
+    ws.edit('pkgs/bad/recipe/recipe.yaml', (text) => text.replace('then: {numpy: 2}', 'then: numpy'));
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:8: `about\.license` must be text, got a list \(rattler-build refuses it\)$/);
   });
 
   it('a test entry of no kind, in an if branch, names its line', () => {
