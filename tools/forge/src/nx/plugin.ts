@@ -84,6 +84,16 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
   return results;
 }
 
+/**
+ * The inputs of the targets over a project's variant tasks (`build`, `wheel`, the uploads):
+ * Nx's default (the project's files and those of the projects it needs), and the content
+ * keys of the variant tasks below them. Nx 24's `nx affected -t build` selects a task by
+ * its own inputs and the outputs it reads, so with the default alone an edit of a local
+ * source outside the project's folder (`path: ../../../shared/src`), an input of the
+ * variant tasks only, selected nothing, and an upstream edit no dependent's aggregate.
+ */
+const AGGREGATE_INPUTS: TargetConfiguration['inputs'] = ['default', '^default', { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true }];
+
 function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, outsideInputs: readonly string[], options: ForgeOptions): CreateNodesResult {
   const { name, root } = projectOf(recipeFile);
   const targets: Record<string, TargetConfiguration> = {};
@@ -136,12 +146,14 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
     executor: UPLOAD_EXECUTOR,
     // After this package's builds and after the packages it needs are published.
     dependsOn: [BUILD_TARGET, `^${UPLOAD_TARGET}`],
+    inputs: AGGREGATE_INPUTS,
     cache: false,
     metadata: { technologies: ['conda'], description: `Upload ${name}'s variants to ${options.uploadChannel}` },
   };
   targets[BUILD_TARGET] = {
     executor: 'nx:noop',
     dependsOn: tasks.map((task) => variantTarget(task.id)),
+    inputs: AGGREGATE_INPUTS,
     metadata: { technologies: ['conda'], description: `All ${tasks.length} variant build(s) of ${name}` },
   };
   const metadata: ForgeProjectMetadata = {
@@ -194,11 +206,13 @@ function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: For
   targets[WHEEL_TARGET] = {
     executor: 'nx:noop',
     dependsOn: tasks.map((task) => wheelTarget(task.id)),
+    inputs: AGGREGATE_INPUTS,
     metadata: { technologies: ['python'], description: `All ${tasks.length} wheel variant(s) of ${spec.name}` },
   };
   targets[UPLOAD_WHEELS_TARGET] = {
     executor: UPLOAD_WHEELS_EXECUTOR,
     dependsOn: [WHEEL_TARGET, `^${UPLOAD_WHEELS_TARGET}`],
+    inputs: AGGREGATE_INPUTS,
     cache: false,
     metadata: { technologies: ['python'], description: `Publish ${spec.name}'s wheels to ${options.wheelIndex ?? '(wheelIndex is not set)'}` },
   };
