@@ -140,6 +140,14 @@ describe('forge publish to a channel folder (file://)', () => {
       // Nothing copied or re-indexed: every file of the channel, repodata included, is byte for byte the same.
       expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
       expect(existsSync(join(ws.root, '.published', 'noarch', 'demo-app-0.1.0-pyh4616a5c_0.conda'))).toBe(true);
+
+      // An edit without a build.number bump: the dry run shows the refusal and fails as the publish would.
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('summary: Demo base package', 'summary: The demo base package'));
+      const dry = ws.forge('publish', '--dry-run');
+      expect(dry.code, dry.stdout + dry.stderr).toBe(1);
+      expect(dry.stdout).toMatch(/demo-core:noarch +noarch\/demo-core-1\.0\.0-h4616a5c_0\.conda +refuse: already there from another recipe \(recipe\.yaml\); bump build\.number/);
+      expect(dry.stdout).toContain('\n1 file(s) would be refused: bump build.number in their recipes\n');
+      expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
     } finally {
       ws.dispose();
     }

@@ -66,6 +66,12 @@ async function dryRun(packages: string[]): Promise<void> {
   }
   process.stdout.write(`dry run: nothing is built or uploaded. Upload channel: ${target.url}\n\n`);
   printTable(['variant', 'file', 'would'], rows);
+  // The publish itself would fail on them: a dry run in CI must say so by its exit code too.
+  const refused = rows.filter((row) => row[2]!.startsWith('refuse')).length;
+  if (refused) {
+    process.stdout.write(`\n${refused} file(s) would be refused: bump build.number in their recipes\n`);
+    process.exitCode = 1;
+  }
 }
 
 function summarize(graph: RecipeGraph, root: string, outputDir: string, projects: readonly string[], startedAt: number, keys: ContentKeys): SummaryRow[] {
