@@ -167,7 +167,7 @@ describe('bad input gives one line naming the file', () => {
 
   it('a source path refused from where the recipe now is, although its text was rendered (and cached) where the path stayed inside', async () => {
     const recipe = 'package: {name: moved, version: "1"}\nsource:\n  path: ../../../../src\n';
-    const ws = setup({ 'x/pkgs/moved/recipe/recipe.yaml': recipe });
+    const ws = setup({ 'x/pkgs/moved/recipe/recipe.yaml': recipe, 'src/a.txt': 'a\n' });
     ws.edit('nx.json', (text) => text.replace('"options": {', '"options": {"recipesDir": "x/pkgs", '));
     expect(await loadError(ws)).toBe('no error');
     ws.write('pkgs/moved/recipe/recipe.yaml', recipe);
@@ -183,6 +183,18 @@ describe('bad input gives one line naming the file', () => {
   it.each(['../../../../x.patch', '/opt/x.patch'])('a patch outside the workspace (%s), whose edits Nx would not see', async (patch) => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': `package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - ${patch}\n` });
     expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:5: patch \`${patch.replace(/\./g, '\\.')}\` is outside the workspace: `));
+  });
+
+  it('a local source that does not exist, also when the recipe was rendered (and the plugin answered) while it did', async () => {
+    const ws = setup({ 'pkgs/lib/recipe/recipe.yaml': 'package: {name: lib, version: "1"}\nsource:\n  - path: ../../../shared/lib-src\n', 'shared/lib-src/lib.txt': 'lib\n' });
+    expect(await loadError(ws)).toBe('no error');
+    expect(ws.nx('show', 'projects').code).toBe(0);
+    rmSync(join(ws.root, 'shared'), { recursive: true });
+    const message = /pkgs\/lib\/recipe\/recipe\.yaml:3: source path `\.\.\/\.\.\/\.\.\/shared\/lib-src` does not exist \(looked for shared\/lib-src\)/;
+    expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: ${message.source}$`));
+    const nx = ws.nx('show', 'projects');
+    expect(nx.code).not.toBe(0);
+    expect(nx.stderr + nx.stdout).toMatch(message);
   });
 
   it('a patch entry naming a folder', async () => {
@@ -320,9 +332,9 @@ describe('a damaged record or cache file counts as absent', () => {
     const renders = RenderCache.forWorkspace(dir);
     expect(renders.get('k')).toBeUndefined();
     // The next save replaces the damaged file: a fresh reader (another process) finds the entry.
-    renders.set('k', { rendered: [], patches: [], sourcePaths: ['src'] });
+    renders.set('k', { rendered: [], patches: [], sources: [{ source: 'src', line: 3 }] });
     renders.save();
-    expect(RenderCache.forWorkspace(dir).get('k')).toEqual({ rendered: [], patches: [], sourcePaths: ['src'] });
+    expect(RenderCache.forWorkspace(dir).get('k')).toEqual({ rendered: [], patches: [], sources: [{ source: 'src', line: 3 }] });
     const nodes = new NodesCache(dir);
     expect(nodes.read('k')).toBeUndefined();
     nodes.write({ key: 'k', results: [], patches: [] });

@@ -3,7 +3,7 @@ import { normalizeOptions, SKIP_SOLVE_ENV, type ForgeOptions } from '../config/f
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import type { WheelGraph, WheelProject } from '../graph/wheel-graph.js';
-import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
+import { checkPatches, checkSources, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
 import { KEY_FILE } from '../store/outputs.js';
 import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';
@@ -72,7 +72,10 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
   const key = NodesCache.key(options, sources);
   const cached = cache.read<Array<readonly [string, CreateNodesResult]>>(key);
   if (cached) {
-    for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
+    for (const { recipeFile, patches, sources } of cached.patches) {
+      checkPatches(root, recipeFile, patches);
+      checkSources(root, recipeFile, sources);
+    }
     return cached.results;
   }
   const graph = buildGraph(await loadProjects(root, options, sources), root);
@@ -80,7 +83,7 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
     const { name } = projectOf(file);
     return [file, projectNode(file, graph.tasks.get(name) ?? [], graph.dependencies.get(name) ?? new Set(), graph.projects.get(name)?.outsideInputs ?? [], options)] as const;
   });
-  cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
+  cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches, sources: p.sources })) });
   return results;
 }
 
