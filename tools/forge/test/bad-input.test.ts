@@ -484,6 +484,45 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:8: `about\.license` must be text, got a list \(rattler-build refuses it\)$/);
   });
 
+  it("refuses a requirement with a bare version (conda-build's `numpy 1.26`) as the engine does, and nothing the engine accepts", () => {
+    // The first are refused by the engine's strict parser; forge judges only the plain `name version [build]` form.
+    const bare = ['demo-core 1.1', 'numpy 1.26', 'python 3.12', 'foo 1', 'foo 1.2 h123_0', 'foo 1.0.0a1', 'foo 2.0 *_cuda'];
+    const accepted = ['foo', 'foo 1.1.*', 'foo >=1.1', 'foo >=1.0,<2', 'foo >= 1.0', 'foo >1.0 , <2', 'foo =1.0', 'foo ==1.0', 'foo 1.*', 'foo *', 'foo * cuda*',
+      'foo 1.0.* py_0', 'foo ~=1.0', 'foo !=1.0', 'foo=1.0', 'foo>=1.0', 'conda-forge::foo >=1', 'foo[version=">=1.0"]', 'python 3.12.*', 'foo 2.0.* *_cuda', 'foo >=1,<2 *_cuda'];
+    const others = ['foo 1.0|1.1', 'foo 1.0,<2', 'foo[version=1.0]', 'foo >=1.0.*'];
+    const specs = [...bare, ...accepted, ...others];
+    const text = (spec: string) => `package: {name: x, version: "1"}\nrequirements:\n  host:\n    - ${JSON.stringify(spec)}\n`;
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(specs.map((spec) => [spec, text(spec)]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (spec: string) => {
+      try {
+        renderRecipe(parseRecipe(parseYamlText('recipe.yaml', text(spec))), parseVariantConfig(parseYamlText('variants.yaml', VARIANTS)), { targetPlatform: 'linux-64' });
+        return '';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(bare.filter((spec) => !engine[spec])).toEqual([]);
+    expect(accepted.filter((spec) => engine[spec])).toEqual([]);
+    for (const spec of bare) {
+      const reason = /missing range specifier for .*$/.exec(engine[spec]!)![0];
+      expect(forge(spec)).toBe(`recipe.yaml:4: \`${spec}\` is not a match spec rattler-build accepts: ${reason}`);
+    }
+    expect(accepted.filter((spec) => forge(spec))).toEqual([]);
+    // What forge leaves to the engine (which refuses it too): no refusal of something the engine takes.
+    expect(others.filter((spec) => forge(spec) && !engine[spec])).toEqual([]);
+  });
+
   it('a test entry of no kind, in an if branch, names its line', () => {
     expect(() => parseRecipe(parseYamlText('recipe.yaml', `${head}tests:\n  - if: linux\n    then:\n      - scirpt: [echo]\n`))).toThrow(
       expect.objectContaining({ line: 7, message: 'a test needs one of: python, perl, r, ruby, script, downstream, package_contents' }),

@@ -9,7 +9,7 @@ export function workspaceDataDir(root: string): string {
   return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
 }
 
-/** Bumped when the engine's output for the same inputs, the entry's shape, or what a render refuses changes (6: local source paths; 7: the format table's fixes, issue 19; 8: field shapes, local sources with their lines). */
+/** Bumped when the engine's output for the same inputs, the entry's shape, or what a render refuses changes (6: local source paths; 7: the format table's fixes, issue 19; 8: field shapes, local sources with their lines, bare versions in requirements). */
 const ENGINE_REVISION = '8';
 
 /** What a cache hit must give without parsing the recipe: its variants and the patches it names. */

@@ -1,4 +1,4 @@
-import { Version } from '@conda-org/rattler';
+import { Version, VersionSpec } from '@conda-org/rattler';
 import { ForgeError } from '../errors.js';
 import { isPin, renderTemplate, templateNames, type JinjaScope, type Pin } from '../recipe/jinja.js';
 import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
@@ -399,7 +399,9 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
         result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind, exact: item.args.exact === true, bounds });
       } else if (typeof item === 'string' && item.trim() !== '') {
         const name = /^\s*([^\s<>=!~^*\[]+)/.exec(item)?.[1];
-        if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) });
+        const where = { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) };
+        if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, where);
+        checkBareVersion(item.trim(), where);
         result[section].push({ name, spec: item.trim().replace(/\s+/g, ' ') });
       } else {
         throw new ForgeError(`a requirement must be a match spec or a pin, got ${JSON.stringify(item)}`, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section]) });
@@ -407,6 +409,23 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
     });
   }
   return result;
+}
+
+/**
+ * The engine parses requirements strictly, so conda-build's bare version (`numpy 1.26`,
+ * `foo 1.2 h123_0`) is refused ("missing range specifier for '1.26'. Did you mean '==1.26'
+ * or '1.26.*'?"), but only when that variant builds; forge's solve met it first and stopped
+ * the solve of every variant, naming no file. Only the plain `name version [build]` form is
+ * judged here, where the version part is certain; rattler's own strict parser judges it.
+ */
+function checkBareVersion(spec: string, where: { file: string; line?: number }): void {
+  const version = /^[^\s<>=!~^*[\]]+\s+([0-9*][^\s,|<>=!~[\]]*)(?:\s+[^\s,|<>=!~[\]]+)?$/.exec(spec)?.[1];
+  if (version === undefined) return;
+  try {
+    new VersionSpec(version, 'strict').free();
+  } catch (error) {
+    throw new ForgeError(`\`${spec}\` is not a match spec rattler-build accepts: ${String((error as Error).message ?? error).split('\n')[0]}`, where);
+  }
 }
 
 /** A spec that is only a package name: rattler-build treats it as a variant key. */
