@@ -206,7 +206,8 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
       throw new ForgeError(`\`build.noarch\` must be \`python\` or \`generic\`, got \`${String(noarch)}\``, where('noarch'));
     }
-    const buildNumber = 'number' in build ? Number(build.number ?? Number.NaN) : 0;
+    // A template that renders to nothing (`${{ 10 if false }}`) leaves the engine's default, 0; a YAML null is refused, as the engine does.
+    const buildNumber = 'number' in build && build.number !== undefined ? Number(build.number ?? Number.NaN) : 0;
     if (!Number.isInteger(buildNumber) || buildNumber < 0) throw new ForgeError(`\`build.number\` must be a whole number, got \`${String(build.number)}\``, where('number'));
 
     const requirements = parseRequirements((fields.requirements ?? {}) as Mapping, recipe, output.path);
@@ -334,7 +335,8 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
       onAccess: () => undefined,
     };
     try {
-      buildString = String(renderTemplate(item.stringTemplate, scope));
+      // Rendering to nothing gives an empty build string, as `string:` left empty does.
+      buildString = String(renderTemplate(item.stringTemplate, scope) ?? '');
     } catch (error) {
       throw new ForgeError(`build.string: ${error instanceof Error ? error.message : String(error)}`, { file: recipe.file, line: recipe.yaml.lineOf(item.stringPath) });
     }
