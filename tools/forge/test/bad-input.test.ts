@@ -523,6 +523,40 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     expect(others.filter((spec) => forge(spec) && !engine[spec])).toEqual([]);
   });
 
+  it('refuses a license that is no SPDX expression by its grammar, as the engine does, and nothing the engine accepts', () => {
+    const refused = ['MIT License', 'Apache 2.0', 'BSD 3-Clause', 'GNU GPL v3', 'MIT, BSD-3-Clause', 'MIT AND', 'OR MIT', 'MIT AND OR Apache-2.0', ''];
+    const accepted = ['MIT', 'Apache-2.0', 'MIT OR Apache-2.0', 'MIT or Apache-2.0', '(MIT OR Apache-2.0)', 'MIT AND (LGPL-2.1-or-later OR BSD-3-Clause)', 'Apache-2.0 WITH LLVM-exception', ' MIT ', 'LicenseRef-Proprietary', 'NOASSERTION'];
+    // Single ids the engine refuses and forge leaves to it: it has no SPDX list.
+    const leftToEngine = ['BSD', 'GPL-3.0', 'Proprietary', 'mit', 'MIT/Apache-2.0'];
+    const text = (license: string) => `package: {name: x, version: "1"}\nabout:\n  license: ${JSON.stringify(license)}\n`;
+    const licenses = [...refused, ...accepted, ...leftToEngine];
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(licenses.map((l) => [l, text(l)]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (license: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text(license)));
+        return '';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(refused.filter((l) => !/invalid value for 'license'/.test(engine[l]!))).toEqual([]);
+    expect(accepted.filter((l) => engine[l])).toEqual([]);
+    expect(leftToEngine.filter((l) => !engine[l])).toEqual([]);
+    for (const l of refused) expect(forge(l)).toBe(`recipe.yaml:3: \`about.license\` \`${l}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`);
+    expect([...accepted, ...leftToEngine].filter((l) => forge(l))).toEqual([]);
+  });
+
   it('a test entry of no kind, in an if branch, names its line', () => {
     expect(() => parseRecipe(parseYamlText('recipe.yaml', `${head}tests:\n  - if: linux\n    then:\n      - scirpt: [echo]\n`))).toThrow(
       expect.objectContaining({ line: 7, message: 'a test needs one of: python, perl, r, ruby, script, downstream, package_contents' }),

@@ -133,6 +133,7 @@ export function checkFields(yaml: YamlFile, fields: Mapping, path: Path, isOutpu
       if (isMapping(value[inner])) checkKeys(yaml, value[inner], [...path, section, inner], `\`${name}\``, RECIPE_FIELDS[name]!, name);
     }
   }
+  if (isMapping(fields.about)) checkLicense(yaml, fields.about.license, [...path, 'about', 'license']);
   const env = isMapping(fields.build) && isMapping(fields.build.script) ? fields.build.script.env : undefined;
   if (isMapping(env)) for (const [key, value] of Object.entries(env)) checkShape(yaml, value, [...path, 'build', 'script', 'env', key], 'build.script.env.*');
   checkSources(yaml, fields.source, [...path, 'source']);
@@ -177,6 +178,24 @@ function checkKeys(yaml: YamlFile, value: Mapping, path: Path, where: string, kn
       throw new ForgeError(`unknown field \`${key}\` in ${where} (rattler-build knows: ${known.join(', ')})`, { file: yaml.path, line: yaml.lineOf([...path, key]) });
     }
     if (table !== undefined) checkShape(yaml, value[key], [...path, key], `${table}.${key}`);
+  }
+}
+
+/**
+ * `about.license` is an SPDX expression: license ids joined by AND, OR and WITH, in
+ * parentheses or not. The engine refuses anything else when the variant builds, with no
+ * line; conda-build era values (`MIT License`, `Apache 2.0`, `BSD 3-Clause`) are the common
+ * case. Only the grammar is judged here (two ids in a row, an operator without an id):
+ * whether an id is on the SPDX list (`BSD`, `GPL-3.0`) is left to the engine, whose list
+ * this does not have.
+ */
+function checkLicense(yaml: YamlFile, value: unknown, path: Path): void {
+  if (typeof value !== 'string' || value.includes('${{')) return;
+  const tokens = value.replace(/[()]/g, ' ').split(/\s+/).filter(Boolean);
+  const operator = (token: string) => /^(and|or|with)$/i.test(token);
+  const alternates = tokens.length > 0 && tokens.every((token, i) => operator(token) === (i % 2 === 1)) && tokens.length % 2 === 1;
+  if (!alternates) {
+    throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`, { file: yaml.path, line: yaml.lineOf(path) });
   }
 }
 
