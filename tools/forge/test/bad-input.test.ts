@@ -557,6 +557,36 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     expect([...accepted, ...leftToEngine].filter((l) => forge(l))).toEqual([]);
   });
 
+  it('refuses an about link that is no absolute URL, as the engine does, and nothing the engine accepts', () => {
+    const refused = ['x.org', 'github.com/a/b', '/abs/path', './rel', 'git@github.com:a/b.git', 'https//x.org', ''];
+    const accepted = ['https://x.org', 'http://localhost', 'localhost:8080', 'mailto:a@b.c', 'file:///x', ' https://x.org '];
+    const text = (field: string, url: string) => `package: {name: x, version: "1"}\nabout:\n  ${field}: ${JSON.stringify(url)}\n`;
+    const cases = ['homepage', 'repository', 'documentation'].flatMap((field) => [...refused, ...accepted].map((url) => ({ field, url, name: `${field} ${url}` })));
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(cases.map((c) => [c.name, text(c.field, c.url)]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (field: string, url: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text(field, url)));
+        return '';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(cases.filter((c) => refused.includes(c.url) !== Boolean(engine[c.name])).map((c) => `${c.name}: ${engine[c.name] || 'ok'}`)).toEqual([]);
+    expect(cases.filter((c) => refused.includes(c.url) !== Boolean(forge(c.field, c.url))).map((c) => `${c.name}: ${forge(c.field, c.url) || 'ok'}`)).toEqual([]);
+    expect(forge('homepage', 'github.com/a/b')).toBe('recipe.yaml:3: `about.homepage` `github.com/a/b` is not an absolute URL, which rattler-build requires (write https://github.com/a/b)');
+  });
+
   it('a test entry of no kind, in an if branch, names its line', () => {
     expect(() => parseRecipe(parseYamlText('recipe.yaml', `${head}tests:\n  - if: linux\n    then:\n      - scirpt: [echo]\n`))).toThrow(
       expect.objectContaining({ line: 7, message: 'a test needs one of: python, perl, r, ruby, script, downstream, package_contents' }),

@@ -133,7 +133,10 @@ export function checkFields(yaml: YamlFile, fields: Mapping, path: Path, isOutpu
       if (isMapping(value[inner])) checkKeys(yaml, value[inner], [...path, section, inner], `\`${name}\``, RECIPE_FIELDS[name]!, name);
     }
   }
-  if (isMapping(fields.about)) checkLicense(yaml, fields.about.license, [...path, 'about', 'license']);
+  if (isMapping(fields.about)) {
+    checkLicense(yaml, fields.about.license, [...path, 'about', 'license']);
+    for (const key of ['homepage', 'repository', 'documentation']) checkUrl(yaml, fields.about[key], [...path, 'about', key]);
+  }
   const env = isMapping(fields.build) && isMapping(fields.build.script) ? fields.build.script.env : undefined;
   if (isMapping(env)) for (const [key, value] of Object.entries(env)) checkShape(yaml, value, [...path, 'build', 'script', 'env', key], 'build.script.env.*');
   checkSources(yaml, fields.source, [...path, 'source']);
@@ -197,6 +200,12 @@ function checkLicense(yaml: YamlFile, value: unknown, path: Path): void {
   if (!alternates) {
     throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`, { file: yaml.path, line: yaml.lineOf(path) });
   }
+}
+
+/** The engine parses `about` links as absolute URLs: `github.com/x` is refused ("relative URL without a base"). A URL starts with its scheme. */
+function checkUrl(yaml: YamlFile, value: unknown, path: Path): void {
+  if (typeof value !== 'string' || value.includes('${{') || /^\s*[A-Za-z][A-Za-z0-9+.-]*:/.test(value)) return;
+  throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` is not an absolute URL, which rattler-build requires (write https://${value.trim() || '…'})`, { file: yaml.path, line: yaml.lineOf(path) });
 }
 
 /** Context values are text or lists of text; script variables are text. */
