@@ -9,9 +9,10 @@ Reads one JSON job on stdin and prints one JSON answer on stdout:
           "environments": [{"id": ID, "problems": [{"spec", "kind", "detail"}]}]}
 
 `kind` is `missing` (no package of that name on any channel), `version` (the
-name exists, no record matches the spec) or `conflict` (each spec has
-candidates, the solver finds no set that fits together; `detail` is its
-explanation). An environment with no problems resolves.
+name exists, no record matches the spec), `invalid` (not a match spec as the
+engine parses them, strictly) or `conflict` (each spec has candidates, the
+solver finds no set that fits together; `detail` is its explanation). An
+environment with no problems resolves.
 
 It uses py-rattler (rattler's official Python bindings): its Gateway reads
 sharded repodata where a channel serves it and keeps everything in rattler's
@@ -86,13 +87,16 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     virtual = virtual_packages()
     offered = {package.name.normalized: package for package in virtual}
     specs: dict[str, MatchSpec] = {}
+    # Strictly, as the engine (and the solve below) parse them: one bad spec is a
+    # problem of the environments that have it, not the end of every solve.
+    invalid: dict[str, str] = {}
     for environment in job["environments"]:
         for text in environment["specs"]:
-            if text not in specs:
+            if text not in specs and text not in invalid:
                 try:
-                    specs[text] = MatchSpec(text)
+                    specs[text] = MatchSpec(text, strict=True)
                 except InvalidMatchSpecError as error:
-                    fail(f"`{text}` is not a match spec: {error}")
+                    invalid[text] = " ".join(str(error).split())
     names = sorted({spec.name.normalized for spec in specs.values() if not spec.name.normalized.startswith("__")})
 
     gateway = Gateway()
@@ -113,6 +117,9 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     for environment in job["environments"]:
         problems = []
         for text in environment["specs"]:
+            if text in invalid:
+                problems.append({"spec": text, "kind": "invalid", "detail": f"not a match spec rattler-build accepts: {invalid[text]}"})
+                continue
             spec = specs[text]
             name = spec.name.normalized
             if name.startswith("__"):

@@ -13,7 +13,7 @@ import { loadWheelGraph } from '../src/graph/wheel-graph.js';
 import { loadProjects } from '../src/graph/workspace.js';
 import { OutputStore } from '../src/store/outputs.js';
 import { parseRecipe } from '../src/recipe/recipe.js';
-import { RECIPE_FIELDS, SOURCE_FIELDS } from '../src/recipe/recipe-fields.js';
+import { FIELD_SHAPES, RECIPE_FIELDS, SOURCE_FIELDS, TEXT_ITEMS } from '../src/recipe/recipe-fields.js';
 import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { ForgeError, isForgeError } from '../src/errors.js';
 import { renderRecipe } from '../src/variants/render.js';
@@ -74,8 +74,8 @@ describe('bad input gives one line naming the file', () => {
     ['package:\n\tname: bad\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: YAML syntax error: Tabs are not allowed as indentation$/],
     ['package:\n  name: bad\n  name: worse\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: YAML syntax error: Map keys must be unique$/],
     ['package: [bad, "1"]\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: `package` must be a mapping$/],
-    ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got \["bad"\]$/],
-    ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list$/],
+    ['package:\n  name: [bad]\n  version: "1"\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: `package\.name` must be text, got a list \(rattler-build refuses it\)$/],
+    ['package: {name: bad, version: "1"}\nrequirements:\n  host: python\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:3: `requirements\.host` must be a list, got text \(rattler-build refuses it\)$/],
     ['package: {name: bad, version: "${{ 1 +"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unclosed `\$\{\{`/],
     ['context: {v: "1"}\npackage: {name: bad, version: "${{ v | nofilter }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:2: unknown filter `nofilter` in .*: rattler-build has only abs, /],
     ['package: {name: bad, version: "${{ nofunc(1) }}"}\n', /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:1: unknown function `nofunc`/],
@@ -167,7 +167,7 @@ describe('bad input gives one line naming the file', () => {
 
   it('a source path refused from where the recipe now is, although its text was rendered (and cached) where the path stayed inside', async () => {
     const recipe = 'package: {name: moved, version: "1"}\nsource:\n  path: ../../../../src\n';
-    const ws = setup({ 'x/pkgs/moved/recipe/recipe.yaml': recipe });
+    const ws = setup({ 'x/pkgs/moved/recipe/recipe.yaml': recipe, 'src/a.txt': 'a\n' });
     ws.edit('nx.json', (text) => text.replace('"options": {', '"options": {"recipesDir": "x/pkgs", '));
     expect(await loadError(ws)).toBe('no error');
     ws.write('pkgs/moved/recipe/recipe.yaml', recipe);
@@ -183,6 +183,18 @@ describe('bad input gives one line naming the file', () => {
   it.each(['../../../../x.patch', '/opt/x.patch'])('a patch outside the workspace (%s), whose edits Nx would not see', async (patch) => {
     const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': `package: {name: bad, version: "1"}\nsource:\n  path: src\n  patches:\n    - ${patch}\n` });
     expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: pkgs/bad/recipe/recipe\\.yaml:5: patch \`${patch.replace(/\./g, '\\.')}\` is outside the workspace: `));
+  });
+
+  it('a local source that does not exist, also when the recipe was rendered (and the plugin answered) while it did', async () => {
+    const ws = setup({ 'pkgs/lib/recipe/recipe.yaml': 'package: {name: lib, version: "1"}\nsource:\n  - path: ../../../shared/lib-src\n', 'shared/lib-src/lib.txt': 'lib\n' });
+    expect(await loadError(ws)).toBe('no error');
+    expect(ws.nx('show', 'projects').code).toBe(0);
+    rmSync(join(ws.root, 'shared'), { recursive: true });
+    const message = /pkgs\/lib\/recipe\/recipe\.yaml:3: source path `\.\.\/\.\.\/\.\.\/shared\/lib-src` does not exist \(looked for shared\/lib-src\)/;
+    expect(await loadError(ws)).toMatch(new RegExp(`^forge: error: ${message.source}$`));
+    const nx = ws.nx('show', 'projects');
+    expect(nx.code).not.toBe(0);
+    expect(nx.stderr + nx.stdout).toMatch(message);
   });
 
   it('a patch entry naming a folder', async () => {
@@ -320,9 +332,9 @@ describe('a damaged record or cache file counts as absent', () => {
     const renders = RenderCache.forWorkspace(dir);
     expect(renders.get('k')).toBeUndefined();
     // The next save replaces the damaged file: a fresh reader (another process) finds the entry.
-    renders.set('k', { rendered: [], patches: [], sourcePaths: ['src'] });
+    renders.set('k', { rendered: [], patches: [], sources: [{ source: 'src', line: 3 }] });
     renders.save();
-    expect(RenderCache.forWorkspace(dir).get('k')).toEqual({ rendered: [], patches: [], sourcePaths: ['src'] });
+    expect(RenderCache.forWorkspace(dir).get('k')).toEqual({ rendered: [], patches: [], sources: [{ source: 'src', line: 3 }] });
     const nodes = new NodesCache(dir);
     expect(nodes.read('k')).toBeUndefined();
     nodes.write({ key: 'k', results: [], patches: [] });
@@ -409,6 +421,170 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     // Each misspelling is refused for that field by both, not for something else in its case.
     const wrongReason = cases.filter((c) => !c.known && !(engine[c.name]!.includes(`unknown field '${c.key}'`) && forge(c.text).includes(`unknown field \`${c.key}\``)));
     expect(wrongReason.map((c) => `${c.name}: engine says ${engine[c.name]}; forge says ${forge(c.text)}`)).toEqual([]);
+  });
+
+  it('agree on the shape of every field (text, list, mapping) and of list items', () => {
+    const SOURCE_KIND: Record<string, string> = { url: 'url', sha256: 'url', md5: 'url', file_name: 'url', attestation: 'url', git: 'git', rev: 'git', tag: 'git', branch: 'git', depth: 'git', lfs: 'git', expected_commit: 'git', submodules: 'git' };
+    const SOURCES = { url: 'url: https://example.invalid/x.tgz', git: 'git: https://example.invalid/x.git', path: 'path: src' };
+    const place = (field: string, value: string): string => {
+      const parts = field.split('.');
+      if (field === 'staging' || field === 'inherit') return multi(`    ${field}: ${value}\n`);
+      if (field === 'context') return `context: ${value}\n${head}`;
+      if (parts.length === 1) return `${head}${field}: ${value}\n`;
+      if (parts[0] === 'package') return field === 'package.name' ? `package:\n  name: ${value}\n  version: "1"\n` : `package:\n  name: x\n  version: ${value}\n`;
+      if (parts[0] === 'recipe') return multi('').replace(`  ${parts[1]}: ${parts[1] === 'name' ? 'x' : '"1"'}\n`, `  ${parts[1]}: ${value}\n`);
+      if (parts[0] === 'source') {
+        const kind = SOURCE_KIND[parts[1]!] ?? 'path';
+        const own = SOURCES[kind as keyof typeof SOURCES];
+        return parts[1] === kind ? `${head}source:\n  ${kind}: ${value}\n` : `${head}source:\n  ${own}\n  ${parts[1]}: ${value}\n`;
+      }
+      if (field.startsWith('tests.script.')) return parts[2] === 'script' ? `${head}tests:\n  - script: ${value}\n` : `${head}tests:\n  - script: [echo]\n    ${parts[2]}: ${value}\n`;
+      if (parts[0] === 'tests') return `${head}tests:\n  - ${parts[1]}:\n      ${parts[2]}: ${value}\n`;
+      return head + parts.slice(0, -1).map((part, i) => `${'  '.repeat(i)}${part}:\n`).join('') + `${'  '.repeat(parts.length - 1)}${parts.at(-1)}: ${value}\n`;
+    };
+    const VALUES = { text: '"1"', list: '["1"]', mapping: '{a: "1"}' };
+    const ITEMS = { 'list item': '[["1"]]', 'mapping item': '[{a: "1"}]', 'conditional item': '[{if: linux, then: ["1"], else: "2"}]', 'conditional of a mapping': '[{if: linux, then: {a: "1"}}]' };
+    const shapeCases: Array<{ name: string; text: string }> = [];
+    for (const field of Object.keys(FIELD_SHAPES)) {
+      for (const [shape, value] of Object.entries(VALUES)) shapeCases.push({ name: `${field}: ${shape}`, text: place(field, value) });
+      if (TEXT_ITEMS.has(field)) for (const [shape, value] of Object.entries(ITEMS)) shapeCases.push({ name: `${field}: ${shape}`, text: place(field, value) });
+    }
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(shapeCases.map((c) => [c.name, c.text]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (text: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text));
+        return '';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    const engineShape = /expected (scalar|sequence|mapping|string|boolean or list|a mapping)|non-(scalar|sequence|mapping|string)|but got (other|invalid type)/;
+    const forgeShape = /must be (text|a list|a mapping)\b/;
+    const disagree = shapeCases.filter((c) => engineShape.test(engine[c.name]!) !== forgeShape.test(forge(c.text)));
+    expect(disagree.map((c) => `${c.name}: engine says ${engine[c.name] || 'ok'}; forge says ${forge(c.text) || 'ok'}`)).toEqual([]);
+    // Every shape of the table is met by some case the engine refuses: the cases reach the engine's parser.
+    expect(shapeCases.filter((c) => engineShape.test(engine[c.name]!)).length).toBeGreaterThan(Object.keys(FIELD_SHAPES).length);
+  });
+
+  it('a value of the wrong shape names its line and what the field takes', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nrequirements:\n  host:\n    - python\n    - if: linux\n      then: {numpy: 2}\nabout:\n  license: [MIT]\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: `requirements\.host\[1\]\.then` must be text or a list, got a mapping \(rattler-build refuses it\)$/);
+    ws.edit('pkgs/bad/recipe/recipe.yaml', (text) => text.replace('then: {numpy: 2}', 'then: numpy'));
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:8: `about\.license` must be text, got a list \(rattler-build refuses it\)$/);
+  });
+
+  it("refuses a requirement with a bare version (conda-build's `numpy 1.26`) as the engine does, and nothing the engine accepts", () => {
+    // The first are refused by the engine's strict parser; forge judges only the plain `name version [build]` form.
+    const bare = ['demo-core 1.1', 'numpy 1.26', 'python 3.12', 'foo 1', 'foo 1.2 h123_0', 'foo 1.0.0a1', 'foo 2.0 *_cuda'];
+    const accepted = ['foo', 'foo 1.1.*', 'foo >=1.1', 'foo >=1.0,<2', 'foo >= 1.0', 'foo >1.0 , <2', 'foo =1.0', 'foo ==1.0', 'foo 1.*', 'foo *', 'foo * cuda*',
+      'foo 1.0.* py_0', 'foo ~=1.0', 'foo !=1.0', 'foo=1.0', 'foo>=1.0', 'conda-forge::foo >=1', 'foo[version=">=1.0"]', 'python 3.12.*', 'foo 2.0.* *_cuda', 'foo >=1,<2 *_cuda'];
+    const others = ['foo 1.0|1.1', 'foo 1.0,<2', 'foo[version=1.0]', 'foo >=1.0.*'];
+    const specs = [...bare, ...accepted, ...others];
+    const text = (spec: string) => `package: {name: x, version: "1"}\nrequirements:\n  host:\n    - ${JSON.stringify(spec)}\n`;
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(specs.map((spec) => [spec, text(spec)]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (spec: string) => {
+      try {
+        renderRecipe(parseRecipe(parseYamlText('recipe.yaml', text(spec))), parseVariantConfig(parseYamlText('variants.yaml', VARIANTS)), { targetPlatform: 'linux-64' });
+        return '';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(bare.filter((spec) => !engine[spec])).toEqual([]);
+    expect(accepted.filter((spec) => engine[spec])).toEqual([]);
+    for (const spec of bare) {
+      const reason = /missing range specifier for .*$/.exec(engine[spec]!)![0];
+      expect(forge(spec)).toBe(`recipe.yaml:4: \`${spec}\` is not a match spec rattler-build accepts: ${reason}`);
+    }
+    expect(accepted.filter((spec) => forge(spec))).toEqual([]);
+    // What forge leaves to the engine (which refuses it too): no refusal of something the engine takes.
+    expect(others.filter((spec) => forge(spec) && !engine[spec])).toEqual([]);
+  });
+
+  it('refuses a license that is no SPDX expression by its grammar, as the engine does, and nothing the engine accepts', () => {
+    const refused = ['MIT License', 'Apache 2.0', 'BSD 3-Clause', 'GNU GPL v3', 'MIT, BSD-3-Clause', 'MIT AND', 'OR MIT', 'MIT AND OR Apache-2.0', ''];
+    const accepted = ['MIT', 'Apache-2.0', 'MIT OR Apache-2.0', 'MIT or Apache-2.0', '(MIT OR Apache-2.0)', 'MIT AND (LGPL-2.1-or-later OR BSD-3-Clause)', 'Apache-2.0 WITH LLVM-exception', ' MIT ', 'LicenseRef-Proprietary', 'NOASSERTION'];
+    // Single ids the engine refuses and forge leaves to it: it has no SPDX list.
+    const leftToEngine = ['BSD', 'GPL-3.0', 'Proprietary', 'mit', 'MIT/Apache-2.0'];
+    const text = (license: string) => `package: {name: x, version: "1"}\nabout:\n  license: ${JSON.stringify(license)}\n`;
+    const licenses = [...refused, ...accepted, ...leftToEngine];
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(licenses.map((l) => [l, text(l)]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (license: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text(license)));
+        return '';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(refused.filter((l) => !/invalid value for 'license'/.test(engine[l]!))).toEqual([]);
+    expect(accepted.filter((l) => engine[l])).toEqual([]);
+    expect(leftToEngine.filter((l) => !engine[l])).toEqual([]);
+    for (const l of refused) expect(forge(l)).toBe(`recipe.yaml:3: \`about.license\` \`${l}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`);
+    expect([...accepted, ...leftToEngine].filter((l) => forge(l))).toEqual([]);
+  });
+
+  it('refuses an about link that is no absolute URL, as the engine does, and nothing the engine accepts', () => {
+    const refused = ['x.org', 'github.com/a/b', '/abs/path', './rel', 'git@github.com:a/b.git', 'https//x.org', ''];
+    const accepted = ['https://x.org', 'http://localhost', 'localhost:8080', 'mailto:a@b.c', 'file:///x', ' https://x.org '];
+    const text = (field: string, url: string) => `package: {name: x, version: "1"}\nabout:\n  ${field}: ${JSON.stringify(url)}\n`;
+    const cases = ['homepage', 'repository', 'documentation'].flatMap((field) => [...refused, ...accepted].map((url) => ({ field, url, name: `${field} ${url}` })));
+    const probe = [
+      'import json, sys',
+      'from rattler_build import Stage0Recipe',
+      'out = {}',
+      'for name, text in json.load(sys.stdin).items():',
+      '    try:',
+      '        Stage0Recipe.from_yaml(text); out[name] = ""',
+      '    except Exception as error:',
+      '        out[name] = str(error).split("\\n")[0]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(cases.map((c) => [c.name, text(c.field, c.url)]))), encoding: 'utf8' })) as Record<string, string>;
+    const forge = (field: string, url: string) => {
+      try {
+        parseRecipe(parseYamlText('recipe.yaml', text(field, url)));
+        return '';
+      } catch (error) {
+        return (error as ForgeError).format();
+      }
+    };
+    expect(cases.filter((c) => refused.includes(c.url) !== Boolean(engine[c.name])).map((c) => `${c.name}: ${engine[c.name] || 'ok'}`)).toEqual([]);
+    expect(cases.filter((c) => refused.includes(c.url) !== Boolean(forge(c.field, c.url))).map((c) => `${c.name}: ${forge(c.field, c.url) || 'ok'}`)).toEqual([]);
+    expect(forge('homepage', 'github.com/a/b')).toBe('recipe.yaml:3: `about.homepage` `github.com/a/b` is not an absolute URL, which rattler-build requires (write https://github.com/a/b)');
   });
 
   it('a test entry of no kind, in an if branch, names its line', () => {

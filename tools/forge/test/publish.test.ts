@@ -112,6 +112,12 @@ describe('forge publish to a channel folder (file://)', () => {
       expect(lines).toHaveLength(13);
       expect(lines.every((l) => l.endsWith('upload after building'))).toBe(true);
       expect(lines.some((l) => l.includes('demo-app'))).toBe(false);
+      const json = ws.forge('publish', '--dry-run', '--json', 'demo-ext');
+      expect(json.code, json.stderr).toBe(0);
+      const listed = JSON.parse(json.stdout) as { channel: string; files: Array<{ task: string; file: string; action: string; would: string }> };
+      expect(listed.channel).toBe(`file://${join(ws.root, '.published')}`);
+      expect(listed.files.map((f) => `${f.task} ${f.file} ${f.action}`)).toEqual(lines.map((l) => l.split(/ +/).slice(0, 2).join(' ') + ' upload'));
+      expect(listed.files.every((f) => f.would === 'upload after building')).toBe(true);
       expect(manifests(ws).size).toBe(0);
       expect(existsSync(join(ws.root, '.published'))).toBe(false);
     } finally {
@@ -140,6 +146,17 @@ describe('forge publish to a channel folder (file://)', () => {
       // Nothing copied or re-indexed: every file of the channel, repodata included, is byte for byte the same.
       expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
       expect(existsSync(join(ws.root, '.published', 'noarch', 'demo-app-0.1.0-pyh4616a5c_0.conda'))).toBe(true);
+
+      // An edit without a build.number bump: the dry run shows the refusal and fails as the publish would.
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('summary: Demo base package', 'summary: The demo base package'));
+      const dry = ws.forge('publish', '--dry-run');
+      expect(dry.code, dry.stdout + dry.stderr).toBe(1);
+      expect(dry.stdout).toMatch(/demo-core:noarch +noarch\/demo-core-1\.0\.0-h4616a5c_0\.conda +refuse: already there from another recipe \(recipe\.yaml\); bump build\.number/);
+      expect(dry.stdout).toContain('\n1 file(s) would be refused: bump build.number in their recipes\n');
+      const dryJson = ws.forge('publish', '--dry-run', '--json');
+      expect(dryJson.code).toBe(1);
+      expect((JSON.parse(dryJson.stdout) as { files: Array<{ task: string; action: string }> }).files.filter((f) => f.action === 'refuse').map((f) => f.task)).toEqual(['demo-core:noarch']);
+      expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
     } finally {
       ws.dispose();
     }

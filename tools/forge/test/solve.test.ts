@@ -190,3 +190,23 @@ describe('the solveBeforeBuild option', () => {
     }
   });
 });
+
+describe('a requirement that is no match spec the engine accepts', () => {
+  it('makes the variants that have it unsolvable, saying why, and the others still solve', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // Past forge's own check of bare versions, and refused by rattler's strict parser (the engine's).
+      ws.edit('pkgs/demo-app/recipe/recipe.yaml', (t) => t.replace('    - demo-ext\n', '    - demo-ext\n    - demo-core 1.0|1.1\n'));
+      const json = ws.forge('solve', '--json');
+      expect(json.code, json.stderr).toBe(1);
+      const report = JSON.parse(json.stdout) as SolveReport;
+      expect(report.tasks.filter((t) => !t.solvable).map((t) => `${t.project}:${t.variant}`)).toEqual(['demo-app:noarch']);
+      expect(report.tasks.find((t) => t.project === 'demo-app')!.problems).toEqual([
+        { package: 'demo-app', environment: 'run', spec: 'demo-core 1.0|1.1', kind: 'invalid', detail: "not a match spec rattler-build accepts: missing range specifier for '1.0'. Did you mean '==1.0' or '1.0.*'?" },
+      ]);
+      expect(report.tasks.filter((t) => t.solvable)).toHaveLength(13);
+    } finally {
+      ws.dispose();
+    }
+  });
+});

@@ -56,6 +56,16 @@ describe('the output store', () => {
     expect(store.valid('lib', 'v1', 'k1'), 'restored').toBeDefined();
   });
 
+  it('says why a variant builds: never built, its inputs changed, or (same inputs) which files were removed or changed', () => {
+    const store = freshStore();
+    expect(store.buildReason('lib', 'v1', 'k1', INPUTS)).toBe('never built');
+    built(store);
+    expect(store.buildReason('lib', 'v1', 'k2', { ...INPUTS, files: { 'recipe.yaml': sha256('r2') } })).toBe('inputs changed: recipe file changed: recipe.yaml');
+    // `forge plan` said "inputs changed: " with nothing after it when the output was damaged and the inputs were the same.
+    rmSync(join(store.taskDir('lib', 'v1'), PACKAGE));
+    expect(store.buildReason('lib', 'v1', 'k1', INPUTS)).toBe(`files of the last build removed or changed: ${PACKAGE}`);
+  });
+
   it.each<[string, (m: Record<string, unknown>) => unknown]>([
     ['not JSON', () => '{"key": '],
     ['a list', (m) => [m]],

@@ -19,6 +19,10 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
     const lint = ws.forge('lint', 'demo-wheel');
     expect(lint.stderr).toBe('forge: error: `demo-wheel` is a wheel project: this command covers recipes (wheels: `nx run demo-wheel:wheel`, `nx run demo-wheel:upload-wheels`)\n');
     expect(ws.forge('variants', 'demo-wheel').stdout).toMatch(/^wheel +demo-wheel 0\.1\.0 +py3\.11 /m);
+    // explain --wheel on a name no wheel project has says so, rather than "has no variant … (known: )".
+    const explain = ws.forge('explain', 'nope', 'py3.11', '--wheel');
+    expect(explain.code).toBe(2);
+    expect(explain.stderr).toBe('forge: error: unknown wheel project `nope` (known: demo-wheel, demo-wheel-app)\n');
   });
 
   it('say why nx cannot tell the affected projects, in one line', () => {

@@ -9,7 +9,7 @@ import { prepareEnvironment } from '../src/engine/wheel-env.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
 import { loadWheelProjects } from '../src/graph/wheel-graph.js';
-import { parseWheelSpec } from '../src/recipe/wheel-spec.js';
+import { normalVersion, parseWheelSpec } from '../src/recipe/wheel-spec.js';
 import { renderWheel } from '../src/variants/wheel-render.js';
 import { enginePython, repoRoot } from './support/paths.js';
 import { PYTORCH_CUDA_ARCHES, realArches } from './support/pytorch-matrix.js';
@@ -123,6 +123,36 @@ describe('wheel.yaml', () => {
     };
     expect(load('fixes')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `fixes` is a folder, not a patch file (looked for pkgs/demo/wheel/fixes)');
     expect(load('gone.patch')).toBe('pkgs/demo/wheel/wheel.yaml:5: patch `gone.patch` does not exist (looked for pkgs/demo/wheel/gone.patch)');
+  });
+
+  it('refuses a version that is not PEP 440, or not in the normal form the wheel file name will have, before the build', () => {
+    const version = (text: string) => parseError(WHEEL('').replace('version: 0.1.0', `version: ${text}`));
+    expect(version('not a version')).toBe('pkgs/demo/wheel/wheel.yaml:2: `version` `not a version` is not a PEP 440 version');
+    expect(version('1.0.0-beta1')).toBe("pkgs/demo/wheel/wheel.yaml:2: `version` `1.0.0-beta1` is `1.0.0b1` in PEP 440's normal form, which the wheel's file name will have: write `1.0.0b1`");
+    expect(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('').replace('version: 0.1.0', 'version: 1.10')).version).toBe('1.10');
+  });
+
+  it("normalises versions as Python's packaging does", () => {
+    const versions = ['1.0', '1.0.0', '01.02.003', 'v1.0', ' 1.0 ', '1!2.0', '0!1.0', '1.0a1', '1.0-alpha.1', '1.0BETA2', '1.0c3', '1.0pre', '1.0.preview-4', '1.0rc', '1.0-1', '1.0.post', '1.0-r2', '1.0rev3',
+      '1.0.dev', '1.0-dev_7', '1.0a1.post2.dev3', '1.0+Local-01_ab', '1.0+abc.007', '1.0+', '1.0a1a2', '1..0', 'x1.0', '1.0-', '1.0+a..b', '2.11.0', '0.7.9+cu130torch2.11.0'];
+    const python = JSON.parse(execFileSync(enginePython(), ['-c', [
+      'import json, sys',
+      'from packaging.version import Version, InvalidVersion',
+      'out = []',
+      'for v in json.load(sys.stdin):',
+      '    try: out.append(str(Version(v)))',
+      '    except InvalidVersion: out.append(None)',
+      'print(json.dumps(out))',
+    ].join('\n')], { input: JSON.stringify(versions), encoding: 'utf8' })) as Array<string | null>;
+    expect(versions.map((v) => normalVersion(v) ?? null)).toEqual(python);
+  });
+
+  it('refuses a source path outside the workspace (Nx cannot take it as an input) or at its root', () => {
+    const path = (to: string) => parseError(WHEEL('').replace('  path: ../src\n', `  path: ${to}\n`));
+    expect(path('../../../../outside-src')).toBe("pkgs/demo/wheel/wheel.yaml:4: source path `../../../../outside-src` is outside the workspace: a variant's content key and Nx inputs cover only the workspace (move the sources into the workspace, or use a git source)");
+    expect(path('../../..')).toBe("pkgs/demo/wheel/wheel.yaml:4: source path `../../..` is the workspace root: keep the package's sources in a folder of their own");
+    // Beside the wheel folder, or in another folder of the workspace, is a source like any.
+    expect(parseWheelSpec('pkgs/demo/wheel/wheel.yaml', WHEEL('').replace('  path: ../src\n', '  path: ../../../shared/src\n')).source).toMatchObject({ kind: 'path', path: 'shared/src' });
   });
 
   it('refuses a git source that git would read as an option, and a rev with a tag', () => {

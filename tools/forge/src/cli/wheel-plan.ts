@@ -7,7 +7,7 @@ import { readForgeOptions } from '../config/forge-config.js';
 import { describeError } from '../errors.js';
 import { tasksInOrder } from '../graph/task-order.js';
 import { wheelTarget } from '../nx/plugin.js';
-import { explainChange, type KeyInputs } from '../store/content-key.js';
+import type { KeyInputs } from '../store/content-key.js';
 import { findPublished } from '../store/wheel-records.js';
 import type { PlanEntry, PlanStatus } from './commands/plan.js';
 
@@ -61,7 +61,7 @@ export async function makeWheelPlan(root: string, progress: (line: string) => vo
         else if (published.found && published.record.version === project.spec.version && published.record.buildNumber === (project.spec.buildNumber ?? null)) {
           result = entry('blocked', `${published.where} has ${project.spec.name} ${project.spec.version} from other inputs: bump build_number in ${project.file}`, key);
         } else if (failure?.key === key) result = entry('build', `the last build with these inputs failed (${failure.at})`, key);
-        else result = entry('build', previous ? `inputs changed: ${explainChange(previous.inputs, assessed.inputs).join('; ')}` : 'never built', key);
+        else result = entry('build', run.store.buildReason(task.project, task.id, key, assessed.inputs), key);
       }
     }
     byTask.set(target, result);

@@ -9,16 +9,16 @@ export function workspaceDataDir(root: string): string {
   return process.env.NX_WORKSPACE_DATA_DIRECTORY || join(root, '.nx', 'workspace-data');
 }
 
-/** Bumped when the engine's output for the same inputs, or the entry's shape, changes (6: local source paths; 7: the format table's fixes, issue 19). */
-const ENGINE_REVISION = '7';
+/** Bumped when the engine's output for the same inputs, the entry's shape, or what a render refuses changes (6: local source paths; 7: the format table's fixes, issue 19; 8: field shapes, local sources with their lines, bare versions in requirements). */
+const ENGINE_REVISION = '8';
 
 /** What a cache hit must give without parsing the recipe: its variants and the patches it names. */
 export interface RenderEntry {
   readonly rendered: RenderedVariant[];
   /** Patch paths (relative to the recipe folder) and the line naming each, checked on every load. */
   readonly patches: ReadonlyArray<{ readonly patch: string; readonly line?: number }>;
-  /** Local source folders or files (`source.path`, relative to the recipe folder). */
-  readonly sourcePaths: readonly string[];
+  /** Local source folders or files (`source.path`, relative to the recipe folder) and the line naming each, checked on every load. */
+  readonly sources: ReadonlyArray<{ readonly source: string; readonly line?: number }>;
 }
 
 /**
@@ -56,7 +56,7 @@ export class RenderCache {
   /** A damaged entry is a miss: the recipe is rendered again and the entry replaced. */
   get(key: string): RenderEntry | undefined {
     const entry = this.entries[key];
-    return isObject(entry) && Array.isArray(entry.rendered) && Array.isArray(entry.patches) && Array.isArray(entry.sourcePaths) ? entry : undefined;
+    return isObject(entry) && Array.isArray(entry.rendered) && Array.isArray(entry.patches) && Array.isArray(entry.sources) ? entry : undefined;
   }
 
   set(key: string, value: RenderEntry): void {

@@ -21,7 +21,7 @@ export function renderRecipes(
   const config = parseVariantConfig(parseYamlText(variantConfig.file, variantConfig.text));
   return recipes.map(({ file, text }) => {
     const recipe = parseRecipe(parseYamlText(file, text));
-    const sourcePaths: string[] = [];
+    const sources: Array<{ source: string; line: number | undefined }> = [];
     for (const { source, path } of localSources(recipe)) {
       // A path chosen by an expression cannot be known here; the engine reads it all the same.
       if (source.includes('${{')) continue;
@@ -32,12 +32,12 @@ export function renderRecipes(
       }
       // The workspace root holds node_modules, .nx and the outputs: its key would change with every build.
       if (inWorkspace === '.') throw new ForgeError(`source path \`${source}\` is the workspace root: keep the package's sources in a folder of their own`, { file, line: recipe.yaml.lineOf(path) });
-      sourcePaths.push(source);
+      sources.push({ source, line: recipe.yaml.lineOf(path) });
     }
     const patches = namedPatches(recipe)
       // A patch chosen by an expression is checked by the engine when it applies it.
       .filter(({ patch }) => !patch.includes('${{'))
       .map(({ patch, path }) => ({ patch, line: recipe.yaml.lineOf(path) }));
-    return { rendered: renderRecipe(recipe, config, { targetPlatform }), patches, sourcePaths };
+    return { rendered: renderRecipe(recipe, config, { targetPlatform }), patches, sources };
   });
 }

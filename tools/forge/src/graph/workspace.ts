@@ -18,6 +18,8 @@ export interface RecipeProject {
   readonly rendered: readonly RenderedVariant[];
   /** The patches it names, which must exist. */
   readonly patches: RenderEntry['patches'];
+  /** The local sources it names, which must exist. */
+  readonly sources: RenderEntry['sources'];
   /**
    * Workspace-relative local sources and patches outside the recipe folder: the
    * engine reads them, so they are inputs of its builds like the folder itself.
@@ -97,9 +99,10 @@ export async function loadProjects(
     cache.save();
   }
   return sources.recipes.map(({ file, key }) => {
-    const { rendered, patches, sourcePaths } = cache.get(key)!;
+    const { rendered, patches, sources } = cache.get(key)!;
     checkPatches(root, file, patches);
-    return { ...projectOf(file), recipeFile: file, rendered, patches, outsideInputs: outsideInputs(file, [...patches.map((p) => p.patch), ...sourcePaths]) };
+    checkSources(root, file, sources);
+    return { ...projectOf(file), recipeFile: file, rendered, patches, sources, outsideInputs: outsideInputs(file, [...patches.map((p) => p.patch), ...sources.map((s) => s.source)]) };
   });
 }
 
@@ -108,6 +111,14 @@ function outsideInputs(recipeFile: string, paths: readonly string[]): string[] {
   const dir = posix.dirname(recipeFile);
   const outside = paths.map((path) => posix.normalize(posix.join(dir, path))).filter((path) => posix.relative(dir, path).startsWith('..'));
   return [...new Set(outside)].sort();
+}
+
+/** The engine stops a build on a local source that is not there ("failed to canonicalize path"), with no line, after the solve. */
+export function checkSources(root: string, recipeFile: string, sources: RenderEntry['sources']): void {
+  const dir = posix.dirname(recipeFile);
+  for (const { source, line } of sources) {
+    if (!existsSync(join(root, dir, source))) throw new ForgeError(`source path \`${source}\` does not exist (looked for ${posix.normalize(posix.join(dir, source))})`, { file: recipeFile, line });
+  }
 }
 
 export function checkPatches(root: string, recipeFile: string, patches: RenderEntry['patches']): void {

@@ -10,8 +10,8 @@ import { isObject, readJsonFile } from '../json-file.js';
 export interface CachedNodes<T> {
   readonly key: string;
   readonly results: T;
-  /** Patches named by each recipe: they can vanish without a recipe edit, so every hit checks them. */
-  readonly patches: ReadonlyArray<{ readonly recipeFile: string; readonly patches: RenderEntry['patches'] }>;
+  /** Patches and local sources named by each recipe: they can vanish without a recipe edit, so every hit checks them. */
+  readonly patches: ReadonlyArray<{ readonly recipeFile: string; readonly patches: RenderEntry['patches']; readonly sources: RenderEntry['sources'] }>;
 }
 
 /**
@@ -37,7 +37,7 @@ export class NodesCache {
   read<T extends unknown[]>(key: string): CachedNodes<T> | undefined {
     const cached = readJsonFile(this.file, (value): value is CachedNodes<T> =>
       isObject(value) && Array.isArray(value.results) && Array.isArray(value.patches)
-      && value.patches.every((entry: unknown) => isObject(entry) && typeof entry.recipeFile === 'string' && Array.isArray(entry.patches)));
+      && value.patches.every((entry: unknown) => isObject(entry) && typeof entry.recipeFile === 'string' && Array.isArray(entry.patches) && Array.isArray(entry.sources)));
     return cached?.key === key ? cached : undefined;
   }
 

@@ -3,7 +3,7 @@ import { normalizeOptions, SKIP_SOLVE_ENV, type ForgeOptions } from '../config/f
 import { isForgeError } from '../errors.js';
 import { buildGraph, type VariantTask } from '../graph/recipe-graph.js';
 import type { WheelGraph, WheelProject } from '../graph/wheel-graph.js';
-import { checkPatches, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
+import { checkPatches, checkSources, loadProjects, projectOf, readRecipeSources, RECIPE_GLOB_SUFFIX, WHEEL_FILE_SUFFIX } from '../graph/workspace.js';
 import { KEY_FILE } from '../store/outputs.js';
 import { NodesCache } from './nodes-cache.js';
 import type { VariantValue } from '../variants/keys.js';
@@ -72,7 +72,10 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
   const key = NodesCache.key(options, sources);
   const cached = cache.read<Array<readonly [string, CreateNodesResult]>>(key);
   if (cached) {
-    for (const { recipeFile, patches } of cached.patches) checkPatches(root, recipeFile, patches);
+    for (const { recipeFile, patches, sources } of cached.patches) {
+      checkPatches(root, recipeFile, patches);
+      checkSources(root, recipeFile, sources);
+    }
     return cached.results;
   }
   const graph = buildGraph(await loadProjects(root, options, sources), root);
@@ -80,9 +83,19 @@ async function recipeNodes(root: string, options: ForgeOptions, recipeFiles: rea
     const { name } = projectOf(file);
     return [file, projectNode(file, graph.tasks.get(name) ?? [], graph.dependencies.get(name) ?? new Set(), graph.projects.get(name)?.outsideInputs ?? [], options)] as const;
   });
-  cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches })) });
+  cache.write({ key, results, patches: [...graph.projects.values()].map((p) => ({ recipeFile: p.recipeFile, patches: p.patches, sources: p.sources })) });
   return results;
 }
+
+/**
+ * The inputs of the targets over a project's variant tasks (`build`, `wheel`, the uploads):
+ * Nx's default (the project's files and those of the projects it needs), and the content
+ * keys of the variant tasks below them. Nx 24's `nx affected -t build` selects a task by
+ * its own inputs and the outputs it reads, so with the default alone an edit of a local
+ * source outside the project's folder (`path: ../../../shared/src`), an input of the
+ * variant tasks only, selected nothing, and an upstream edit no dependent's aggregate.
+ */
+const AGGREGATE_INPUTS: TargetConfiguration['inputs'] = ['default', '^default', { dependentTasksOutputFiles: `**/${KEY_FILE}`, transitive: true }];
 
 function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependencies: ReadonlySet<string>, outsideInputs: readonly string[], options: ForgeOptions): CreateNodesResult {
   const { name, root } = projectOf(recipeFile);
@@ -136,12 +149,14 @@ function projectNode(recipeFile: string, tasks: readonly VariantTask[], dependen
     executor: UPLOAD_EXECUTOR,
     // After this package's builds and after the packages it needs are published.
     dependsOn: [BUILD_TARGET, `^${UPLOAD_TARGET}`],
+    inputs: AGGREGATE_INPUTS,
     cache: false,
     metadata: { technologies: ['conda'], description: `Upload ${name}'s variants to ${options.uploadChannel}` },
   };
   targets[BUILD_TARGET] = {
     executor: 'nx:noop',
     dependsOn: tasks.map((task) => variantTarget(task.id)),
+    inputs: AGGREGATE_INPUTS,
     metadata: { technologies: ['conda'], description: `All ${tasks.length} variant build(s) of ${name}` },
   };
   const metadata: ForgeProjectMetadata = {
@@ -194,11 +209,13 @@ function wheelProjectNode(project: WheelProject, graph: WheelGraph, options: For
   targets[WHEEL_TARGET] = {
     executor: 'nx:noop',
     dependsOn: tasks.map((task) => wheelTarget(task.id)),
+    inputs: AGGREGATE_INPUTS,
     metadata: { technologies: ['python'], description: `All ${tasks.length} wheel variant(s) of ${spec.name}` },
   };
   targets[UPLOAD_WHEELS_TARGET] = {
     executor: UPLOAD_WHEELS_EXECUTOR,
     dependsOn: [WHEEL_TARGET, `^${UPLOAD_WHEELS_TARGET}`],
+    inputs: AGGREGATE_INPUTS,
     cache: false,
     metadata: { technologies: ['python'], description: `Publish ${spec.name}'s wheels to ${options.wheelIndex ?? '(wheelIndex is not set)'}` },
   };

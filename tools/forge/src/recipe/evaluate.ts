@@ -1,5 +1,5 @@
 import { ForgeError } from '../errors.js';
-import { evaluateExpression, expressionNames, renderScriptTemplate, renderTemplate, templateNames, trackTemplate, type JinjaScope } from './jinja.js';
+import { evaluateExpression, expressionNames, hasTemplate, renderScriptTemplate, renderTemplate, templateNames, trackTemplate, type JinjaScope } from './jinja.js';
 import type { YamlFile } from './yaml-file.js';
 
 export type Path = ReadonlyArray<string | number>;
@@ -93,7 +93,10 @@ export class NodeEvaluator {
     items.forEach((item, index) => {
       const itemPath = [...path, index];
       if (!isConditional(item)) {
-        out.push(this.evaluate(item, itemPath));
+        const value = this.evaluate(item, itemPath);
+        // The engine drops an item whose template renders to nothing (`${{ "python" if win }}` off Windows).
+        if (typeof item === 'string' && hasTemplate(item) && (value === undefined || value === null || value === '')) return;
+        out.push(value);
         return;
       }
       const taken = this.condition(item.if, [...itemPath, 'if']);

@@ -45,6 +45,71 @@ export const SOURCE_FIELDS: Readonly<Record<'url' | 'git' | 'path', readonly str
   path: ['path', 'sha256', 'md5', 'file_name', 'patches', 'target_directory', 'filter', 'use_gitignore'],
 };
 
+/** A YAML value as the engine's parser sees it: a scalar (text, a number, a boolean, a template), a list, a mapping. */
+export type Shape = 'text' | 'list' | 'mapping';
+const TEXT: readonly Shape[] = ['text'];
+const LIST: readonly Shape[] = ['list'];
+const MAPPING: readonly Shape[] = ['mapping'];
+const TEXT_OR_LIST: readonly Shape[] = ['text', 'list'];
+const LIST_OR_MAPPING: readonly Shape[] = ['list', 'mapping'];
+
+/**
+ * The shapes rattler-build's parser (stage 0) takes for each field, by the tables
+ * above (`source.*` for every kind of source): it refuses any other shape, a list as
+ * `about.license` say, with no line ("expected scalar but got non-scalar"), and only
+ * when that variant builds, after forge had predicted a package from it. The sections
+ * themselves are keyed by name alone, as they stand in a recipe and in an output.
+ * `shapes` in bad-input.test.ts checks every entry against the engine.
+ */
+export const FIELD_SHAPES: Readonly<Record<string, readonly Shape[]>> = {
+  package: MAPPING, recipe: MAPPING, build: MAPPING, requirements: MAPPING, about: MAPPING, context: MAPPING, extra: MAPPING,
+  source: LIST_OR_MAPPING, tests: LIST, staging: MAPPING, inherit: ['text', 'mapping'],
+  'package.name': TEXT, 'package.version': TEXT, 'recipe.name': TEXT, 'recipe.version': TEXT,
+  'build.number': TEXT, 'build.string': TEXT, 'build.noarch': TEXT, 'build.merge_build_and_host_envs': TEXT,
+  'build.script': ['text', 'list', 'mapping'], 'build.skip': TEXT_OR_LIST, 'build.flags': LIST, 'build.always_copy_files': LIST, 'build.always_include_files': LIST,
+  'build.files': LIST_OR_MAPPING, 'build.python': MAPPING, 'build.dynamic_linking': MAPPING, 'build.variant': MAPPING, 'build.prefix_detection': MAPPING,
+  'build.script.interpreter': TEXT, 'build.script.env': MAPPING, 'build.script.secrets': LIST, 'build.script.content': TEXT_OR_LIST,
+  'build.script.file': TEXT, 'build.script.cwd': TEXT,
+  'build.variant.use_keys': LIST, 'build.variant.ignore_keys': LIST, 'build.variant.down_prioritize_variant': TEXT,
+  'build.python.entry_points': LIST, 'build.python.skip_pyc_compilation': LIST, 'build.python.use_python_app_entrypoint': TEXT,
+  'build.python.version_independent': TEXT, 'build.python.site_packages_path': TEXT,
+  'build.dynamic_linking.rpaths': LIST, 'build.dynamic_linking.binary_relocation': TEXT_OR_LIST, 'build.dynamic_linking.missing_dso_allowlist': LIST,
+  'build.dynamic_linking.rpath_allowlist': LIST, 'build.dynamic_linking.overdepending_behavior': TEXT, 'build.dynamic_linking.overlinking_behavior': TEXT,
+  'build.prefix_detection.force_file_type': MAPPING, 'build.prefix_detection.ignore': TEXT_OR_LIST, 'build.prefix_detection.ignore_binary_files': TEXT,
+  'requirements.build': LIST, 'requirements.host': LIST, 'requirements.run': LIST, 'requirements.run_constraints': LIST,
+  'requirements.run_exports': LIST_OR_MAPPING, 'requirements.ignore_run_exports': MAPPING,
+  'requirements.run_exports.noarch': LIST, 'requirements.run_exports.strong': LIST, 'requirements.run_exports.strong_constraints': LIST,
+  'requirements.run_exports.weak': LIST, 'requirements.run_exports.weak_constraints': LIST,
+  'requirements.ignore_run_exports.by_name': LIST, 'requirements.ignore_run_exports.from_package': LIST,
+  'about.homepage': TEXT, 'about.repository': TEXT, 'about.documentation': TEXT, 'about.license': TEXT, 'about.license_family': TEXT,
+  'about.license_file': TEXT_OR_LIST, 'about.summary': TEXT, 'about.description': TEXT,
+  'tests.script.script': ['text', 'list', 'mapping'], 'tests.script.requirements': MAPPING, 'tests.script.files': MAPPING,
+  'tests.python.imports': TEXT_OR_LIST, 'tests.python.pip_check': TEXT, 'tests.python.python_version': TEXT_OR_LIST,
+  'tests.perl.uses': LIST, 'tests.r.libraries': LIST, 'tests.ruby.requires': LIST,
+  'tests.package_contents.files': LIST_OR_MAPPING, 'tests.package_contents.site_packages': LIST_OR_MAPPING, 'tests.package_contents.bin': LIST_OR_MAPPING,
+  'tests.package_contents.lib': LIST_OR_MAPPING, 'tests.package_contents.include': LIST_OR_MAPPING, 'tests.package_contents.strict': TEXT,
+  'source.url': TEXT_OR_LIST, 'source.sha256': TEXT, 'source.md5': TEXT, 'source.file_name': TEXT, 'source.patches': LIST,
+  'source.target_directory': TEXT, 'source.filter': LIST_OR_MAPPING, 'source.attestation': MAPPING,
+  'source.git': TEXT, 'source.rev': TEXT, 'source.tag': TEXT, 'source.branch': TEXT, 'source.depth': TEXT, 'source.lfs': TEXT,
+  'source.expected_commit': TEXT, 'source.submodules': TEXT, 'source.path': TEXT, 'source.use_gitignore': TEXT,
+};
+
+/**
+ * Lists whose items the engine reads as text (a match spec, a key, a file name): an item
+ * that is a list or a mapping is refused, but for a conditional (`if`/`then`/`else`),
+ * whose branches are text or lists of text.
+ */
+export const TEXT_ITEMS: ReadonlySet<string> = new Set([
+  'build.script', 'build.skip', 'build.flags', 'build.always_copy_files', 'build.always_include_files', 'build.script.content',
+  'build.variant.use_keys', 'build.variant.ignore_keys', 'build.python.entry_points', 'build.python.skip_pyc_compilation',
+  'build.dynamic_linking.rpaths', 'build.dynamic_linking.missing_dso_allowlist', 'build.dynamic_linking.rpath_allowlist',
+  'requirements.build', 'requirements.host', 'requirements.run', 'requirements.run_constraints',
+  'requirements.run_exports.noarch', 'requirements.run_exports.strong', 'requirements.run_exports.strong_constraints',
+  'requirements.run_exports.weak', 'requirements.run_exports.weak_constraints',
+  'requirements.ignore_run_exports.by_name', 'requirements.ignore_run_exports.from_package',
+  'about.license_file', 'tests.script.script', 'tests.python.imports', 'tests.perl.uses', 'tests.r.libraries', 'tests.ruby.requires', 'source.patches',
+]);
+
 const SECTIONS = ['package', 'recipe', 'build', 'requirements', 'about'] as const;
 const NESTED: Record<string, readonly string[]> = {
   build: ['script', 'variant', 'python', 'dynamic_linking', 'prefix_detection'],
@@ -57,16 +122,23 @@ const isMapping = (value: unknown): value is Mapping => typeof value === 'object
 /** Refuses a field the engine does not know, naming the line; `fields` is the top level or one output. */
 export function checkFields(yaml: YamlFile, fields: Mapping, path: Path, isOutput: boolean): void {
   if (isOutput) checkKeys(yaml, fields, path, 'an output', RECIPE_FIELDS.output!);
+  for (const [key, value] of Object.entries(fields)) checkShape(yaml, value, [...path, key], key);
+  if (isMapping(fields.context)) for (const [key, value] of Object.entries(fields.context)) checkShape(yaml, value, [...path, 'context', key], 'context.*');
   for (const section of SECTIONS) {
     const value = fields[section];
-    // Anything but a mapping (a template, a list) is for the render to judge.
     if (!isMapping(value)) continue;
-    checkKeys(yaml, value, [...path, section], `\`${section}\``, RECIPE_FIELDS[section]!);
+    checkKeys(yaml, value, [...path, section], `\`${section}\``, RECIPE_FIELDS[section]!, section);
     for (const inner of NESTED[section] ?? []) {
       const name = `${section}.${inner}`;
-      if (isMapping(value[inner])) checkKeys(yaml, value[inner], [...path, section, inner], `\`${name}\``, RECIPE_FIELDS[name]!);
+      if (isMapping(value[inner])) checkKeys(yaml, value[inner], [...path, section, inner], `\`${name}\``, RECIPE_FIELDS[name]!, name);
     }
   }
+  if (isMapping(fields.about)) {
+    checkLicense(yaml, fields.about.license, [...path, 'about', 'license']);
+    for (const key of ['homepage', 'repository', 'documentation']) checkUrl(yaml, fields.about[key], [...path, 'about', key]);
+  }
+  const env = isMapping(fields.build) && isMapping(fields.build.script) ? fields.build.script.env : undefined;
+  if (isMapping(env)) for (const [key, value] of Object.entries(env)) checkShape(yaml, value, [...path, 'build', 'script', 'env', key], 'build.script.env.*');
   checkSources(yaml, fields.source, [...path, 'source']);
   checkTests(yaml, fields.tests, [...path, 'tests']);
 }
@@ -83,9 +155,9 @@ function checkTests(yaml: YamlFile, node: unknown, path: Path): void {
     if (kinds.length === 0) throw new ForgeError(`a test needs one of: ${TEST_KINDS.join(', ')}`, { file: yaml.path, line: yaml.lineOf(path) });
     if (kinds.length > 1) return;
     const [kind] = kinds as [string];
-    if (kind === 'script') checkKeys(yaml, node, path, 'a script test', RECIPE_FIELDS['tests.script']!);
+    if (kind === 'script') checkKeys(yaml, node, path, 'a script test', RECIPE_FIELDS['tests.script']!, 'tests.script');
     else if (kind === 'downstream') checkKeys(yaml, node, path, 'a downstream test', ['downstream']);
-    else if (isMapping(node[kind])) checkKeys(yaml, node[kind], [...path, kind], `a ${kind} test`, RECIPE_FIELDS[`tests.${kind}`]!);
+    else if (isMapping(node[kind])) checkKeys(yaml, node[kind], [...path, kind], `a ${kind} test`, RECIPE_FIELDS[`tests.${kind}`]!, `tests.${kind}`);
   }
 }
 
@@ -98,14 +170,80 @@ function checkSources(yaml: YamlFile, node: unknown, path: Path): void {
       return;
     }
     const kind = (['url', 'git', 'path'] as const).find((k) => k in node);
-    if (kind) checkKeys(yaml, node, path, `a ${kind} source`, SOURCE_FIELDS[kind]);
+    if (kind) checkKeys(yaml, node, path, `a ${kind} source`, SOURCE_FIELDS[kind], 'source');
   }
 }
 
-function checkKeys(yaml: YamlFile, value: Mapping, path: Path, where: string, known: readonly string[]): void {
+/** Refuses a field the engine does not know; with `table`, also a known field of a shape the engine refuses. */
+function checkKeys(yaml: YamlFile, value: Mapping, path: Path, where: string, known: readonly string[], table?: string): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
       throw new ForgeError(`unknown field \`${key}\` in ${where} (rattler-build knows: ${known.join(', ')})`, { file: yaml.path, line: yaml.lineOf([...path, key]) });
     }
+    if (table !== undefined) checkShape(yaml, value[key], [...path, key], `${table}.${key}`);
   }
+}
+
+/**
+ * `about.license` is an SPDX expression: license ids joined by AND, OR and WITH, in
+ * parentheses or not. The engine refuses anything else when the variant builds, with no
+ * line; conda-build era values (`MIT License`, `Apache 2.0`, `BSD 3-Clause`) are the common
+ * case. Only the grammar is judged here (two ids in a row, an operator without an id):
+ * whether an id is on the SPDX list (`BSD`, `GPL-3.0`) is left to the engine, whose list
+ * this does not have.
+ */
+function checkLicense(yaml: YamlFile, value: unknown, path: Path): void {
+  if (typeof value !== 'string' || value.includes('${{')) return;
+  const tokens = value.replace(/[()]/g, ' ').split(/\s+/).filter(Boolean);
+  const operator = (token: string) => /^(and|or|with)$/i.test(token);
+  const alternates = tokens.length > 0 && tokens.every((token, i) => operator(token) === (i % 2 === 1)) && tokens.length % 2 === 1;
+  if (!alternates) {
+    throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`, { file: yaml.path, line: yaml.lineOf(path) });
+  }
+}
+
+/** The engine parses `about` links as absolute URLs: `github.com/x` is refused ("relative URL without a base"). A URL starts with its scheme. */
+function checkUrl(yaml: YamlFile, value: unknown, path: Path): void {
+  if (typeof value !== 'string' || value.includes('${{') || /^\s*[A-Za-z][A-Za-z0-9+.-]*:/.test(value)) return;
+  throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` is not an absolute URL, which rattler-build requires (write https://${value.trim() || '…'})`, { file: yaml.path, line: yaml.lineOf(path) });
+}
+
+/** Context values are text or lists of text; script variables are text. */
+const VALUE_SHAPES: Readonly<Record<string, readonly Shape[]>> = { 'context.*': TEXT_OR_LIST, 'build.script.env.*': TEXT };
+
+function checkShape(yaml: YamlFile, value: unknown, path: Path, field: string): void {
+  const shapes = FIELD_SHAPES[field] ?? VALUE_SHAPES[field];
+  // A field left empty is the engine's to judge (it takes some, refuses others, for their value).
+  if (shapes === undefined || value === null || value === undefined) return;
+  const shape = shapeOf(value);
+  if (!shapes.includes(shape)) refuseShape(yaml, path, shapes, shape);
+  if (shape !== 'list') return;
+  if (TEXT_ITEMS.has(field) || field === 'context.*') (value as unknown[]).forEach((item, i) => checkTextItem(yaml, item, [...path, i]));
+  // A source or a test is a mapping (a conditional one too).
+  if (field === 'source' || field === 'tests') (value as unknown[]).forEach((item, i) => item !== null && !isMapping(item) && refuseShape(yaml, [...path, i], MAPPING, shapeOf(item)));
+}
+
+/** A list item read as text, or a conditional whose branches are text or lists of text. */
+function checkTextItem(yaml: YamlFile, item: unknown, path: Path): void {
+  if (item === null || shapeOf(item) === 'text') return;
+  if (isMapping(item) && 'if' in item) {
+    for (const branch of ['then', 'else'] as const) {
+      const value = item[branch];
+      if (Array.isArray(value)) value.forEach((inner, i) => checkTextItem(yaml, inner, [...path, branch, i]));
+      else if (value !== undefined && value !== null && shapeOf(value) !== 'text') refuseShape(yaml, [...path, branch], ['text', 'list'], shapeOf(value));
+    }
+    return;
+  }
+  refuseShape(yaml, path, ['text'], shapeOf(item));
+}
+
+function shapeOf(value: unknown): Shape {
+  return Array.isArray(value) ? 'list' : isMapping(value) ? 'mapping' : 'text';
+}
+
+const SHAPE_NAMES: Readonly<Record<Shape, string>> = { text: 'text', list: 'a list', mapping: 'a mapping' };
+
+function refuseShape(yaml: YamlFile, path: Path, shapes: readonly Shape[], got: Shape): never {
+  const dotted = path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+  throw new ForgeError(`\`${dotted}\` must be ${shapes.map((s) => SHAPE_NAMES[s]).join(' or ')}, got ${SHAPE_NAMES[got]} (rattler-build refuses it)`, { file: yaml.path, line: yaml.lineOf(path) });
 }

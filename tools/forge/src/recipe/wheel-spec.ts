@@ -167,6 +167,25 @@ const BUILD = ['environment', 'requirements', 'command', 'env', 'toolchain_env',
 const TOOLCHAIN_ENV = ['if', 'then', 'else'];
 const TEST = ['imports', 'commands'];
 
+/** PEP 440's version pattern (packaging's VERSION_PATTERN), case-insensitive. */
+const PEP440 = /^\s*v?(?:(?:(\d+)!)?(\d+(?:\.\d+)*)(?:[-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?(\d+)?)?(?:-(\d+)|[-_.]?(post|rev|r)[-_.]?(\d+)?)?(?:[-_.]?(dev)[-_.]?(\d+)?)?)(?:\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?\s*$/i;
+const PRE: Record<string, string> = { alpha: 'a', a: 'a', beta: 'b', b: 'b', c: 'rc', pre: 'rc', preview: 'rc', rc: 'rc' };
+
+/** A version in PEP 440's normal form, as packaging's `str(Version(text))` writes it; undefined for no version. */
+export function normalVersion(text: string): string | undefined {
+  const m = PEP440.exec(text);
+  if (!m) return undefined;
+  const number = (digits: string | undefined) => (digits ?? '0').replace(/^0+(?=\d)/, '');
+  const [, epoch, release, preL, preN, postN1, postL, postN2, devL, devN, local] = m;
+  let out = epoch !== undefined && number(epoch) !== '0' ? `${number(epoch)}!` : '';
+  out += release!.split('.').map(number).join('.');
+  if (preL) out += `${PRE[preL.toLowerCase()]}${number(preN)}`;
+  if (postN1 !== undefined || postL) out += `.post${number(postN1 ?? postN2)}`;
+  if (devL) out += `.dev${number(devN)}`;
+  if (local) out += `+${local.toLowerCase().split(/[-_.]/).map((part) => (/^\d+$/.test(part) ? number(part) : part)).join('.')}`;
+  return out;
+}
+
 /** `name==1.0` -> `name`: the distribution a requirement names (PEP 508), normalized (PEP 503). */
 export function requirementName(spec: string): string | undefined {
   const match = /^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)/.exec(spec);
@@ -194,6 +213,10 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
   const name = f.string(top.name, ['name']);
   if (!/^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(name)) f.fail(`\`name\` \`${name}\` is not a valid distribution name`, ['name']);
   const version = f.string(top.version, ['version']);
+  // The build names its wheel by the normal form, and the check after it compares names exactly.
+  const normal = normalVersion(version);
+  if (normal === undefined) f.fail(`\`version\` \`${version}\` is not a PEP 440 version`, ['version']);
+  if (normal !== version) f.fail(`\`version\` \`${version}\` is \`${normal}\` in PEP 440's normal form, which the wheel's file name will have: write \`${normal}\``, ['version']);
   let buildNumber: number | undefined;
   if (top.build_number !== undefined) {
     if (typeof top.build_number !== 'number' || !Number.isInteger(top.build_number) || top.build_number < 0) f.fail('`build_number` must be a whole number >= 0', ['build_number']);
@@ -218,7 +241,12 @@ export function parseWheelSpec(file: string, text: string): WheelSpec {
     parsedSource = { kind: 'git', url, rev, tag, subdirectory, patches };
   } else {
     if (source.rev !== undefined || source.tag !== undefined) f.fail('`rev` and `tag` belong to a git source', ['source', source.rev !== undefined ? 'rev' : 'tag']);
-    parsedSource = { kind: 'path', path: f.relative(source.path, ['source', 'path'], dir, 'source path', true), subdirectory, patches };
+    const path = f.relative(source.path, ['source', 'path'], dir, 'source path', true);
+    // As for a recipe's local source: Nx's inputs (fileset globs) cannot leave the workspace (Nx stopped every
+    // task on the `..` of its input), and the workspace root holds node_modules, .nx and the wheelhouse.
+    if (path === '..' || path.startsWith('../')) f.fail(`source path \`${String(source.path)}\` is outside the workspace: a variant's content key and Nx inputs cover only the workspace (move the sources into the workspace, or use a git source)`, ['source', 'path']);
+    if (path === '.') f.fail(`source path \`${String(source.path)}\` is the workspace root: keep the package's sources in a folder of their own`, ['source', 'path']);
+    parsedSource = { kind: 'path', path, subdirectory, patches };
   }
 
   const variant = f.mapping(top.variant, ['variant'], VARIANT);

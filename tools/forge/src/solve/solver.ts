@@ -22,8 +22,8 @@ export class UnreadableChannelError extends ForgeError {}
 /** The solver front over py-rattler, shipped in this package. */
 export const SOLVE_FRONT = fileURLToPath(new URL('../../python/forge_solve.py', import.meta.url));
 
-/** Why a requirement cannot be met: no such package, no matching version, or no set of packages that fits together. */
-export type ProblemKind = 'missing' | 'version' | 'conflict';
+/** Why a requirement cannot be met: no such package, no matching version, not a match spec, or no set of packages that fits together. */
+export type ProblemKind = 'missing' | 'version' | 'invalid' | 'conflict';
 
 export interface SolveProblem {
   readonly package: string;

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync
 import { dirname, join } from 'node:path';
 import { atExit } from '../at-exit.js';
 import { isInnerPath, isObject, isStringMap, readJsonFile } from '../json-file.js';
-import type { KeyInputs } from './content-key.js';
+import { explainChange, type KeyInputs } from './content-key.js';
 import { acquireLock, removeDeadDrafts, tryLock } from '../lock-file.js';
 
 /** What a finished build left: written last, so its presence means the build completed. */
@@ -68,12 +68,29 @@ export class OutputStore {
   /** The manifest if it matches the key and every file it lists is intact. */
   valid(project: string, id: string, key: string): Manifest | undefined {
     const manifest = this.readManifest(project, id);
-    if (!manifest || manifest.key !== key) return undefined;
-    for (const entry of manifest.files) {
-      const path = join(this.taskDir(project, id), entry.file);
-      if (!existsSync(path) || statSync(path).size !== entry.size || sha256File(path) !== entry.sha256) return undefined;
-    }
+    if (!manifest || manifest.key !== key || this.damagedFiles(project, id, manifest).length) return undefined;
     return manifest;
+  }
+
+  /** The files a manifest lists that are gone or no longer have their size and SHA-256. */
+  damagedFiles(project: string, id: string, manifest: Manifest): string[] {
+    return manifest.files
+      .filter((entry) => {
+        const path = join(this.taskDir(project, id), entry.file);
+        return !existsSync(path) || statSync(path).size !== entry.size || sha256File(path) !== entry.sha256;
+      })
+      .map((entry) => entry.file);
+  }
+
+  /**
+   * Why a variant with no valid output for `key` builds, for `forge plan`: never built, which inputs
+   * changed, or (same inputs) which of its files were removed or changed since.
+   */
+  buildReason(project: string, id: string, key: string, inputs: KeyInputs): string {
+    const previous = this.readManifest(project, id);
+    if (!previous) return 'never built';
+    if (previous.key === key) return `files of the last build removed or changed: ${this.damagedFiles(project, id, previous).join(', ')}`;
+    return `inputs changed: ${explainChange(previous.inputs, inputs).join('; ')}`;
   }
 
   /** A failed attempt, kept so `forge plan` can tell that the same inputs will fail again. */

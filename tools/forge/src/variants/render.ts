@@ -1,4 +1,4 @@
-import { Version } from '@conda-org/rattler';
+import { Version, VersionSpec } from '@conda-org/rattler';
 import { ForgeError } from '../errors.js';
 import { isPin, renderTemplate, templateNames, type JinjaScope, type Pin } from '../recipe/jinja.js';
 import { NodeEvaluator, collectNames, collectSpecs } from '../recipe/evaluate.js';
@@ -206,7 +206,8 @@ function evaluateCombination(recipe: Recipe, combination: Variant, options: Rend
     if (noarch !== null && noarch !== 'python' && noarch !== 'generic') {
       throw new ForgeError(`\`build.noarch\` must be \`python\` or \`generic\`, got \`${String(noarch)}\``, where('noarch'));
     }
-    const buildNumber = 'number' in build ? Number(build.number ?? Number.NaN) : 0;
+    // A template that renders to nothing (`${{ 10 if false }}`) leaves the engine's default, 0; a YAML null is refused, as the engine does.
+    const buildNumber = 'number' in build && build.number !== undefined ? Number(build.number ?? Number.NaN) : 0;
     if (!Number.isInteger(buildNumber) || buildNumber < 0) throw new ForgeError(`\`build.number\` must be a whole number, got \`${String(build.number)}\``, where('number'));
 
     const requirements = parseRequirements((fields.requirements ?? {}) as Mapping, recipe, output.path);
@@ -334,7 +335,8 @@ function resolve(recipe: Recipe, item: Evaluated, variant: Variant): RenderedVar
       onAccess: () => undefined,
     };
     try {
-      buildString = String(renderTemplate(item.stringTemplate, scope));
+      // Rendering to nothing gives an empty build string, as `string:` left empty does.
+      buildString = String(renderTemplate(item.stringTemplate, scope) ?? '');
     } catch (error) {
       throw new ForgeError(`build.string: ${error instanceof Error ? error.message : String(error)}`, { file: recipe.file, line: recipe.yaml.lineOf(item.stringPath) });
     }
@@ -399,7 +401,9 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
         result[section].push({ name: item.name, spec: `${item.kind}('${item.name}')`, pin: item.kind, exact: item.args.exact === true, bounds });
       } else if (typeof item === 'string' && item.trim() !== '') {
         const name = /^\s*([^\s<>=!~^*\[]+)/.exec(item)?.[1];
-        if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) });
+        const where = { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section, index]) };
+        if (!name) throw new ForgeError(`cannot read the package name in \`${item}\``, where);
+        checkBareVersion(item.trim(), where);
         result[section].push({ name, spec: item.trim().replace(/\s+/g, ' ') });
       } else {
         throw new ForgeError(`a requirement must be a match spec or a pin, got ${JSON.stringify(item)}`, { file: recipe.file, line: recipe.yaml.lineOf([...outputPath, 'requirements', section]) });
@@ -407,6 +411,23 @@ function parseRequirements(node: Mapping, recipe: Recipe, outputPath: ReadonlyAr
     });
   }
   return result;
+}
+
+/**
+ * The engine parses requirements strictly, so conda-build's bare version (`numpy 1.26`,
+ * `foo 1.2 h123_0`) is refused ("missing range specifier for '1.26'. Did you mean '==1.26'
+ * or '1.26.*'?"), but only when that variant builds; forge's solve met it first and stopped
+ * the solve of every variant, naming no file. Only the plain `name version [build]` form is
+ * judged here, where the version part is certain; rattler's own strict parser judges it.
+ */
+function checkBareVersion(spec: string, where: { file: string; line?: number }): void {
+  const version = /^[^\s<>=!~^*[\]]+\s+([0-9*][^\s,|<>=!~[\]]*)(?:\s+[^\s,|<>=!~[\]]+)?$/.exec(spec)?.[1];
+  if (version === undefined) return;
+  try {
+    new VersionSpec(version, 'strict').free();
+  } catch (error) {
+    throw new ForgeError(`\`${spec}\` is not a match spec rattler-build accepts: ${String((error as Error).message ?? error).split('\n')[0]}`, where);
+  }
 }
 
 /** A spec that is only a package name: rattler-build treats it as a variant key. */

@@ -73,6 +73,9 @@ async function wheelKey(root: string, project: string, variant: string): Promise
   const plan = await makeWheelPlan(root);
   const target = `${project}:${wheelTarget(variant)}`;
   const entry = plan.entries.find((e) => e.target === target);
+  const projects = [...new Set(plan.entries.map((e) => e.project))].sort();
+  // A recipe named with --wheel (or a typo) would otherwise read "has no variant … (known: )".
+  if (!projects.includes(project)) throw new ForgeError(`unknown wheel project \`${project}\` (${projects.length ? `known: ${projects.join(', ')}` : 'this workspace has no wheel projects'})`);
   if (!entry) throw new ForgeError(`wheel project ${project} has no variant \`${variant}\` (known: ${plan.entries.filter((e) => e.project === project).map((e) => e.variant).join(', ')})`);
   const inputs = plan.inputs.get(target);
   if (!inputs) throw new ForgeError(`${target} has no key on this machine: ${entry.status}: ${entry.reason}`);

@@ -4,7 +4,7 @@ import { engineVersion, locateEngine } from '../../engine/engine.js';
 import { tasksInOrder } from '../../graph/task-order.js';
 import { variantTarget } from '../../nx/plugin.js';
 import { channelUrl, findOnChannels } from '../../store/channels.js';
-import { ContentKeys, explainChange } from '../../store/content-key.js';
+import { ContentKeys } from '../../store/content-key.js';
 import { prepareSolve, readRecord, describeRecord } from '../../solve/solver.js';
 import { OutputStore } from '../../store/outputs.js';
 import { loadWorkspace } from '../load.js';
@@ -69,9 +69,8 @@ async function makeCondaPlan(): Promise<PlanEntry[]> {
       } else if (failure?.key === key) {
         result = entry('build', `the last build with these inputs failed (${failure.at})`);
       } else {
-        const previous = store.readManifest(task.project, task.id);
         const unchecked = [...new Set(lookups.flatMap((l) => (!l.found && l.problem ? [l.problem] : [])))];
-        const why = previous ? `inputs changed: ${explainChange(previous.inputs, inputs).join('; ')}` : 'never built';
+        const why = store.buildReason(task.project, task.id, key, inputs);
         result = entry('build', unchecked.length ? `${why} (could not check ${unchecked.join('; ')})` : why);
       }
     }

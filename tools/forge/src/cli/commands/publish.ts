@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { engineVersion, locateEngine } from '../../engine/engine.js';
+import { ForgeError } from '../../errors.js';
 import type { RecipeGraph } from '../../graph/recipe-graph.js';
 import { findOnChannels } from '../../store/channels.js';
 import { ContentKeys } from '../../store/content-key.js';
@@ -41,31 +42,48 @@ function withUpstream(graph: RecipeGraph, names: readonly string[]): string[] {
   return [...seen].sort();
 }
 
-async function dryRun(packages: string[]): Promise<void> {
+/** One file of a dry run: what publishing would do with it (`would`: the table's words). */
+interface DryRunRow {
+  readonly task: string;
+  readonly file: string;
+  readonly action: 'upload' | 'skip' | 'refuse';
+  readonly would: string;
+}
+
+async function dryRun(packages: string[], json: boolean): Promise<void> {
   const { root, options, graph } = await loadWorkspace();
   const target = parseUploadChannel(options.uploadChannel, root);
   const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, options.engine)));
   const store = new OutputStore(join(root, options.outputDir));
-  const rows: string[][] = [];
+  const rows: DryRunRow[] = [];
   for (const project of withUpstream(graph, selectProjects(graph, packages, wheelProjectNames(root, options)))) {
     for (const task of graph.tasks.get(project) ?? []) {
       const { key, inputs } = keys.of(task);
       const built = store.valid(project, task.id, key);
       for (const output of task.outputs) {
         const present = await findOnChannels(output.file, [target.url]);
-        let action: string;
+        const row = { task: `${project}:${task.id}`, file: output.file };
         if (present.found) {
           const freshness = await checkFreshness(frontPython(root), target.url, output.file, inputs.files);
-          action = freshness.stale ? `refuse: already there from another recipe (${freshness.changed.join(', ')}); bump build.number` : 'skip: already there';
+          rows.push(freshness.stale
+            ? { ...row, action: 'refuse', would: `refuse: already there from another recipe (${freshness.changed.join(', ')}); bump build.number` }
+            : { ...row, action: 'skip', would: 'skip: already there' });
         } else {
-          action = `upload${built ? '' : ' after building'}${present.problem ? ` (could not check: ${present.problem})` : ''}`;
+          rows.push({ ...row, action: 'upload', would: `upload${built ? '' : ' after building'}${present.problem ? ` (could not check: ${present.problem})` : ''}` });
         }
-        rows.push([`${project}:${task.id}`, output.file, action]);
       }
     }
   }
+  // The publish itself would fail on refused files: a dry run in CI must say so by its exit code too.
+  const refused = rows.filter((row) => row.action === 'refuse').length;
+  if (refused) process.exitCode = 1;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ channel: target.url, files: rows }, null, 2)}\n`);
+    return;
+  }
   process.stdout.write(`dry run: nothing is built or uploaded. Upload channel: ${target.url}\n\n`);
-  printTable(['variant', 'file', 'would'], rows);
+  printTable(['variant', 'file', 'would'], rows.map((row) => [row.task, row.file, row.would]));
+  if (refused) process.stdout.write(`\n${refused} file(s) would be refused: bump build.number in their recipes\n`);
 }
 
 function summarize(graph: RecipeGraph, root: string, outputDir: string, projects: readonly string[], startedAt: number, keys: ContentKeys): SummaryRow[] {
@@ -109,10 +127,12 @@ export function registerPublish(program: Command): void {
     .command('publish')
     .description('build what is needed and upload to the upload channel in dependency order; writes a summary')
     .argument('[packages...]', 'packages to publish, with everything they need (default: all)')
-    .option('--dry-run', 'list exactly what would be uploaded where, touching nothing')
+    .option('--dry-run', 'list exactly what would be uploaded where, touching nothing (exit 1 if a file would be refused)')
+    .option('--json', 'with --dry-run: print the list as JSON for scripts')
     .option('--parallel <n>', 'tasks to run at once (passed to nx)', '2')
-    .action(async (packages: string[], options: { dryRun?: boolean; parallel: string }) => {
-      if (options.dryRun) return dryRun(packages);
+    .action(async (packages: string[], options: { dryRun?: boolean; json?: boolean; parallel: string }) => {
+      if (options.dryRun) return dryRun(packages, options.json ?? false);
+      if (options.json) throw new ForgeError('--json lists a dry run: use it with --dry-run (the publish writes output/publish-summary.json)');
       const { root, options: forge, graph } = await loadWorkspace();
       const target = parseUploadChannel(forge.uploadChannel, root);
       requireUploadCredentials(target);
