@@ -50,6 +50,12 @@ describe('forge --help, as a user reads it', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe("forge: error: missing required argument 'variant' (see forge explain --help)\n");
     expect(forge('--help').stdout).toMatch(/Exit codes: 0 done; 1 a finding/);
+    // The Nx runtime input of wheel tasks: a misspelt environment must not hash as if it were the host's.
+    const environment = forge('toolchain', '--id', '--environment', 'dokcer');
+    expect(environment.code).toBe(2);
+    expect(environment.stderr).toBe("forge: error: option '--environment <kind>' argument 'dokcer' is invalid. Allowed choices are host, venv, docker. (see forge toolchain --help)\n");
+    // A command name the CLI loads alone (see cli/main.ts) or a typo of one, which needs every command to suggest from.
+    expect(forge('plna').stderr).toBe("forge: error: unknown command 'plna' (Did you mean plan?) (see forge --help)\n");
   });
 });
 

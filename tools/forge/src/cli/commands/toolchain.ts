@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { WHEEL_ENVIRONMENT_ENV } from '../../nx/plugin.js';
@@ -40,7 +40,7 @@ export function registerToolchain(program: Command): void {
     .option('--torch', "also torch's version and the CUDA it was built for (read from its files, not imported)")
     .option('--id', 'print one hash of it (the Nx runtime input of wheel tasks)')
     .option('--json', 'print JSON')
-    .option('--environment <kind>', "with --id: the project's wheel environment (FORGE_WHEEL_ENVIRONMENT overrides it); docker hashes the machine's images instead")
+    .addOption(new Option('--environment <kind>', "with --id: the project's wheel environment (FORGE_WHEEL_ENVIRONMENT overrides it); docker hashes the machine's images instead").choices(['host', 'venv', 'docker']))
     .action((options: { torch?: boolean; id?: boolean; json?: boolean; environment?: string }) => {
       if (options.id) {
         // An Nx input: it must print something even where there is no toolchain (that is part of the answer).
