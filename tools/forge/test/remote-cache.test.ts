@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -71,6 +72,22 @@ describe('the remote cache server', () => {
     expect(stored()).not.toContain('ccc333');
     expect(readdirSync(join(blobs, '.incoming'))).toEqual([]);
     expect((await call('GET', 'ccc333', RO)).status).toBe(404);
+  });
+});
+
+describe("the content-key store's blobs", () => {
+  it('are stored only under their own SHA-256: another body is refused with 400 and leaves nothing behind', async () => {
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const blob = async (name: string, body: string) => {
+      const response = await fetch(`${url}/v1/forge/blobs/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${RW}` }, body });
+      return { status: response.status, body: await response.text() };
+    };
+    // Entries are never replaced, so a wrong body stored once would stay under that name for good.
+    expect(await blob(sha('good'), 'poisoned')).toEqual({ status: 400, body: `the body's SHA-256 is not ${sha('good')}; a blob is stored under its own SHA-256` });
+    expect(readdirSync(join(blobs, 'forge', 'blobs'))).toEqual([]);
+    expect(readdirSync(join(blobs, '.incoming'))).toEqual([]);
+    expect((await blob(sha('good'), 'good')).status).toBe(202);
+    expect(readFileSync(join(blobs, 'forge', 'blobs', sha('good')), 'utf8')).toBe('good');
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import { createReadStream, existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COMPILE_CACHE_PREFIX, handleCompileCache } from './compile-cache-dav.js';
-import { ENTRY_FOLDERS, entryFile } from './routes.js';
+import { ENTRY_FOLDERS, entryFile, type Entry } from './routes.js';
 
 export interface CacheServerOptions {
   /** Where blobs live: one file per task hash (and forge's content-key store in `forge/`). */
@@ -73,6 +73,7 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
   const outcome = await store(options.dir, entry, req, expected, limit);
   if (outcome === 'stored') res.writeHead(202).end();
   else if (outcome === 'exists') res.writeHead(409).end(ALREADY_STORED);
+  else if (outcome === 'mismatch') res.writeHead(400).end(`the body's SHA-256 is not ${entry.name}; a blob is stored under its own SHA-256`);
   else res.writeHead(413, { connection: 'close' }).end(tooLarge(limit!));
 }
 
@@ -81,12 +82,14 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
  * private file is gone before this returns, so an answer never precedes the
  * clean-up.
  */
-async function store(dir: string, entry: { name: string; file: string }, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large'> {
+async function store(dir: string, entry: Entry, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large' | 'mismatch'> {
   const incoming = join(dir, '.incoming', `${entry.name}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
   const file = await open(incoming, 'wx');
+  const hash = createHash('sha256');
   try {
-    await pipeline(req, sizeLimit(limit), file.createWriteStream());
+    await pipeline(req, received(limit, hash), file.createWriteStream());
     if (Number.isFinite(expected) && statSync(incoming).size !== expected) throw new Error('upload ended early');
+    if (entry.named === 'sha256' && hash.digest('hex') !== entry.name) return 'mismatch';
     linkSync(incoming, entry.file);
     return 'stored';
   } catch (error) {
@@ -120,12 +123,13 @@ class BlobTooLarge extends Error {
   }
 }
 
-/** Passes bytes through until there are more than `limit` (a chunked upload has no length to check first). */
-function sizeLimit(limit: number | undefined): Transform {
+/** Passes bytes through (into `hash` too) until there are more than `limit` (a chunked upload has no length to check first). */
+function received(limit: number | undefined, hash: Hash): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
+      hash.update(chunk);
       if (limit !== undefined && seen > limit) done(new BlobTooLarge(limit));
       else done(null, chunk);
     },
