@@ -45,7 +45,9 @@ export function createCacheServer(options: CacheServerOptions): Server {
 type TokenDigests = { readonly readWrite: readonly Buffer[]; readonly readOnly: readonly Buffer[] };
 
 async function handle(options: CacheServerOptions, tokens: TokenDigests, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const pathname = new URL(req.url ?? '/', 'http://cache').pathname;
+  const pathname = URL.parse(req.url ?? '/', 'http://cache')?.pathname;
+  // A request target no URL parser takes is the client's error, not the server's.
+  if (pathname === undefined) return void res.writeHead(400).end('not a valid request path');
   const entry = entryFile(options.dir, pathname);
   const compileCache = pathname.startsWith(COMPILE_CACHE_PREFIX);
   if (!entry && !compileCache) return void res.writeHead(404).end('not found');
@@ -63,7 +65,7 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
     await pipeline(createReadStream(blob), res);
     return;
   }
-  if (req.method !== 'PUT') return void res.writeHead(405, { allow: 'GET, PUT' }).end();
+  if (req.method !== 'PUT') return void res.writeHead(405, { allow: 'GET, PUT' }).end(`${req.method} is not allowed here: GET or PUT`);
   if (!canWrite) return void res.writeHead(403).end('this token may only read');
   // Only saves receiving the body; the link below is what guarantees it.
   if (existsSync(blob)) return void res.writeHead(409).end(ALREADY_STORED);
