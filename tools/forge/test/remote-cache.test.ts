@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,29 @@ describe("the content-key store's blobs", () => {
   });
 });
 
+describe('a server started on a folder where another was killed mid-upload', () => {
+  it("removes the killed upload's private file, and keeps one still being written", async () => {
+    const dir = mkdtempSync(join(scratch, 'killed-'));
+    const killed = await startServerProcess(dir);
+    const { port } = new URL(killed.url);
+    const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/cache/cut', headers: { authorization: `Bearer ${RW}`, 'content-length': 1000 } });
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(100));
+    await until(() => readdirSync(join(dir, '.incoming')).length === 1);
+    killed.process.kill('SIGKILL');
+    await new Promise((resolve) => killed.process.once('exit', resolve));
+    req.destroy();
+    const [abandoned] = readdirSync(join(dir, '.incoming'));
+    // Older than any request a server lets run (Node's requestTimeout, 300 s): no live upload's file.
+    const old = new Date(Date.now() - 301_000);
+    utimesSync(join(dir, '.incoming', abandoned!), old, old);
+    writeFileSync(join(dir, '.incoming', 'live.123.456.abc'), 'being received by another server');
+    createCacheServer({ dir, readWriteTokens: [RW], readOnlyTokens: [] });
+    expect(readdirSync(join(dir, '.incoming'))).toEqual(['live.123.456.abc']);
+    expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual(['forge']);
+  });
+});
+
 /** `forge-cache-server` as its own process on a free port. */
 async function startServerProcess(dir: string, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; process: ChildProcess }> {
   const child = spawn(process.execPath, [join(repoRoot, 'tools/forge/dist/cache-server/main.js'), '--dir', dir, '--port', '0'], {
@@ -201,6 +224,24 @@ describe('a maximum blob size', () => {
 
   it('is refused at start when it is not a size', async () => {
     await expect(startServerProcess(mkdtempSync(join(scratch, 'bad-')), { FORGE_CACHE_MAX_BLOB_SIZE: 'lots' })).rejects.toThrow(/exited \(2\): forge-cache-server: error: --max-blob-size \/ FORGE_CACHE_MAX_BLOB_SIZE: `lots` is not a size/);
+  });
+});
+
+describe("the server's start", () => {
+  const start = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'tools/forge/dist/cache-server/main.js'), ...args], { env: { ...process.env, FORGE_CACHE_RW_TOKENS: RW }, encoding: 'utf8', timeout: 20_000 });
+  it('refuses a bad port, a port in use and a --dir it cannot create in one line, exit 2 (a stack trace before)', () => {
+    const dir = mkdtempSync(join(scratch, 'start-'));
+    writeFileSync(join(dir, 'a-file'), '');
+    const cases: Array<[string[], RegExp]> = [
+      [['--dir', dir, '--port', '99999'], /^forge-cache-server: error: --port \/ FORGE_CACHE_PORT: `99999` is not a port \(0 to 65535; 0 picks a free one\)\n$/],
+      [['--dir', dir, '--port', 'abc'], /^forge-cache-server: error: --port \/ FORGE_CACHE_PORT: `abc` is not a port/],
+      [['--dir', dir, '--port', new URL(url).port], /^forge-cache-server: error: cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+\n$/],
+      [['--dir', join(dir, 'a-file', 'cache'), '--port', '0'], /^forge-cache-server: error: --dir: .*a-file\/cache\/\.incoming: cannot mkdir: not a directory \(ENOTDIR\)\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const result = start(...args);
+      expect({ args, status: result.status, stderr: result.stderr }).toEqual({ args, status: 2, stderr: expect.stringMatching(message) });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -30,16 +30,36 @@ export interface CacheServerOptions {
  * a blob is written to a private temporary file and then hard-linked to its
  * final name, which the file system refuses (EEXIST) when the name exists,
  * so of concurrent uploads exactly one wins, whatever process received it.
- * An interrupted or oversized upload leaves nothing behind.
+ * An interrupted or oversized upload leaves nothing behind; one a killed
+ * server was receiving is removed when a server next starts on the folder.
  */
 export function createCacheServer(options: CacheServerOptions): Server {
   for (const folder of ['.incoming', ...ENTRY_FOLDERS]) mkdirSync(join(options.dir, folder), { recursive: true });
   const tokens = { readWrite: options.readWriteTokens.map(digest), readOnly: options.readOnlyTokens.map(digest) };
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(options, tokens, req, res).catch((error: Error) => {
       if (!res.headersSent) res.writeHead(500).end(error.message);
     });
   });
+  sweepAbandoned(join(options.dir, '.incoming'), server.requestTimeout);
+  return server;
+}
+
+/**
+ * Removes the private files of uploads no server is receiving any more: a
+ * server killed mid-upload cannot clean up after itself, and nothing else
+ * would. Node ends a request that takes longer than `requestTimeout`, so a
+ * file last written before that belongs to no live upload, whichever of the
+ * servers sharing the folder received it.
+ */
+function sweepAbandoned(incoming: string, requestTimeout: number): void {
+  if (!(requestTimeout > 0)) return;
+  const before = Date.now() - requestTimeout;
+  for (const name of readdirSync(incoming)) {
+    const file = join(incoming, name);
+    const stat = statSync(file, { throwIfNoEntry: false });
+    if (stat && stat.mtimeMs < before) rmSync(file, { force: true });
+  }
 }
 
 type TokenDigests = { readonly readWrite: readonly Buffer[]; readonly readOnly: readonly Buffer[] };
