@@ -1,6 +1,6 @@
 import { simpleSolve } from '@conda-org/rattler';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,29 @@ describe('forge publish to a channel folder (file://)', () => {
       expect(dryJson.code).toBe(1);
       expect((JSON.parse(dryJson.stdout) as { files: Array<{ task: string; action: string }> }).files.filter((f) => f.action === 'refuse').map((f) => f.task)).toEqual(['demo-core:noarch']);
       expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
+    } finally {
+      ws.dispose();
+    }
+  });
+
+  it('never replaces a file put in the folder after the index was read (a concurrent publish); checks it like any file on the channel', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      expect(ws.forge('publish', 'demo-core').code).toBe(0);
+      const file = join(ws.root, '.published', 'noarch', 'demo-core-1.0.0-h4616a5c_0.conda');
+      const published = readFileSync(file);
+      // What another publish leaves between renaming its file in and re-indexing (or when killed there):
+      // the file, not yet in repodata.json.
+      const repodata = join(ws.root, '.published', 'noarch', 'repodata.json');
+      const listed = () => Object.keys((JSON.parse(readFileSync(repodata, 'utf8')) as { 'packages.conda': object })['packages.conda']);
+      writeFileSync(repodata, readFileSync(repodata, 'utf8').replace(/"packages\.conda": \{[^]*?\n \},/, '"packages.conda": {},'));
+      expect(listed()).toEqual([]);
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('summary: Demo base package', 'summary: The demo base package'));
+      const second = ws.forge('publish', 'demo-core');
+      expect(second.code, second.stdout + second.stderr).toBe(1);
+      expect(second.stdout + second.stderr).toContain('already has noarch/demo-core-1.0.0-h4616a5c_0.conda, built from a different recipe (changed: recipe.yaml); bump build.number');
+      expect(readFileSync(file).equals(published)).toBe(true);
+      expect(listed()).toEqual(['demo-core-1.0.0-h4616a5c_0.conda']);
     } finally {
       ws.dispose();
     }

@@ -1,5 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
@@ -35,8 +35,20 @@ export default async function uploadExecutor(_options: object, context: Executor
       if (!manifest) throw new ForgeError(`${project}:${task.id} is not built with its current inputs; run its build first`);
       for (const output of task.outputs) {
         const label = `${project}:${task.id}`;
-        const present = await findOnChannels(output.file, [target.url]);
-        if (present.found) {
+        let present = (await findOnChannels(output.file, [target.url])).found;
+        if (!present) {
+          if (!manifest.files.some((f) => f.file === output.file)) {
+            throw new ForgeError(`${label}: ${output.file} was found on ${manifest.channel ?? 'a channel'} and is not here to upload`);
+          }
+          const started = Date.now();
+          // Another publish may have put the name there since the index was read: then it is checked like any file on the channel.
+          present = (await upload(target, join(store.taskDir(project, task.id), output.file), output.file, engine, python)) === 'exists';
+          if (!present) {
+            log(`${label}: uploaded ${output.file} to ${target.url}`);
+            record({ variant: task.id, file: output.file, action: 'uploaded', seconds: (Date.now() - started) / 1000 });
+          }
+        }
+        if (present) {
           const freshness = await checkFreshness(python, target.url, output.file, inputs.files);
           if (freshness.stale) {
             log(`error: ${staleMessage(project, task.id, output.file, target.url, freshness.changed)}`);
@@ -46,15 +58,7 @@ export default async function uploadExecutor(_options: object, context: Executor
             log(`${label}: ${output.file} is already on ${target.url}`);
             record({ variant: task.id, file: output.file, action: 'on-channel' });
           }
-          continue;
         }
-        if (!manifest.files.some((f) => f.file === output.file)) {
-          throw new ForgeError(`${label}: ${output.file} was found on ${manifest.channel ?? 'a channel'} and is not here to upload`);
-        }
-        const started = Date.now();
-        await upload(target, join(store.taskDir(project, task.id), output.file), output.file, engine, python);
-        log(`${label}: uploaded ${output.file} to ${target.url}`);
-        record({ variant: task.id, file: output.file, action: 'uploaded', seconds: (Date.now() - started) / 1000 });
       }
     }
     writePublishRecords(join(root, forge.outputDir), project, records);
@@ -65,22 +69,30 @@ export default async function uploadExecutor(_options: object, context: Executor
   }
 }
 
-async function upload(target: UploadChannel, path: string, file: string, engine: Engine, python: string): Promise<void> {
+/** Puts one file on the channel; `exists` when a folder channel already has that name (it is never replaced). */
+async function upload(target: UploadChannel, path: string, file: string, engine: Engine, python: string): Promise<'uploaded' | 'exists'> {
   if (target.kind === 'prefix') {
     // The key stays in the environment (PREFIX_API_KEY), out of process listings.
     const args = ['upload', 'prefix', '--url', target.server, '--channel', target.channel, path];
     const result = await execa(engine.command, [...engine.prefix, ...args], { reject: false });
     if (result.failed) throw new ForgeError(`uploading ${file} failed: ${(result.stderr || result.shortMessage || 'unknown error').split('\n').pop()}`);
-    return;
+    return 'uploaded';
   }
   // A folder channel: copy in (through a rename) and re-index, one writer at a time.
   const subdir = posix.dirname(file);
   const folder = new OutputStore(target.dir);
-  await folder.lock('channel', 'index', async () => {
+  return folder.lock('channel', 'index', async () => {
     mkdirSync(join(target.dir, subdir), { recursive: true });
-    const temporary = join(target.dir, subdir, `.${posix.basename(file)}.${process.pid}`);
-    copyFileSync(path, temporary);
-    renameSync(temporary, join(target.dir, file));
+    // The index was read before the lock: a concurrent publish (another workspace on
+    // the same folder) may have put this name here since, or one killed before its
+    // re-index. The name is kept, and indexed, whatever we hold.
+    const exists = existsSync(join(target.dir, file));
+    if (!exists) {
+      const temporary = join(target.dir, subdir, `.${posix.basename(file)}.${process.pid}`);
+      copyFileSync(path, temporary);
+      renameSync(temporary, join(target.dir, file));
+    }
     await execa(python, [EMBEDDED_FRONT, 'index', target.dir]);
+    return exists ? 'exists' : 'uploaded';
   });
 }
