@@ -162,7 +162,7 @@ describe('forge publish to a channel folder (file://)', () => {
     }
   });
 
-  it('never replaces a file put in the folder after the index was read (a concurrent publish); checks it like any file on the channel', () => {
+  it('never replaces a file put in the folder after the index was read (a concurrent publish); checks it like any file on the channel; removes what a killed publisher left', () => {
     const ws = demoWorkspace(bootstrap);
     try {
       expect(ws.forge('publish', 'demo-core').code).toBe(0);
@@ -174,12 +174,16 @@ describe('forge publish to a channel folder (file://)', () => {
       const listed = () => Object.keys((JSON.parse(readFileSync(repodata, 'utf8')) as { 'packages.conda': object })['packages.conda']);
       writeFileSync(repodata, readFileSync(repodata, 'utf8').replace(/"packages\.conda": \{[^]*?\n \},/, '"packages.conda": {},'));
       expect(listed()).toEqual([]);
+      // And what a publisher killed mid-copy or mid-index leaves (only lock holders write them): removed.
+      writeFileSync(join(ws.root, '.published', 'noarch', '.demo-core-1.0.0-h4616a5c_0.conda.99999'), 'half a copy');
+      writeFileSync(join(ws.root, '.published', 'noarch', '.repodata.json.99998'), '{"info":');
       ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('summary: Demo base package', 'summary: The demo base package'));
       const second = ws.forge('publish', 'demo-core');
       expect(second.code, second.stdout + second.stderr).toBe(1);
       expect(second.stdout + second.stderr).toContain('already has noarch/demo-core-1.0.0-h4616a5c_0.conda, built from a different recipe (changed: recipe.yaml); bump build.number');
       expect(readFileSync(file).equals(published)).toBe(true);
       expect(listed()).toEqual(['demo-core-1.0.0-h4616a5c_0.conda']);
+      expect(filesUnder(join(ws.root, '.published', 'noarch')).sort()).toEqual(['demo-core-1.0.0-h4616a5c_0.conda', 'repodata.json']);
     } finally {
       ws.dispose();
     }

@@ -1,5 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
@@ -69,6 +69,15 @@ export default async function uploadExecutor(_options: object, context: Executor
   }
 }
 
+/**
+ * The temporary files of a copy or an index (`.<file>.conda.<pid>`,
+ * `.repodata.json.<pid>`) are only written under the channel lock, so while
+ * we hold it any left are a killed publisher's, which nothing else removes.
+ */
+function removeAbandoned(folder: string): void {
+  for (const name of readdirSync(folder)) if (/^\.(.+\.conda|repodata\.json)\.\d+$/.test(name)) rmSync(join(folder, name), { force: true });
+}
+
 /** Puts one file on the channel; `exists` when a folder channel already has that name (it is never replaced). */
 async function upload(target: UploadChannel, path: string, file: string, engine: Engine, python: string): Promise<'uploaded' | 'exists'> {
   if (target.kind === 'prefix') {
@@ -83,6 +92,7 @@ async function upload(target: UploadChannel, path: string, file: string, engine:
   const folder = new OutputStore(target.dir);
   return folder.lock('channel', 'index', async () => {
     mkdirSync(join(target.dir, subdir), { recursive: true });
+    removeAbandoned(join(target.dir, subdir));
     // The index was read before the lock: a concurrent publish (another workspace on
     // the same folder) may have put this name here since, or one killed before its
     // re-index. The name is kept, and indexed, whatever we hold.
