@@ -162,6 +162,26 @@ describe('forge publish to a channel folder (file://)', () => {
     }
   });
 
+  it('says in the summary which file failed and why, and keeps what was uploaded before the failure', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // A folder channel where demo-cuda's files cannot go (a file where linux-64/ should be); noarch still can.
+      ws.write('.published/linux-64', 'not a folder');
+      const result = ws.forge('publish', 'demo-cuda');
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      const rows = (JSON.parse(readFileSync(join(ws.root, 'output', 'publish-summary.json'), 'utf8')) as { rows: Array<{ package: string; file: string; upload: string; note?: string }> }).rows;
+      expect(rows.filter((r) => r.package === 'demo-core').map((r) => r.upload)).toEqual(['uploaded']);
+      const cuda = rows.filter((r) => r.package === 'demo-cuda');
+      expect(cuda).toHaveLength(6);
+      // The first file tried failed, with the reason; the rest were not tried.
+      expect(cuda.filter((r) => r.upload === 'failed')).toEqual([expect.objectContaining({ note: expect.stringMatching(/^\.published\/linux-64: cannot mkdir: /) })]);
+      expect(cuda.filter((r) => r.upload === 'not-run')).toHaveLength(5);
+      expect(readFileSync(join(ws.root, 'output', 'publish-summary.md'), 'utf8')).toMatch(/\| demo-cuda \| [^|]+ \| `linux-64\/demo-cuda-[^`]+` \| built \| failed \(/);
+    } finally {
+      ws.dispose();
+    }
+  });
+
   it('never replaces a file put in the folder after the index was read (a concurrent publish); checks it like any file on the channel; removes what a killed publisher left', () => {
     const ws = demoWorkspace(bootstrap);
     try {

@@ -21,20 +21,24 @@ import { startRun } from './context.js';
 export default async function uploadExecutor(_options: object, context: ExecutorContext): Promise<{ success: boolean }> {
   const project = context.projectName!;
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  const records: PublishRecord[] = [];
+  const record = (entry: Omit<PublishRecord, 'project' | 'at'>) => records.push({ project, at: new Date().toISOString(), ...entry });
+  let outputDir: string | undefined;
+  let current: { variant: string; file: string } | undefined;
   try {
     const { root, forge, graph, engine, keys, store } = await startRun(context.root);
+    outputDir = join(root, forge.outputDir);
     const target = parseUploadChannel(forge.uploadChannel, root);
     requireUploadCredentials(target);
     const python = frontPython(root);
     let failed = false;
-    const records: PublishRecord[] = [];
-    const record = (entry: Omit<PublishRecord, 'project' | 'at'>) => records.push({ project, at: new Date().toISOString(), ...entry });
     for (const task of graph.tasks.get(project) ?? []) {
       const { key, inputs } = keys.of(task);
       const manifest = store.valid(project, task.id, key);
       if (!manifest) throw new ForgeError(`${project}:${task.id} is not built with its current inputs; run its build first`);
       for (const output of task.outputs) {
         const label = `${project}:${task.id}`;
+        current = { variant: task.id, file: output.file };
         let present = (await findOnChannels(output.file, [target.url])).found;
         if (!present) {
           if (!manifest.files.some((f) => f.file === output.file)) {
@@ -59,13 +63,18 @@ export default async function uploadExecutor(_options: object, context: Executor
             record({ variant: task.id, file: output.file, action: 'on-channel' });
           }
         }
+        current = undefined;
       }
     }
-    writePublishRecords(join(root, forge.outputDir), project, records);
     return { success: !failed };
   } catch (error) {
-    log(`${project}: upload error: ${describeError(error)}`);
+    const reason = describeError(error);
+    log(`${project}: upload error: ${reason}`);
+    if (current) record({ ...current, action: 'failed', reason });
     return { success: false };
+  } finally {
+    // Also after a failure: the files uploaded before it are on the channel, and the summary must say so.
+    if (outputDir) writePublishRecords(outputDir, project, records);
   }
 }
 
