@@ -1,6 +1,6 @@
 import { simpleSolve } from '@conda-org/rattler';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,53 @@ describe('forge publish to a channel folder (file://)', () => {
       expect(dryJson.code).toBe(1);
       expect((JSON.parse(dryJson.stdout) as { files: Array<{ task: string; action: string }> }).files.filter((f) => f.action === 'refuse').map((f) => f.task)).toEqual(['demo-core:noarch']);
       expect(channelBytes(join(ws.root, '.published'))).toEqual(channel);
+    } finally {
+      ws.dispose();
+    }
+  });
+
+  it('says in the summary which file failed and why, and keeps what was uploaded before the failure', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // A folder channel where demo-cuda's files cannot go (a file where linux-64/ should be); noarch still can.
+      ws.write('.published/linux-64', 'not a folder');
+      const result = ws.forge('publish', 'demo-cuda');
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      const rows = (JSON.parse(readFileSync(join(ws.root, 'output', 'publish-summary.json'), 'utf8')) as { rows: Array<{ package: string; file: string; upload: string; note?: string }> }).rows;
+      expect(rows.filter((r) => r.package === 'demo-core').map((r) => r.upload)).toEqual(['uploaded']);
+      const cuda = rows.filter((r) => r.package === 'demo-cuda');
+      expect(cuda).toHaveLength(6);
+      // The first file tried failed, with the reason; the rest were not tried.
+      expect(cuda.filter((r) => r.upload === 'failed')).toEqual([expect.objectContaining({ note: expect.stringMatching(/^\.published\/linux-64: cannot mkdir: /) })]);
+      expect(cuda.filter((r) => r.upload === 'not-run')).toHaveLength(5);
+      expect(readFileSync(join(ws.root, 'output', 'publish-summary.md'), 'utf8')).toMatch(/\| demo-cuda \| [^|]+ \| `linux-64\/demo-cuda-[^`]+` \| built \| failed \(/);
+    } finally {
+      ws.dispose();
+    }
+  });
+
+  it('never replaces a file put in the folder after the index was read (a concurrent publish); checks it like any file on the channel; removes what a killed publisher left', () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      expect(ws.forge('publish', 'demo-core').code).toBe(0);
+      const file = join(ws.root, '.published', 'noarch', 'demo-core-1.0.0-h4616a5c_0.conda');
+      const published = readFileSync(file);
+      // What another publish leaves between renaming its file in and re-indexing (or when killed there):
+      // the file, not yet in repodata.json.
+      const repodata = join(ws.root, '.published', 'noarch', 'repodata.json');
+      const listed = () => Object.keys((JSON.parse(readFileSync(repodata, 'utf8')) as { 'packages.conda': object })['packages.conda']);
+      writeFileSync(repodata, readFileSync(repodata, 'utf8').replace(/"packages\.conda": \{[^]*?\n \},/, '"packages.conda": {},'));
+      expect(listed()).toEqual([]);
+      // And what a publisher killed mid-copy or mid-index leaves (only lock holders write them): removed.
+      writeFileSync(join(ws.root, '.published', 'noarch', '.demo-core-1.0.0-h4616a5c_0.conda.99999'), 'half a copy');
+      writeFileSync(join(ws.root, '.published', 'noarch', '.repodata.json.99998'), '{"info":');
+      ws.edit('pkgs/demo-core/recipe/recipe.yaml', (t) => t.replace('summary: Demo base package', 'summary: The demo base package'));
+      const second = ws.forge('publish', 'demo-core');
+      expect(second.code, second.stdout + second.stderr).toBe(1);
+      expect(second.stdout + second.stderr).toContain('already has noarch/demo-core-1.0.0-h4616a5c_0.conda, built from a different recipe (changed: recipe.yaml); bump build.number');
+      expect(readFileSync(file).equals(published)).toBe(true);
+      expect(listed()).toEqual(['demo-core-1.0.0-h4616a5c_0.conda']);
+      expect(filesUnder(join(ws.root, '.published', 'noarch')).sort()).toEqual(['demo-core-1.0.0-h4616a5c_0.conda', 'repodata.json']);
     } finally {
       ws.dispose();
     }

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,60 @@ describe('the remote cache server', () => {
     expect(stored()).not.toContain('ccc333');
     expect(readdirSync(join(blobs, '.incoming'))).toEqual([]);
     expect((await call('GET', 'ccc333', RO)).status).toBe(404);
+  });
+});
+
+describe('malformed requests', () => {
+  it('get a client error with a body saying why, and the server keeps serving', async () => {
+    const raw = (head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(url).port), '127.0.0.1', () => socket.end(`${head}\r\nHost: x\r\nAuthorization: Bearer ${RW}\r\nConnection: close\r\n\r\n`));
+        let answer = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk)).on('end', () => resolve(answer)).on('error', reject);
+      });
+    // A target no URL parser takes (Node's HTTP parser passes it on): 500 before.
+    expect(await raw('GET http://[::1 HTTP/1.1')).toMatch(/^HTTP\/1\.1 400 [^]*not a valid request path/);
+    expect(await raw('DELETE /v1/cache/aaa111 HTTP/1.1')).toMatch(/^HTTP\/1\.1 405 [^]*DELETE is not allowed here: GET or PUT/);
+    expect(await call('GET', 'aaa111', RO)).toEqual({ status: 200, body: 'first' });
+  });
+});
+
+describe("the content-key store's blobs", () => {
+  it('are stored only under their own SHA-256: another body is refused with 400 and leaves nothing behind', async () => {
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const blob = async (name: string, body: string) => {
+      const response = await fetch(`${url}/v1/forge/blobs/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${RW}` }, body });
+      return { status: response.status, body: await response.text() };
+    };
+    // Entries are never replaced, so a wrong body stored once would stay under that name for good.
+    expect(await blob(sha('good'), 'poisoned')).toEqual({ status: 400, body: `the body's SHA-256 is not ${sha('good')}; a blob is stored under its own SHA-256` });
+    expect(readdirSync(join(blobs, 'forge', 'blobs'))).toEqual([]);
+    expect(readdirSync(join(blobs, '.incoming'))).toEqual([]);
+    expect((await blob(sha('good'), 'good')).status).toBe(202);
+    expect(readFileSync(join(blobs, 'forge', 'blobs', sha('good')), 'utf8')).toBe('good');
+  });
+});
+
+describe('a server started on a folder where another was killed mid-upload', () => {
+  it("removes the killed upload's private file, and keeps one still being written", async () => {
+    const dir = mkdtempSync(join(scratch, 'killed-'));
+    const killed = await startServerProcess(dir);
+    const { port } = new URL(killed.url);
+    const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/cache/cut', headers: { authorization: `Bearer ${RW}`, 'content-length': 1000 } });
+    req.on('error', () => undefined);
+    req.write(Buffer.alloc(100));
+    await until(() => readdirSync(join(dir, '.incoming')).length === 1);
+    killed.process.kill('SIGKILL');
+    await new Promise((resolve) => killed.process.once('exit', resolve));
+    req.destroy();
+    const [abandoned] = readdirSync(join(dir, '.incoming'));
+    // Older than any request a server lets run (Node's requestTimeout, 300 s): no live upload's file.
+    const old = new Date(Date.now() - 301_000);
+    utimesSync(join(dir, '.incoming', abandoned!), old, old);
+    writeFileSync(join(dir, '.incoming', 'live.123.456.abc'), 'being received by another server');
+    createCacheServer({ dir, readWriteTokens: [RW], readOnlyTokens: [] });
+    expect(readdirSync(join(dir, '.incoming'))).toEqual(['live.123.456.abc']);
+    expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual(['forge']);
   });
 });
 
@@ -169,6 +224,24 @@ describe('a maximum blob size', () => {
 
   it('is refused at start when it is not a size', async () => {
     await expect(startServerProcess(mkdtempSync(join(scratch, 'bad-')), { FORGE_CACHE_MAX_BLOB_SIZE: 'lots' })).rejects.toThrow(/exited \(2\): forge-cache-server: error: --max-blob-size \/ FORGE_CACHE_MAX_BLOB_SIZE: `lots` is not a size/);
+  });
+});
+
+describe("the server's start", () => {
+  const start = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'tools/forge/dist/cache-server/main.js'), ...args], { env: { ...process.env, FORGE_CACHE_RW_TOKENS: RW }, encoding: 'utf8', timeout: 20_000 });
+  it('refuses a bad port, a port in use and a --dir it cannot create in one line, exit 2 (a stack trace before)', () => {
+    const dir = mkdtempSync(join(scratch, 'start-'));
+    writeFileSync(join(dir, 'a-file'), '');
+    const cases: Array<[string[], RegExp]> = [
+      [['--dir', dir, '--port', '99999'], /^forge-cache-server: error: --port \/ FORGE_CACHE_PORT: `99999` is not a port \(0 to 65535; 0 picks a free one\)\n$/],
+      [['--dir', dir, '--port', 'abc'], /^forge-cache-server: error: --port \/ FORGE_CACHE_PORT: `abc` is not a port/],
+      [['--dir', dir, '--port', new URL(url).port], /^forge-cache-server: error: cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+\n$/],
+      [['--dir', join(dir, 'a-file', 'cache'), '--port', '0'], /^forge-cache-server: error: --dir: .*a-file\/cache\/\.incoming: cannot mkdir: not a directory \(ENOTDIR\)\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const result = start(...args);
+      expect({ args, status: result.status, stderr: result.stderr }).toEqual({ args, status: 2, stderr: expect.stringMatching(message) });
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { errorLine, ForgeError } from '../errors.js';
+import { errorLine, ForgeError, fromSystemError } from '../errors.js';
 import { createCacheServer } from './server.js';
 
 /**
@@ -44,12 +44,28 @@ const readWriteTokens = split(process.env.FORGE_CACHE_RW_TOKENS);
 const readOnlyTokens = split(process.env.FORGE_CACHE_RO_TOKENS);
 if (readWriteTokens.length + readOnlyTokens.length === 0) fail('set FORGE_CACHE_RW_TOKENS (and FORGE_CACHE_RO_TOKENS for read-only users)');
 const maxBlobBytes = values['max-blob-size'] === undefined ? undefined : parseSize(values['max-blob-size']);
+const port = parsePort(values.port);
 
-const server = createCacheServer({ dir: values.dir, readWriteTokens, readOnlyTokens, ...(maxBlobBytes === undefined ? {} : { maxBlobBytes }) });
-server.listen(Number(values.port), values.host, () => {
+const server = (() => {
+  try {
+    return createCacheServer({ dir: values.dir, readWriteTokens, readOnlyTokens, ...(maxBlobBytes === undefined ? {} : { maxBlobBytes }) });
+  } catch (error) {
+    // A --dir that cannot be created (a file in the way, no permission): the user's setup, one line.
+    return fail(`--dir: ${fromSystemError(error)?.format() ?? (error as Error).message}`);
+  }
+})();
+// A port in use or a host not on this machine: say so in one line rather than as an unhandled 'error' event.
+server.on('error', (error) => fail(`cannot listen on ${values.host}:${port}: ${(error as Error).message}`));
+server.listen(port, values.host, () => {
   const { port } = server.address() as AddressInfo;
   process.stdout.write(`Nx remote cache on http://${values.host}:${port} (blobs in ${values.dir}); point NX_SELF_HOSTED_REMOTE_CACHE_SERVER at it\n`);
 });
+
+function parsePort(text: string): number {
+  const port = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) return fail(`--port / FORGE_CACHE_PORT: \`${text}\` is not a port (0 to 65535; 0 picks a free one)`);
+  return port;
+}
 
 function parseSize(text: string): number {
   const match = /^(\d+)\s*([KMG]?)$/i.exec(text.trim());

@@ -1,12 +1,12 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
+import { createReadStream, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COMPILE_CACHE_PREFIX, handleCompileCache } from './compile-cache-dav.js';
-import { ENTRY_FOLDERS, entryFile } from './routes.js';
+import { ENTRY_FOLDERS, entryFile, type Entry } from './routes.js';
 
 export interface CacheServerOptions {
   /** Where blobs live: one file per task hash (and forge's content-key store in `forge/`). */
@@ -30,22 +30,44 @@ export interface CacheServerOptions {
  * a blob is written to a private temporary file and then hard-linked to its
  * final name, which the file system refuses (EEXIST) when the name exists,
  * so of concurrent uploads exactly one wins, whatever process received it.
- * An interrupted or oversized upload leaves nothing behind.
+ * An interrupted or oversized upload leaves nothing behind; one a killed
+ * server was receiving is removed when a server next starts on the folder.
  */
 export function createCacheServer(options: CacheServerOptions): Server {
   for (const folder of ['.incoming', ...ENTRY_FOLDERS]) mkdirSync(join(options.dir, folder), { recursive: true });
   const tokens = { readWrite: options.readWriteTokens.map(digest), readOnly: options.readOnlyTokens.map(digest) };
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(options, tokens, req, res).catch((error: Error) => {
       if (!res.headersSent) res.writeHead(500).end(error.message);
     });
   });
+  sweepAbandoned(join(options.dir, '.incoming'), server.requestTimeout);
+  return server;
+}
+
+/**
+ * Removes the private files of uploads no server is receiving any more: a
+ * server killed mid-upload cannot clean up after itself, and nothing else
+ * would. Node ends a request that takes longer than `requestTimeout`, so a
+ * file last written before that belongs to no live upload, whichever of the
+ * servers sharing the folder received it.
+ */
+function sweepAbandoned(incoming: string, requestTimeout: number): void {
+  if (!(requestTimeout > 0)) return;
+  const before = Date.now() - requestTimeout;
+  for (const name of readdirSync(incoming)) {
+    const file = join(incoming, name);
+    const stat = statSync(file, { throwIfNoEntry: false });
+    if (stat && stat.mtimeMs < before) rmSync(file, { force: true });
+  }
 }
 
 type TokenDigests = { readonly readWrite: readonly Buffer[]; readonly readOnly: readonly Buffer[] };
 
 async function handle(options: CacheServerOptions, tokens: TokenDigests, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const pathname = new URL(req.url ?? '/', 'http://cache').pathname;
+  const pathname = URL.parse(req.url ?? '/', 'http://cache')?.pathname;
+  // A request target no URL parser takes is the client's error, not the server's.
+  if (pathname === undefined) return void res.writeHead(400).end('not a valid request path');
   const entry = entryFile(options.dir, pathname);
   const compileCache = pathname.startsWith(COMPILE_CACHE_PREFIX);
   if (!entry && !compileCache) return void res.writeHead(404).end('not found');
@@ -63,7 +85,7 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
     await pipeline(createReadStream(blob), res);
     return;
   }
-  if (req.method !== 'PUT') return void res.writeHead(405, { allow: 'GET, PUT' }).end();
+  if (req.method !== 'PUT') return void res.writeHead(405, { allow: 'GET, PUT' }).end(`${req.method} is not allowed here: GET or PUT`);
   if (!canWrite) return void res.writeHead(403).end('this token may only read');
   // Only saves receiving the body; the link below is what guarantees it.
   if (existsSync(blob)) return void res.writeHead(409).end(ALREADY_STORED);
@@ -73,6 +95,7 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
   const outcome = await store(options.dir, entry, req, expected, limit);
   if (outcome === 'stored') res.writeHead(202).end();
   else if (outcome === 'exists') res.writeHead(409).end(ALREADY_STORED);
+  else if (outcome === 'mismatch') res.writeHead(400).end(`the body's SHA-256 is not ${entry.name}; a blob is stored under its own SHA-256`);
   else res.writeHead(413, { connection: 'close' }).end(tooLarge(limit!));
 }
 
@@ -81,12 +104,14 @@ async function handle(options: CacheServerOptions, tokens: TokenDigests, req: In
  * private file is gone before this returns, so an answer never precedes the
  * clean-up.
  */
-async function store(dir: string, entry: { name: string; file: string }, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large'> {
+async function store(dir: string, entry: Entry, req: IncomingMessage, expected: number, limit: number | undefined): Promise<'stored' | 'exists' | 'too-large' | 'mismatch'> {
   const incoming = join(dir, '.incoming', `${entry.name}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
   const file = await open(incoming, 'wx');
+  const hash = createHash('sha256');
   try {
-    await pipeline(req, sizeLimit(limit), file.createWriteStream());
+    await pipeline(req, received(limit, hash), file.createWriteStream());
     if (Number.isFinite(expected) && statSync(incoming).size !== expected) throw new Error('upload ended early');
+    if (entry.named === 'sha256' && hash.digest('hex') !== entry.name) return 'mismatch';
     linkSync(incoming, entry.file);
     return 'stored';
   } catch (error) {
@@ -120,12 +145,13 @@ class BlobTooLarge extends Error {
   }
 }
 
-/** Passes bytes through until there are more than `limit` (a chunked upload has no length to check first). */
-function sizeLimit(limit: number | undefined): Transform {
+/** Passes bytes through (into `hash` too) until there are more than `limit` (a chunked upload has no length to check first). */
+function received(limit: number | undefined, hash: Hash): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
+      hash.update(chunk);
       if (limit !== undefined && seen > limit) done(new BlobTooLarge(limit));
       else done(null, chunk);
     },

@@ -7,7 +7,7 @@ export interface PublishRecord {
   readonly project: string;
   readonly variant: string;
   readonly file: string;
-  readonly action: 'uploaded' | 'on-channel' | 'refused';
+  readonly action: 'uploaded' | 'on-channel' | 'refused' | 'failed';
   readonly reason?: string;
   readonly seconds?: number;
   readonly at: string;

@@ -22,8 +22,8 @@ export interface SummaryRow {
   readonly file: string;
   /** What the build step did: built, cached, channel (found there), failed. */
   readonly build: 'built' | 'cached' | 'channel' | 'failed';
-  /** What the upload step did: uploaded, on-channel, refused, not-run. */
-  readonly upload: 'uploaded' | 'on-channel' | 'refused' | 'not-run';
+  /** What the upload step did: uploaded, on-channel, refused, failed, not-run. */
+  readonly upload: 'uploaded' | 'on-channel' | 'refused' | 'failed' | 'not-run';
   readonly bytes: number | null;
   readonly buildSeconds: number | null;
   readonly uploadSeconds: number | null;
