@@ -127,6 +127,21 @@ describe('a server started on a folder where another was killed mid-upload', () 
     expect(readdirSync(join(dir, '.incoming'))).toEqual(['live.123.456.abc']);
     expect(readdirSync(dir).filter((name) => !name.startsWith('.'))).toEqual(['forge']);
   });
+
+  it('sweeps by its own request limit: a server letting uploads run an hour keeps a 301 s old one, and 0 (no limit) sweeps nothing', () => {
+    const dir = mkdtempSync(join(scratch, 'limit-'));
+    createCacheServer({ dir, readWriteTokens: [RW], readOnlyTokens: [] });
+    const file = join(dir, '.incoming', 'slow.1.2.abc');
+    writeFileSync(file, 'a multi-GB package on a slow link');
+    const old = new Date(Date.now() - 301_000);
+    utimesSync(file, old, old);
+    expect(createCacheServer({ dir, readWriteTokens: [RW], readOnlyTokens: [], requestTimeoutMs: 3_600_000 }).requestTimeout).toBe(3_600_000);
+    expect(readdirSync(join(dir, '.incoming'))).toEqual(['slow.1.2.abc']);
+    createCacheServer({ dir, readWriteTokens: [RW], readOnlyTokens: [], requestTimeoutMs: 0 });
+    expect(readdirSync(join(dir, '.incoming'))).toEqual(['slow.1.2.abc']);
+    createCacheServer({ dir, readWriteTokens: [RW], readOnlyTokens: [], requestTimeoutMs: 300_000 });
+    expect(readdirSync(join(dir, '.incoming'))).toEqual([]);
+  });
 });
 
 /** `forge-cache-server` as its own process on a free port. */
@@ -237,6 +252,7 @@ describe("the server's start", () => {
       [['--dir', dir, '--port', 'abc'], /^forge-cache-server: error: --port \/ FORGE_CACHE_PORT: `abc` is not a port/],
       [['--dir', dir, '--port', new URL(url).port], /^forge-cache-server: error: cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+\n$/],
       [['--dir', join(dir, 'a-file', 'cache'), '--port', '0'], /^forge-cache-server: error: --dir: .*a-file\/cache\/\.incoming: cannot mkdir: not a directory \(ENOTDIR\)\n$/],
+      [['--dir', dir, '--port', '0', '--request-timeout', '5m'], /^forge-cache-server: error: --request-timeout \/ FORGE_CACHE_REQUEST_TIMEOUT: `5m` is not a number of seconds \(0 for no limit\)\n$/],
     ];
     for (const [args, message] of cases) {
       const result = start(...args);

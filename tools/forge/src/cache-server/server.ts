@@ -17,6 +17,11 @@ export interface CacheServerOptions {
   readonly readOnlyTokens: readonly string[];
   /** The largest blob a PUT may store, in bytes; larger ones get 413. Unlimited when unset. */
   readonly maxBlobBytes?: number;
+  /**
+   * How long one request may take, in milliseconds (Node's default, 5 minutes, when unset; 0: no limit).
+   * A multi-GB CUDA package over a slow link needs longer; an abandoned upload's file is swept after it.
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 /**
@@ -36,7 +41,7 @@ export interface CacheServerOptions {
 export function createCacheServer(options: CacheServerOptions): Server {
   for (const folder of ['.incoming', ...ENTRY_FOLDERS]) mkdirSync(join(options.dir, folder), { recursive: true });
   const tokens = { readWrite: options.readWriteTokens.map(digest), readOnly: options.readOnlyTokens.map(digest) };
-  const server = createServer((req, res) => {
+  const server = createServer(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs }, (req, res) => {
     handle(options, tokens, req, res).catch((error: Error) => {
       if (!res.headersSent) res.writeHead(500).end(error.message);
     });
