@@ -10,7 +10,7 @@ import { createEnvironment } from '../engine/environments.js';
 import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
 import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
-import { labelStep, localVersionStep, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
+import { labelStep, localVersionStep, parseRequirements, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -160,6 +160,7 @@ export async function assessWheelTask(run: WheelRun, project: WheelProject, task
     if (reason) return { status: 'skipped', reason };
   }
   const rendered = renderWheel(project.spec, task.values);
+  await checkRequirementSyntax(run.root, project, rendered);
   const kind = environmentKind(project);
   const requirements = externalRequirements(run, project, rendered);
   const frontend = frontendDir(dirname(run.sources.dir));
@@ -318,6 +319,17 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     await cacheUse?.close();
     await environment.dispose();
   }
+}
+
+/**
+ * A requirement pip cannot parse would fail later where the environment reads it (the host's interpreter
+ * probe, uv, the upstream version check), each naming its own step instead of wheel.yaml's line.
+ */
+async function checkRequirementSyntax(root: string, project: WheelProject, rendered: RenderedWheel): Promise<void> {
+  if (!rendered.requirements.length) return;
+  const parsed = await parseRequirements(root, rendered.requirements);
+  const bad = parsed.findIndex((r) => r.error !== undefined);
+  if (bad >= 0) throw new ForgeError(`build requirement \`${rendered.requirements[bad]}\` is not a PEP 508 requirement: ${parsed[bad]!.error}`, { file: project.file, line: project.spec.yaml.lineOf(['build', 'requirements', bad]) });
 }
 
 /**
