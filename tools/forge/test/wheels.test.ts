@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +147,15 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
 
   it('takes a published variant from the index instead of building it, and refuses one whose inputs changed under the same version', () => {
     rmSync(join(ws.root, 'wheelhouse/demo-wheel', id), { recursive: true });
+    // A published file damaged since its upload is refused, not copied in as this key's wheel.
+    const publishedWheel = join(ws.root, '.wheel-index/cpu/demo-wheel', filesUnder(join(ws.root, '.wheel-index/cpu/demo-wheel')).find((f) => f.endsWith('.whl'))!);
+    const good = readFileSync(publishedWheel);
+    writeFileSync(publishedWheel, Buffer.concat([good, Buffer.from('damage')]));
+    const damaged = ws.nx('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+    expect(damaged.code).not.toBe(0);
+    expect(damaged.stdout).toMatch(new RegExp(`demo-wheel:${id}: error: ${join(ws.root, '.wheel-index/cpu/demo-wheel/demo_wheel-0\\.1\\.0-')}\\S+\\.whl is not the file that was published \\(sha256 [0-9a-f]{12}, its upload recorded [0-9a-f]{12}\\): the wheel index is damaged`));
+    expect(wheelManifest(ws, 'demo-wheel', id)).toBeUndefined();
+    writeFileSync(publishedWheel, good);
     const fromIndex = ws.nx('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
     expect(fromIndex.code).toBe(0);
     expect(fromIndex.stdout).toContain(`demo-wheel:${id}: already published in ${join(ws.root, '.wheel-index')}, not building`);

@@ -70,7 +70,7 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
         const result = await publishWheels(root, join(index, folder), group.map((f) => join(store.taskDir(project, task.id), f.file)));
         for (const published of result.files) {
           const local = group.find((f) => f.file.split('/').pop() === published.file)!;
-          files.push({ file: local.file, index: `${folder}/${published.project}/${published.file}` });
+          files.push({ file: local.file, index: `${folder}/${published.project}/${published.file}`, sha256: local.sha256 });
           log(`${label}: ${published.action === 'present' ? 'already there' : 'published'} ${folder}/${published.project}/${published.file}`);
         }
       }

@@ -407,6 +407,12 @@ async function copyPublished(index: string, root: string, files: PublishedWheels
       if (!response.ok) throw new ForgeError(`cannot download ${where.url}/${entry.index}: HTTP ${response.status}`);
       writeFileSync(target, Buffer.from(await response.arrayBuffer()));
     }
+    // The wheelhouse copy becomes this key's output (and upstream of its dependents): a file damaged or replaced
+    // in the index since its upload must not pass for it.
+    const sha256 = sha256File(target);
+    if (entry.sha256 !== undefined && sha256 !== entry.sha256) {
+      throw new ForgeError(`${'dir' in where ? where.dir : where.url}/${entry.index} is not the file that was published (sha256 ${sha256.slice(0, 12)}, its upload recorded ${entry.sha256.slice(0, 12)}): the wheel index is damaged; restore the file, or bump build_number to build and publish a new one`);
+    }
   }
 }
 
