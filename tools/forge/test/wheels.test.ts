@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enginePython, repoRoot } from './support/paths.js';
 import { filesUnder, localPipIndex, serveFolder, wheelManifest, wheelWorkspace } from './support/wheels.js';
@@ -126,6 +126,16 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
   });
 
   it('publishes to the wheel index (a per-CUDA PEP 503 index and the variant wheels), never twice, and installs from it', () => {
+    // A build whose wheel changed since is an error of the upload alone (its wheel task would restore it), not
+    // "not built here" with the upload green and the variant missing from the index.
+    const built = join(ws.root, 'wheelhouse/demo-wheel', id, wheelManifest(ws, 'demo-wheel', id)!.files.find((f) => f.file.endsWith('.whl'))!.file);
+    const good = readFileSync(built);
+    writeFileSync(built, Buffer.concat([good, Buffer.from('damage')]));
+    const alone = ws.nx('run', 'demo-wheel:upload-wheels', '--exclude-task-dependencies', '--skip-nx-cache', '--output-style=stream');
+    expect(alone.code).not.toBe(0);
+    expect(alone.stdout).toContain(`error: demo-wheel:${id}: files of the build in wheelhouse/demo-wheel/${id} were removed or changed since it was built (${relative(join(ws.root, 'wheelhouse/demo-wheel', id), built)}); run its wheel task first`);
+    expect(existsSync(join(ws.root, '.wheel-index'))).toBe(false);
+    writeFileSync(built, good);
     const upload = ws.nx('run-many', '-t', 'upload-wheels', '--output-style=stream');
     expect(upload.code, upload.stdout).toBe(0);
     const index = join(ws.root, '.wheel-index');

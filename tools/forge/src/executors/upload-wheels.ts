@@ -34,8 +34,16 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
     for (const task of graph.tasks.get(project) ?? []) {
       const label = `${project}:${task.id}`;
       const manifest = store.readManifest(project, task.id);
-      if (!manifest || !store.valid(project, task.id, manifest.key)) {
+      if (!manifest) {
         log(`${label}: no wheel built here (skipped on this machine, or not built): nothing to publish`);
+        continue;
+      }
+      // A build whose files changed since is neither publishable nor "not built": leaving it out would end
+      // the upload green with the variant missing from the index.
+      const damaged = store.damagedFiles(project, task.id, manifest);
+      if (damaged.length) {
+        log(`error: ${label}: files of the build in ${forge.wheelsDir}/${project}/${task.id} were removed or changed since it was built (${damaged.join(', ')}); run its wheel task first`);
+        failed = true;
         continue;
       }
       // The wheelhouse may hold a build of earlier inputs (this upload run alone, or a variant
