@@ -43,6 +43,33 @@ function runInstalled(dir: string, code: string): string {
   return execFileSync('python3', ['-c', code], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: dir } }).trim();
 }
 
+// Before the suite below, which removes the scratch folder (and the pip index there) when it ends.
+describe('a value added to the matrix after a release was published', { timeout: 400_000 }, () => {
+  it('refuses the upload of the new variant before writing anything, and says to bump build_number', () => {
+    const ws = wheelWorkspace(localPipIndex(scratch));
+    try {
+      // A key of demo-wheel's own beside python, so one host Python builds two variants (its dependent would
+      // have to take the key too: left out).
+      rmSync(join(ws.root, 'pkgs/demo-wheel-app'), { recursive: true });
+      ws.write('variants.yaml', `python:\n  - "${hostShort}"\nflavor:\n  - a\n`);
+      ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (text) => text.replace('keys: [python]', 'keys: [python, flavor]').replace('  properties:\n', '  properties:\n    - "forge_demo :: flavor :: ${{ flavor }}"\n'));
+      const first = ws.nx('run', 'demo-wheel:upload-wheels', '--output-style=stream');
+      expect(first.code, first.stdout).toBe(0);
+      const index = join(ws.root, '.wheel-index');
+      const before = filesUnder(index).filter((f) => !f.startsWith('.forge/') && !f.endsWith('.lock'));
+
+      // The built variant keeps its key (and its label's declared values); the new one declares both flavors.
+      ws.write('variants.yaml', `python:\n  - "${hostShort}"\nflavor:\n  - a\n  - b\n`);
+      const second = ws.nx('run', 'demo-wheel:upload-wheels', '--output-style=stream');
+      expect(second.code, second.stdout + second.stderr).not.toBe(0);
+      expect(second.stdout).toMatch(/Inconsistency in providers\.forge_demo.*bump build_number in pkgs\/demo-wheel\/wheel\/wheel\.yaml to build and publish every variant again/);
+      expect(filesUnder(index).filter((f) => !f.startsWith('.forge/') && !f.endsWith('.lock'))).toEqual(before);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
+
 // One workspace, built once, reused by every test in order: the builds are the slow part.
 // Each test runs several real builds: with the whole suite on 2 cores one can take minutes.
 describe('wheel projects: examples/wheels on the host and in a venv', { timeout: 400_000 }, () => {
@@ -215,34 +242,5 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
     expect(venv.stdout).toContain(`[demo-wheel-app:${id} test] import demo_wheel_app: ok`);
     const manifest = JSON.parse(readFileSync(join(ws.root, 'wheelhouse/demo-wheel-app', id, 'manifest.json'), 'utf8')) as { inputs: { toolchain: Record<string, string> } };
     expect(manifest.inputs.toolchain).toMatchObject({ environment: 'venv', python: expect.stringMatching(new RegExp(`^${hostShort.replace('.', '\\.')}\\.`)) });
-  });
-});
-
-describe('a value added to the matrix after a release was published', { timeout: 400_000 }, () => {
-  const scratch2 = mkdtempSync(join(tmpdir(), 'forge-wheel-matrix-test-'));
-  afterAll(() => rmSync(scratch2, { recursive: true, force: true }));
-
-  it('refuses the upload of the new variant before writing anything, and says to bump build_number', () => {
-    const ws = wheelWorkspace(localPipIndex(scratch2));
-    try {
-      // A key of demo-wheel's own beside python, so one host Python builds two variants (its dependent would
-      // have to take the key too: left out).
-      rmSync(join(ws.root, 'pkgs/demo-wheel-app'), { recursive: true });
-      ws.write('variants.yaml', `python:\n  - "${hostShort}"\nflavor:\n  - a\n`);
-      ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (text) => text.replace('keys: [python]', 'keys: [python, flavor]').replace('  properties:\n', '  properties:\n    - "forge_demo :: flavor :: ${{ flavor }}"\n'));
-      const first = ws.nx('run', 'demo-wheel:upload-wheels', '--output-style=stream');
-      expect(first.code, first.stdout).toBe(0);
-      const index = join(ws.root, '.wheel-index');
-      const before = filesUnder(index).filter((f) => !f.startsWith('.forge/') && !f.endsWith('.lock'));
-
-      // The built variant keeps its key (and its label's declared values); the new one declares both flavors.
-      ws.write('variants.yaml', `python:\n  - "${hostShort}"\nflavor:\n  - a\n  - b\n`);
-      const second = ws.nx('run', 'demo-wheel:upload-wheels', '--output-style=stream');
-      expect(second.code, second.stdout + second.stderr).not.toBe(0);
-      expect(second.stdout).toMatch(/Inconsistency in providers\.forge_demo.*bump build_number in pkgs\/demo-wheel\/wheel\/wheel\.yaml to build and publish every variant again/);
-      expect(filesUnder(index).filter((f) => !f.startsWith('.forge/') && !f.endsWith('.lock'))).toEqual(before);
-    } finally {
-      ws.dispose();
-    }
   });
 });
