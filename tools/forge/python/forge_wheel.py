@@ -591,6 +591,19 @@ def cmd_admits(args: argparse.Namespace) -> None:
     emit({"name": canonicalize_name(requirement.name), "admits": requirement.specifier.contains(version, prereleases=True)})
 
 
+def cmd_requirements(args: argparse.Namespace) -> None:
+    """Each requirement parsed as pip will parse it: its name, or packaging's reason it is no PEP 508 requirement."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    parsed = []
+    for spec in args.requirements:
+        try:
+            parsed.append({"name": canonicalize_name(Requirement(spec).name)})
+        except InvalidRequirement as error:
+            parsed.append({"error": str(error).splitlines()[0]})  # the rest repeats the spec with a caret
+    emit({"requirements": parsed})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="forge_wheel.py", description="wv-forge's wheel tool: variant labels, local versions, auditwheel repair, a PEP 503 index")
     parser.add_argument("--version", action="store_true", help="print the versions of the tools it drives")
@@ -633,6 +646,10 @@ def main() -> None:
     admits.add_argument("candidate", metavar="version")
     admits.set_defaults(run=cmd_admits)
 
+    requirements = commands.add_parser("requirements", help="parse requirements (PEP 508) as pip does: each one's name, or why it is invalid")
+    requirements.add_argument("requirements", nargs="*")
+    requirements.set_defaults(run=cmd_requirements)
+
     retag = commands.add_parser("retag", help="give a wheel a build tag (pypa wheel's `wheel tags --build`), replacing it")
     retag.add_argument("wheel")
     retag.add_argument("--build", required=True, type=int)
@@ -648,7 +665,7 @@ def main() -> None:
         emit({tool: version(tool) for tool in ("variantlib", "wheel", "auditwheel", "packaging")})
         return
     if not args.command:
-        parser.error("a command is needed (label, variants-json, local-version, repair, publish, retag, admits, batch)")
+        parser.error("a command is needed (label, variants-json, local-version, repair, publish, retag, admits, requirements, batch)")
     args.run(args)
 
 

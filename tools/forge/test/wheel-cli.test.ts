@@ -61,6 +61,24 @@ describe('forge commands given a name on a workspace of wheel projects', () => {
     }
   });
 
+  it('block a variant whose build requirement is no PEP 508 requirement, naming the line, before its environment reads it', () => {
+    // The build assesses its task as the plan does (assessWheelTask), so this is the build's error too. Before:
+    // the host's interpreter probe failed on it (`cannot run the Python interpreter …`, plan said `build`), or
+    // the upstream version check gave packaging's message alone; neither named wheel.yaml.
+    const file = 'pkgs/demo-wheel-app/wheel/wheel.yaml';
+    const good = readFileSync(join(ws.root, file), 'utf8');
+    try {
+      for (const [from, to, line] of [['setuptools>=70.1', 'setuptools>=>70.1', 14], ['- demo-wheel\n', '- demo-wheel>=>1\n', 15]] as const) {
+        ws.write(file, good.replace(from, to));
+        const plan = ws.forge('plan');
+        const bad = to.trim().replace(/^- /, '');
+        expect(plan.stdout).toMatch(new RegExp(`^demo-wheel-app:wheel-py3\\.11 +blocked +pkgs/demo-wheel-app/wheel/wheel\\.yaml:${line}: build requirement \`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\` is not a PEP 508 requirement: Expected semicolon`, 'm'));
+      }
+    } finally {
+      ws.write(file, good);
+    }
+  });
+
   it('stop a run that would publish wheels with no wheel index set before any wheel is built', () => {
     const good = readFileSync(join(ws.root, 'nx.json'), 'utf8');
     ws.edit('nx.json', (text) => text.replace(/,\s*"wheelIndex": "[^"]*"/, ''));

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseBase, imageRecipe } from '../src/engine/docker.js';
 import { cudaLibraryIncludes, probePython } from '../src/engine/toolchain.js';
-import { prepareEnvironment } from '../src/engine/wheel-env.js';
+import { frontendDir, prepareEnvironment } from '../src/engine/wheel-env.js';
 import { ForgeError } from '../src/errors.js';
 import { providerEnv } from '../src/executors/wheel-build.js';
 import { loadWheelProjects } from '../src/graph/wheel-graph.js';
@@ -176,6 +176,29 @@ describe('a build requirement no index has', () => {
       if (saved === undefined) delete process.env.FORCE_COLOR;
       else process.env.FORCE_COLOR = saved;
     }
+  });
+});
+
+/** A Python 3.10 that runs (one without tomllib), if this machine has one: on PATH, else pyenv's. */
+function python310(): string | undefined {
+  const pyenv = join(process.env.PYENV_ROOT ?? join(process.env.HOME ?? '/root', '.pyenv'), 'versions');
+  const candidates = ['python3.10', ...(existsSync(pyenv) ? readdirSync(pyenv).filter((v) => v.startsWith('3.10.')).map((v) => join(pyenv, v, 'bin/python3.10')) : [])];
+  return candidates.find((python) => {
+    try {
+      return execFileSync(python, ['-c', 'import sys; print(sys.version_info[:2] == (3, 10))'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'True';
+    } catch {
+      return false;
+    }
+  });
+}
+const py310 = python310();
+
+describe('the pypa build frontend forge copies into the build interpreter', () => {
+  // Without a 3.10 there is no interpreter lacking tomllib to run it in; the venv builds of 3.10 variants are the case.
+  it.skipIf(!py310)('runs in Python 3.10, which has no tomllib (pypa build reads pyproject.toml with tomli there)', () => {
+    const dir = frontendDir(mkdtempSync(join(scratch, 'frontend-')));
+    const out = execFileSync(py310!, ['-c', 'import sys; sys.path.append(sys.argv[1]); from build.__main__ import entrypoint; from build._compat import tomllib; print(tomllib.loads("a = 1")["a"])', dir], { encoding: 'utf8' });
+    expect(out.trim()).toBe('1');
   });
 });
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enginePython, repoRoot } from './support/paths.js';
 import { filesUnder, localPipIndex, serveFolder, wheelManifest, wheelWorkspace } from './support/wheels.js';
@@ -42,6 +42,33 @@ function py(code: string, ...args: string[]): string {
 function runInstalled(dir: string, code: string): string {
   return execFileSync('python3', ['-c', code], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: dir } }).trim();
 }
+
+// Before the suite below, which removes the scratch folder (and the pip index there) when it ends.
+describe('a value added to the matrix after a release was published', { timeout: 400_000 }, () => {
+  it('refuses the upload of the new variant before writing anything, and says to bump build_number', () => {
+    const ws = wheelWorkspace(localPipIndex(scratch));
+    try {
+      // A key of demo-wheel's own beside python, so one host Python builds two variants (its dependent would
+      // have to take the key too: left out).
+      rmSync(join(ws.root, 'pkgs/demo-wheel-app'), { recursive: true });
+      ws.write('variants.yaml', `python:\n  - "${hostShort}"\nflavor:\n  - a\n`);
+      ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (text) => text.replace('keys: [python]', 'keys: [python, flavor]').replace('  properties:\n', '  properties:\n    - "forge_demo :: flavor :: ${{ flavor }}"\n'));
+      const first = ws.nx('run', 'demo-wheel:upload-wheels', '--output-style=stream');
+      expect(first.code, first.stdout).toBe(0);
+      const index = join(ws.root, '.wheel-index');
+      const before = filesUnder(index).filter((f) => !f.startsWith('.forge/') && !f.endsWith('.lock'));
+
+      // The built variant keeps its key (and its label's declared values); the new one declares both flavors.
+      ws.write('variants.yaml', `python:\n  - "${hostShort}"\nflavor:\n  - a\n  - b\n`);
+      const second = ws.nx('run', 'demo-wheel:upload-wheels', '--output-style=stream');
+      expect(second.code, second.stdout + second.stderr).not.toBe(0);
+      expect(second.stdout).toMatch(/Inconsistency in providers\.forge_demo.*bump build_number in pkgs\/demo-wheel\/wheel\/wheel\.yaml to build and publish every variant again/);
+      expect(filesUnder(index).filter((f) => !f.startsWith('.forge/') && !f.endsWith('.lock'))).toEqual(before);
+    } finally {
+      ws.dispose();
+    }
+  });
+});
 
 // One workspace, built once, reused by every test in order: the builds are the slow part.
 // Each test runs several real builds: with the whole suite on 2 cores one can take minutes.
@@ -126,6 +153,16 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
   });
 
   it('publishes to the wheel index (a per-CUDA PEP 503 index and the variant wheels), never twice, and installs from it', () => {
+    // A build whose wheel changed since is an error of the upload alone (its wheel task would restore it), not
+    // "not built here" with the upload green and the variant missing from the index.
+    const built = join(ws.root, 'wheelhouse/demo-wheel', id, wheelManifest(ws, 'demo-wheel', id)!.files.find((f) => f.file.endsWith('.whl'))!.file);
+    const good = readFileSync(built);
+    writeFileSync(built, Buffer.concat([good, Buffer.from('damage')]));
+    const alone = ws.nx('run', 'demo-wheel:upload-wheels', '--exclude-task-dependencies', '--skip-nx-cache', '--output-style=stream');
+    expect(alone.code).not.toBe(0);
+    expect(alone.stdout).toContain(`error: demo-wheel:${id}: files of the build in wheelhouse/demo-wheel/${id} were removed or changed since it was built (${relative(join(ws.root, 'wheelhouse/demo-wheel', id), built)}); run its wheel task first`);
+    expect(existsSync(join(ws.root, '.wheel-index'))).toBe(false);
+    writeFileSync(built, good);
     const upload = ws.nx('run-many', '-t', 'upload-wheels', '--output-style=stream');
     expect(upload.code, upload.stdout).toBe(0);
     const index = join(ws.root, '.wheel-index');
@@ -147,6 +184,15 @@ describe('wheel projects: examples/wheels on the host and in a venv', { timeout:
 
   it('takes a published variant from the index instead of building it, and refuses one whose inputs changed under the same version', () => {
     rmSync(join(ws.root, 'wheelhouse/demo-wheel', id), { recursive: true });
+    // A published file damaged since its upload is refused, not copied in as this key's wheel.
+    const publishedWheel = join(ws.root, '.wheel-index/cpu/demo-wheel', filesUnder(join(ws.root, '.wheel-index/cpu/demo-wheel')).find((f) => f.endsWith('.whl'))!);
+    const good = readFileSync(publishedWheel);
+    writeFileSync(publishedWheel, Buffer.concat([good, Buffer.from('damage')]));
+    const damaged = ws.nx('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+    expect(damaged.code).not.toBe(0);
+    expect(damaged.stdout).toMatch(new RegExp(`demo-wheel:${id}: error: ${join(ws.root, '.wheel-index/cpu/demo-wheel/demo_wheel-0\\.1\\.0-')}\\S+\\.whl is not the file that was published \\(sha256 [0-9a-f]{12}, its upload recorded [0-9a-f]{12}\\): the wheel index is damaged`));
+    expect(wheelManifest(ws, 'demo-wheel', id)).toBeUndefined();
+    writeFileSync(publishedWheel, good);
     const fromIndex = ws.nx('run', `demo-wheel:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
     expect(fromIndex.code).toBe(0);
     expect(fromIndex.stdout).toContain(`demo-wheel:${id}: already published in ${join(ws.root, '.wheel-index')}, not building`);

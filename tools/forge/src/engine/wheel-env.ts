@@ -135,7 +135,7 @@ function copyFrontend(cache: string): string {
 }
 
 /**
- * pypa build's version and the folders of build, pyproject_hooks and packaging
+ * pypa build's (and tomli's) version and the folders of build, pyproject_hooks, packaging and tomli
  * in the tools venv, read from its site-packages (its dist-info names the
  * version): asking its Python would cost an interpreter start-up per task.
  */
@@ -144,9 +144,13 @@ function locateFrontend(python: string): { version: string; dirs: string[] } {
   const lib = join(venv, 'lib');
   for (const entry of existsSync(lib) ? readdirSync(lib) : []) {
     const site = join(lib, entry, 'site-packages');
-    const info = existsSync(site) ? readdirSync(site).find((name) => /^build-[^-]+\.dist-info$/.test(name)) : undefined;
-    const dirs = ['build', 'pyproject_hooks', 'packaging'].map((name) => join(site, name));
-    if (info && dirs.every((dir) => existsSync(dir))) return { version: info.slice('build-'.length, -'.dist-info'.length), dirs };
+    const names = existsSync(site) ? readdirSync(site) : [];
+    const versionOf = (dist: string) => names.find((name) => name.startsWith(`${dist}-`) && name.endsWith('.dist-info'))?.slice(dist.length + 1, -'.dist-info'.length);
+    // tomli: build reads pyproject.toml with it where the interpreter has no tomllib (Python 3.10), and the
+    // build's interpreter, not the tools venv's 3.11+, runs the frontend.
+    const dirs = ['build', 'pyproject_hooks', 'packaging', 'tomli'].map((name) => join(site, name));
+    const [build, tomli] = [versionOf('build'), versionOf('tomli')];
+    if (build && tomli && dirs.every((dir) => existsSync(dir))) return { version: `${build}-tomli${tomli}`, dirs };
   }
   throw new ForgeError(`pypa build is not in the tools venv (${venv}): run \`npm run setup:engine\``);
 }

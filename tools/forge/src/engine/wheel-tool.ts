@@ -151,6 +151,11 @@ export async function requirementAdmits(root: string, requirement: string, versi
   return (await runWheelTool<{ admits: boolean }>(root, ['admits', requirement, version])).admits;
 }
 
+/** Requirements parsed by packaging, as pip and uv's build frontends read them: each one's name, or why it is no PEP 508 requirement. */
+export async function parseRequirements(root: string, requirements: readonly string[]): Promise<ReadonlyArray<{ readonly name?: string; readonly error?: string }>> {
+  return (await runWheelTool<{ requirements: Array<{ name?: string; error?: string }> }>(root, ['requirements', ...requirements])).requirements;
+}
+
 /** The .venv Python that has variantlib, wheel and auditwheel, or an error saying how to get it. */
 export function wheelToolPython(root: string): string {
   const python = embeddedPython(root);

@@ -1,6 +1,6 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { join } from 'node:path';
-import { describeError, ForgeError } from '../errors.js';
+import { describeError, ForgeError, isForgeError } from '../errors.js';
 import { explainChange } from '../store/content-key.js';
 import { indexDir, publishWheels } from '../store/wheel-index.js';
 import { findPublished, writePublished, type PublishedWheels } from '../store/wheel-records.js';
@@ -34,8 +34,16 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
     for (const task of graph.tasks.get(project) ?? []) {
       const label = `${project}:${task.id}`;
       const manifest = store.readManifest(project, task.id);
-      if (!manifest || !store.valid(project, task.id, manifest.key)) {
+      if (!manifest) {
         log(`${label}: no wheel built here (skipped on this machine, or not built): nothing to publish`);
+        continue;
+      }
+      // A build whose files changed since is neither publishable nor "not built": leaving it out would end
+      // the upload green with the variant missing from the index.
+      const damaged = store.damagedFiles(project, task.id, manifest);
+      if (damaged.length) {
+        log(`error: ${label}: files of the build in ${forge.wheelsDir}/${project}/${task.id} were removed or changed since it was built (${damaged.join(', ')}); run its wheel task first`);
+        failed = true;
         continue;
       }
       // The wheelhouse may hold a build of earlier inputs (this upload run alone, or a variant
@@ -65,12 +73,20 @@ export default async function uploadWheelsExecutor(_options: object, context: Ex
       const installable = wheels.filter((f) => f.file.startsWith(`${TASK_INDEX}/`));
       const labelled = wheels.filter((f) => !f.file.startsWith(`${TASK_INDEX}/`));
       const files: Array<PublishedWheels['files'][number]> = [];
-      for (const [folder, group] of [[indexFlavor(task.values), installable], [VARIANTS_INDEX, labelled]] as const) {
+      // The variant wheels first: variantlib refuses a release whose variants declare other values (a value
+      // added to the matrix since the others were labelled) before anything is written, and then the
+      // per-CUDA folder must not get a wheel that no record describes.
+      for (const [folder, group] of [[VARIANTS_INDEX, labelled], [indexFlavor(task.values), installable]] as const) {
         if (group.length === 0) continue;
-        const result = await publishWheels(root, join(index, folder), group.map((f) => join(store.taskDir(project, task.id), f.file)));
+        const result = await publishWheels(root, join(index, folder), group.map((f) => join(store.taskDir(project, task.id), f.file))).catch((error: unknown) => {
+          if (folder === VARIANTS_INDEX && isForgeError(error) && error.message.includes('must declare the same providers')) {
+            throw new ForgeError(`${error.message.replace(/: label them all with the same --declare values$/, '')}: the release's published variants were labelled for another matrix; bump build_number in ${wheelProject.file} to build and publish every variant again`);
+          }
+          throw error;
+        });
         for (const published of result.files) {
           const local = group.find((f) => f.file.split('/').pop() === published.file)!;
-          files.push({ file: local.file, index: `${folder}/${published.project}/${published.file}` });
+          files.push({ file: local.file, index: `${folder}/${published.project}/${published.file}`, sha256: local.sha256 });
           log(`${label}: ${published.action === 'present' ? 'already there' : 'published'} ${folder}/${published.project}/${published.file}`);
         }
       }

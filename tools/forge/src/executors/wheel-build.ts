@@ -10,7 +10,7 @@ import { createEnvironment } from '../engine/environments.js';
 import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
 import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
-import { labelStep, localVersionStep, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
+import { labelStep, localVersionStep, parseRequirements, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
@@ -160,6 +160,7 @@ export async function assessWheelTask(run: WheelRun, project: WheelProject, task
     if (reason) return { status: 'skipped', reason };
   }
   const rendered = renderWheel(project.spec, task.values);
+  await checkRequirementSyntax(run.root, project, rendered);
   const kind = environmentKind(project);
   const requirements = externalRequirements(run, project, rendered);
   const frontend = frontendDir(dirname(run.sources.dir));
@@ -321,6 +322,17 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
 }
 
 /**
+ * A requirement pip cannot parse would fail later where the environment reads it (the host's interpreter
+ * probe, uv, the upstream version check), each naming its own step instead of wheel.yaml's line.
+ */
+async function checkRequirementSyntax(root: string, project: WheelProject, rendered: RenderedWheel): Promise<void> {
+  if (!rendered.requirements.length) return;
+  const parsed = await parseRequirements(root, rendered.requirements);
+  const bad = parsed.findIndex((r) => r.error !== undefined);
+  if (bad >= 0) throw new ForgeError(`build requirement \`${rendered.requirements[bad]}\` is not a PEP 508 requirement: ${parsed[bad]!.error}`, { file: project.file, line: project.spec.yaml.lineOf(['build', 'requirements', bad]) });
+}
+
+/**
  * An upstream wheel is installed as its project builds it, whatever version its
  * requirement asks for: a requirement that does not admit that version is an
  * error, not a build against another version than the one written.
@@ -394,6 +406,12 @@ async function copyPublished(index: string, root: string, files: PublishedWheels
       const response = await fetch(`${where.url}/${entry.index}`, { signal: AbortSignal.timeout(120_000) });
       if (!response.ok) throw new ForgeError(`cannot download ${where.url}/${entry.index}: HTTP ${response.status}`);
       writeFileSync(target, Buffer.from(await response.arrayBuffer()));
+    }
+    // The wheelhouse copy becomes this key's output (and upstream of its dependents): a file damaged or replaced
+    // in the index since its upload must not pass for it.
+    const sha256 = sha256File(target);
+    if (entry.sha256 !== undefined && sha256 !== entry.sha256) {
+      throw new ForgeError(`${'dir' in where ? where.dir : where.url}/${entry.index} is not the file that was published (sha256 ${sha256.slice(0, 12)}, its upload recorded ${entry.sha256.slice(0, 12)}): the wheel index is damaged; restore the file, or bump build_number to build and publish a new one`);
     }
   }
 }

@@ -19,8 +19,11 @@ export interface PublishedWheels {
   /** `<version>` and build tag the files carry: the same ones with other inputs would be the same file names. */
   readonly version: string;
   readonly buildNumber: number | null;
-  /** Each published file: its path in the task's wheelhouse folder and in the index. */
-  readonly files: ReadonlyArray<{ readonly file: string; readonly index: string }>;
+  /**
+   * Each published file: its path in the task's wheelhouse folder and in the index, and its sha256 (records
+   * written before it was kept have none), checked when a build copies the file back.
+   */
+  readonly files: ReadonlyArray<{ readonly file: string; readonly index: string; readonly sha256?: string }>;
   readonly at: string;
 }
 
@@ -60,7 +63,8 @@ function checked(value: unknown, where: string, project: string, id: string): Pu
   const record = value as Partial<PublishedWheels> | null;
   const valid = typeof record === 'object' && record !== null && typeof record.key === 'string' && typeof record.version === 'string'
     && typeof record.inputs === 'object' && record.inputs !== null && Array.isArray(record.files)
-    && record.files.every((entry) => typeof entry === 'object' && entry !== null && isInnerPath(entry.file) && isInnerPath(entry.index));
+    && record.files.every((entry) => typeof entry === 'object' && entry !== null && isInnerPath(entry.file) && isInnerPath(entry.index)
+      && (entry.sha256 === undefined || typeof entry.sha256 === 'string'));
   if (!valid) return { found: false, problem: `${where}/${recordPath(project, id)} is not a valid record of published wheels (ignored)` };
   return { found: true, record: record as PublishedWheels, where };
 }
