@@ -213,4 +213,32 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
       ws.dispose();
     }
   });
+
+  it('leaves no container when its task process is killed outright (SIGKILL: no exit hook runs), as Nx may end a task', async () => {
+    const ws = exampleWorkspace('wheels');
+    try {
+      ws.write('variants.yaml', 'python:\n  - "3.11"\n');
+      ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (t) => t.replace('build:\n', 'build:\n  command: touch "$WHEEL_DIR/../holding" && sleep 600\n'));
+      const nx = spawn(process.execPath, [nxBin, 'run', 'demo-wheel:wheel-py3.11', '--output-style=stream'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', ...env }, detached: true, stdio: 'ignore' });
+      const exited = new Promise((resolve) => nx.on('exit', resolve));
+      const staging = join(ws.root, 'wheelhouse/.staging');
+      for (let i = 0; i < 3000 && !filesUnder(staging).some((f) => f.endsWith('/holding')); i++) await new Promise((r) => setTimeout(r, 100));
+      const [container] = containersOf(ws);
+      expect(container).toBeDefined();
+      // The process that started the container (its label), killed alone and outright.
+      const owner = Number(execFileSync('docker', ['inspect', '--format', '{{index .Config.Labels "wv-forge.pid"}}', container!], { encoding: 'utf8' }).trim());
+      expect(owner).toBeGreaterThan(0);
+      process.kill(owner, 'SIGKILL');
+      for (let i = 0; i < 3000 && containersOf(ws).length; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(containersOf(ws)).toEqual([]);
+      try {
+        process.kill(-nx.pid!, 'SIGINT');
+      } catch {
+        // Nx ended with its task
+      }
+      await exited;
+    } finally {
+      ws.dispose();
+    }
+  });
 });

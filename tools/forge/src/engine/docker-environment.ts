@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { ForgeError } from '../errors.js';
 import type { CompilerSite } from './compile-cache.js';
 import { buildArguments, type BuildEnvironment, type BuildRequest, type EnvironmentExtras } from './build-environment.js';
-import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainer, removeContainersAtExit, type ImageBuild } from './docker.js';
+import { caArguments, containerIdentity, IMAGE_PATHS, imageEnv, indexMount, removeContainer, removeContainersAtExit, startTiedContainer, type ImageBuild } from './docker.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
 import { frontendCommand } from './wheel-env.js';
 import { repairArguments, WHEEL_TOOL, wheelToolResult, type RepairResult } from './wheel-tool.js';
@@ -76,8 +76,9 @@ export class DockerEnvironment implements BuildEnvironment {
     removeContainersAtExit();
     // Not a container per step: starting one costs seconds (a whole copy of the image on the vfs driver).
     const identity = containerIdentity('build');
-    const started = await runLogged('docker', ['run', '--detach', ...identity, ...this.containerArguments(), request.image.tag, 'sleep', 'infinity'], { label: request.label }, () => undefined);
-    if (!started.ok) throw new ForgeError(`cannot start a container of image ${request.image.tag} (${request.image.base}): ${started.tail.at(-1) ?? `exit ${started.exitCode}`}`);
+    await startTiedContainer(identity[1]!, [...identity, ...this.containerArguments()], request.image.tag).catch((error: Error) => {
+      throw new ForgeError(`cannot start a container of image ${request.image.tag} (${request.image.base}): ${error.message}`);
+    });
     this.container = identity[1]!;
     // torch is the image's (pinned there); installing it again into the overlay would shadow it.
     const install = request.requirements.filter((spec) => !/^torch\b/.test(spec));

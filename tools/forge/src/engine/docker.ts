@@ -238,6 +238,36 @@ export async function removeContainer(name: string): Promise<void> {
   running.delete(name);
 }
 
+/**
+ * Starts a container that lives no longer than this process: its main process is `cat` on a
+ * stdin this process holds open (`docker run -i`), so when this process ends in any way, a
+ * SIGKILL included (which no exit hook sees: Nx may end a task it interrupts so), the kernel
+ * closes that pipe, the docker CLI closes the container's stdin, `cat` ends, and `--rm` has
+ * the daemon remove the container. Resolves once the container runs (commands go in with
+ * `docker exec`); a container that cannot start is an error with docker's last line.
+ */
+export async function startTiedContainer(name: string, args: readonly string[], image: string): Promise<void> {
+  const keeper = spawn('docker', ['run', '-i', '--rm', ...args, image, 'sh', '-c', 'cat > /dev/null'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  keeper.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ended = new Promise<number | null>((resolve) => {
+    keeper.on('exit', resolve);
+    keeper.on('error', () => resolve(-1));
+  });
+  // Nothing of it may keep this process alive: the container goes with the build (dispose) or with this process.
+  keeper.unref();
+  (keeper.stdin as unknown as { unref(): void }).unref();
+  (keeper.stderr as unknown as { unref(): void }).unref();
+  for (;;) {
+    const state = await Promise.race([ended.then((code) => ({ code })), sleep(200).then(() => undefined)]);
+    if (state) throw new Error(stderr.trim().split('\n').at(-1) || `docker run exited ${state.code}`);
+    const running = await exec('docker', ['inspect', '--format', '{{.State.Running}}', name]).then((r) => r.stdout.trim(), () => '');
+    if (running === 'true') return;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 let cleanupInstalled = false;
 /**
  * On the way out (SIGINT, SIGTERM, an exit), removes every container this
