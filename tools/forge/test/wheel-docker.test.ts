@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,14 +191,7 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
   it('stops and removes its container on SIGINT, leaving nothing half-written', async () => {
     const ws = exampleWorkspace('wheels');
     try {
-      ws.write('variants.yaml', 'python:\n  - "3.11"\n');
-      // The build signals that it runs (a file in its work folder, which the host sees) and then waits.
-      ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (t) => t.replace('build:\n', 'build:\n  command: touch "$WHEEL_DIR/../holding" && sleep 600\n'));
-      const nx = spawn(process.execPath, [nxBin, 'run', 'demo-wheel:wheel-py3.11', '--output-style=stream'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', ...env }, detached: true, stdio: 'ignore' });
-      const exited = new Promise((resolve) => nx.on('exit', resolve));
-      const staging = join(ws.root, 'wheelhouse/.staging');
-      for (let i = 0; i < 3000 && !filesUnder(staging).some((f) => f.endsWith('/holding')); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(filesUnder(staging).some((f) => f.endsWith('/holding'))).toBe(true);
+      const { nx, exited, staging } = await holdingBuild(ws);
       expect(containersOf(ws).length).toBe(1);
       process.kill(-nx.pid!, 'SIGINT');
       await exited;
@@ -217,12 +210,7 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
   it('leaves no container when its task process is killed outright (SIGKILL: no exit hook runs), as Nx may end a task', async () => {
     const ws = exampleWorkspace('wheels');
     try {
-      ws.write('variants.yaml', 'python:\n  - "3.11"\n');
-      ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (t) => t.replace('build:\n', 'build:\n  command: touch "$WHEEL_DIR/../holding" && sleep 600\n'));
-      const nx = spawn(process.execPath, [nxBin, 'run', 'demo-wheel:wheel-py3.11', '--output-style=stream'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', ...env }, detached: true, stdio: 'ignore' });
-      const exited = new Promise((resolve) => nx.on('exit', resolve));
-      const staging = join(ws.root, 'wheelhouse/.staging');
-      for (let i = 0; i < 3000 && !filesUnder(staging).some((f) => f.endsWith('/holding')); i++) await new Promise((r) => setTimeout(r, 100));
+      const { nx, exited } = await holdingBuild(ws);
       const [container] = containersOf(ws);
       expect(container).toBeDefined();
       // The process that started the container (its label), killed alone and outright.
@@ -242,3 +230,15 @@ describe.skipIf(problem !== undefined)('the docker wheel environment, for real',
     }
   });
 });
+
+/** A wheel build in a container that signals that it runs (a file in its work folder, which the host sees) and then waits. */
+async function holdingBuild(ws: TempWorkspace): Promise<{ nx: ChildProcess; exited: Promise<unknown>; staging: string }> {
+  ws.write('variants.yaml', 'python:\n  - "3.11"\n');
+  ws.edit('pkgs/demo-wheel/wheel/wheel.yaml', (t) => t.replace('build:\n', 'build:\n  command: touch "$WHEEL_DIR/../holding" && sleep 600\n'));
+  const nx = spawn(process.execPath, [nxBin, 'run', 'demo-wheel:wheel-py3.11', '--output-style=stream'], { cwd: ws.root, env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', ...env }, detached: true, stdio: 'ignore' });
+  const exited = new Promise((resolve) => nx.on('exit', resolve));
+  const staging = join(ws.root, 'wheelhouse/.staging');
+  for (let i = 0; i < 3000 && !filesUnder(staging).some((f) => f.endsWith('/holding')); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(filesUnder(staging).some((f) => f.endsWith('/holding'))).toBe(true);
+  return { nx, exited, staging };
+}
