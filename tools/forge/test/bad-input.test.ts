@@ -395,19 +395,7 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
   }
 
   it('agree on every field', () => {
-    const probe = [
-      'import json, sys',
-      'from rattler_build import Stage0Recipe',
-      'out = {}',
-      'for name, text in json.load(sys.stdin).items():',
-      '    try:',
-      '        Stage0Recipe.from_yaml(text); out[name] = ""',
-      '    except Exception as error:',
-      '        out[name] = str(error).split("\\n")[0]',
-      'print(json.dumps(out))',
-    ].join('\n');
-    const input = JSON.stringify(Object.fromEntries(cases.map((c) => [c.name, c.text])));
-    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input, encoding: 'utf8' })) as Record<string, string>;
+    const engine = engineStage0Errors(Object.fromEntries(cases.map((c) => [c.name, c.text])));
     const forge = (text: string) => {
       try {
         parseRecipe(parseYamlText('recipe.yaml', text));
@@ -449,18 +437,7 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
       for (const [shape, value] of Object.entries(VALUES)) shapeCases.push({ name: `${field}: ${shape}`, text: place(field, value) });
       if (TEXT_ITEMS.has(field)) for (const [shape, value] of Object.entries(ITEMS)) shapeCases.push({ name: `${field}: ${shape}`, text: place(field, value) });
     }
-    const probe = [
-      'import json, sys',
-      'from rattler_build import Stage0Recipe',
-      'out = {}',
-      'for name, text in json.load(sys.stdin).items():',
-      '    try:',
-      '        Stage0Recipe.from_yaml(text); out[name] = ""',
-      '    except Exception as error:',
-      '        out[name] = str(error).split("\\n")[0]',
-      'print(json.dumps(out))',
-    ].join('\n');
-    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(shapeCases.map((c) => [c.name, c.text]))), encoding: 'utf8' })) as Record<string, string>;
+    const engine = engineStage0Errors(Object.fromEntries(shapeCases.map((c) => [c.name, c.text])));
     const forge = (text: string) => {
       try {
         parseRecipe(parseYamlText('recipe.yaml', text));
@@ -492,18 +469,7 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     const others = ['foo 1.0|1.1', 'foo 1.0,<2', 'foo[version=1.0]', 'foo >=1.0.*'];
     const specs = [...bare, ...accepted, ...others];
     const text = (spec: string) => `package: {name: x, version: "1"}\nrequirements:\n  host:\n    - ${JSON.stringify(spec)}\n`;
-    const probe = [
-      'import json, sys',
-      'from rattler_build import Stage0Recipe',
-      'out = {}',
-      'for name, text in json.load(sys.stdin).items():',
-      '    try:',
-      '        Stage0Recipe.from_yaml(text); out[name] = ""',
-      '    except Exception as error:',
-      '        out[name] = str(error).split("\\n")[0]',
-      'print(json.dumps(out))',
-    ].join('\n');
-    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(specs.map((spec) => [spec, text(spec)]))), encoding: 'utf8' })) as Record<string, string>;
+    const engine = engineStage0Errors(Object.fromEntries(specs.map((spec) => [spec, text(spec)])));
     const forge = (spec: string) => {
       try {
         renderRecipe(parseRecipe(parseYamlText('recipe.yaml', text(spec))), parseVariantConfig(parseYamlText('variants.yaml', VARIANTS)), { targetPlatform: 'linux-64' });
@@ -530,18 +496,7 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     const leftToEngine = ['BSD', 'GPL-3.0', 'Proprietary', 'mit', 'MIT/Apache-2.0'];
     const text = (license: string) => `package: {name: x, version: "1"}\nabout:\n  license: ${JSON.stringify(license)}\n`;
     const licenses = [...refused, ...accepted, ...leftToEngine];
-    const probe = [
-      'import json, sys',
-      'from rattler_build import Stage0Recipe',
-      'out = {}',
-      'for name, text in json.load(sys.stdin).items():',
-      '    try:',
-      '        Stage0Recipe.from_yaml(text); out[name] = ""',
-      '    except Exception as error:',
-      '        out[name] = str(error).split("\\n")[0]',
-      'print(json.dumps(out))',
-    ].join('\n');
-    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(licenses.map((l) => [l, text(l)]))), encoding: 'utf8' })) as Record<string, string>;
+    const engine = engineStage0Errors(Object.fromEntries(licenses.map((l) => [l, text(l)])));
     const forge = (license: string) => {
       try {
         parseRecipe(parseYamlText('recipe.yaml', text(license)));
@@ -562,18 +517,7 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     const accepted = ['https://x.org', 'http://localhost', 'localhost:8080', 'mailto:a@b.c', 'file:///x', ' https://x.org '];
     const text = (field: string, url: string) => `package: {name: x, version: "1"}\nabout:\n  ${field}: ${JSON.stringify(url)}\n`;
     const cases = ['homepage', 'repository', 'documentation'].flatMap((field) => [...refused, ...accepted].map((url) => ({ field, url, name: `${field} ${url}` })));
-    const probe = [
-      'import json, sys',
-      'from rattler_build import Stage0Recipe',
-      'out = {}',
-      'for name, text in json.load(sys.stdin).items():',
-      '    try:',
-      '        Stage0Recipe.from_yaml(text); out[name] = ""',
-      '    except Exception as error:',
-      '        out[name] = str(error).split("\\n")[0]',
-      'print(json.dumps(out))',
-    ].join('\n');
-    const engine = JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(Object.fromEntries(cases.map((c) => [c.name, text(c.field, c.url)]))), encoding: 'utf8' })) as Record<string, string>;
+    const engine = engineStage0Errors(Object.fromEntries(cases.map((c) => [c.name, text(c.field, c.url)])));
     const forge = (field: string, url: string) => {
       try {
         parseRecipe(parseYamlText('recipe.yaml', text(field, url)));
@@ -598,3 +542,19 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:4: unknown field `hots` in `requirements` \(rattler-build knows: build, host, run, /);
   });
 });
+
+/** The engine's own stage-0 parse of each recipe text (py-rattler-build's Stage0Recipe), in one process: name -> '' or its error's first line. */
+function engineStage0Errors(recipes: Record<string, string>): Record<string, string> {
+  const probe = [
+    'import json, sys',
+    'from rattler_build import Stage0Recipe',
+    'out = {}',
+    'for name, text in json.load(sys.stdin).items():',
+    '    try:',
+    '        Stage0Recipe.from_yaml(text); out[name] = ""',
+    '    except Exception as error:',
+    '        out[name] = str(error).split("\\n")[0]',
+    'print(json.dumps(out))',
+  ].join('\n');
+  return JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(recipes), encoding: 'utf8' })) as Record<string, string>;
+}
