@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import { loadWheelGraph } from '../src/graph/wheel-graph.js';
 import { loadProjects } from '../src/graph/workspace.js';
 import { OutputStore } from '../src/store/outputs.js';
 import { parseRecipe } from '../src/recipe/recipe.js';
-import { FIELD_SHAPES, RECIPE_FIELDS, SOURCE_FIELDS, TEXT_ITEMS } from '../src/recipe/recipe-fields.js';
+import { BOOLEAN_FIELDS, FIELD_SHAPES, RECIPE_FIELDS, SOURCE_FIELDS, TEXT_ITEMS } from '../src/recipe/recipe-fields.js';
 import { parseYamlText } from '../src/recipe/yaml-file.js';
 import { ForgeError, isForgeError } from '../src/errors.js';
 import { renderRecipe } from '../src/variants/render.js';
@@ -411,25 +412,35 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     expect(wrongReason.map((c) => `${c.name}: engine says ${engine[c.name]}; forge says ${forge(c.text)}`)).toEqual([]);
   });
 
+  const SOURCE_KIND: Record<string, string> = { url: 'url', sha256: 'url', md5: 'url', file_name: 'url', attestation: 'url', git: 'git', rev: 'git', tag: 'git', branch: 'git', depth: 'git', lfs: 'git', expected_commit: 'git', submodules: 'git' };
+  /** A recipe with `value` written as `field` (`build.python.version_independent`), in a section, source or test of its kind. */
+  const place = (field: string, value: string): string => {
+    const parts = field.split('.');
+    if (field === 'staging' || field === 'inherit') return multi(`    ${field}: ${value}\n`);
+    if (field === 'context') return `context: ${value}\n${head}`;
+    if (parts.length === 1) return `${head}${field}: ${value}\n`;
+    if (parts[0] === 'package') return field === 'package.name' ? `package:\n  name: ${value}\n  version: "1"\n` : `package:\n  name: x\n  version: ${value}\n`;
+    if (parts[0] === 'recipe') return multi('').replace(`  ${parts[1]}: ${parts[1] === 'name' ? 'x' : '"1"'}\n`, `  ${parts[1]}: ${value}\n`);
+    if (parts[0] === 'source') {
+      const kind = SOURCE_KIND[parts[1]!] ?? 'path';
+      const own = SOURCES[kind as keyof typeof SOURCES];
+      return parts[1] === kind ? `${head}source:\n  ${kind}: ${value}\n` : `${head}source:\n  ${own}\n  ${parts[1]}: ${value}\n`;
+    }
+    if (field.startsWith('tests.script.')) return parts[2] === 'script' ? `${head}tests:\n  - script: ${value}\n` : `${head}tests:\n  - script: [echo]\n    ${parts[2]}: ${value}\n`;
+    if (parts[0] === 'tests') return `${head}tests:\n  - ${parts[1]}:\n      ${parts[2]}: ${value}\n`;
+    return head + parts.slice(0, -1).map((part, i) => `${'  '.repeat(i)}${part}:\n`).join('') + `${'  '.repeat(parts.length - 1)}${parts.at(-1)}: ${value}\n`;
+  };
+  /** Forge's refusal of a recipe text at load (`recipe.yaml:LINE: …`), or '' where it takes it. */
+  const forgeSays = (text: string): string => {
+    try {
+      parseRecipe(parseYamlText('recipe.yaml', text));
+      return '';
+    } catch (error) {
+      return (error as ForgeError).format();
+    }
+  };
+
   it('agree on the shape of every field (text, list, mapping) and of list items', () => {
-    const SOURCE_KIND: Record<string, string> = { url: 'url', sha256: 'url', md5: 'url', file_name: 'url', attestation: 'url', git: 'git', rev: 'git', tag: 'git', branch: 'git', depth: 'git', lfs: 'git', expected_commit: 'git', submodules: 'git' };
-    const SOURCES = { url: 'url: https://example.invalid/x.tgz', git: 'git: https://example.invalid/x.git', path: 'path: src' };
-    const place = (field: string, value: string): string => {
-      const parts = field.split('.');
-      if (field === 'staging' || field === 'inherit') return multi(`    ${field}: ${value}\n`);
-      if (field === 'context') return `context: ${value}\n${head}`;
-      if (parts.length === 1) return `${head}${field}: ${value}\n`;
-      if (parts[0] === 'package') return field === 'package.name' ? `package:\n  name: ${value}\n  version: "1"\n` : `package:\n  name: x\n  version: ${value}\n`;
-      if (parts[0] === 'recipe') return multi('').replace(`  ${parts[1]}: ${parts[1] === 'name' ? 'x' : '"1"'}\n`, `  ${parts[1]}: ${value}\n`);
-      if (parts[0] === 'source') {
-        const kind = SOURCE_KIND[parts[1]!] ?? 'path';
-        const own = SOURCES[kind as keyof typeof SOURCES];
-        return parts[1] === kind ? `${head}source:\n  ${kind}: ${value}\n` : `${head}source:\n  ${own}\n  ${parts[1]}: ${value}\n`;
-      }
-      if (field.startsWith('tests.script.')) return parts[2] === 'script' ? `${head}tests:\n  - script: ${value}\n` : `${head}tests:\n  - script: [echo]\n    ${parts[2]}: ${value}\n`;
-      if (parts[0] === 'tests') return `${head}tests:\n  - ${parts[1]}:\n      ${parts[2]}: ${value}\n`;
-      return head + parts.slice(0, -1).map((part, i) => `${'  '.repeat(i)}${part}:\n`).join('') + `${'  '.repeat(parts.length - 1)}${parts.at(-1)}: ${value}\n`;
-    };
     const VALUES = { text: '"1"', list: '["1"]', mapping: '{a: "1"}' };
     const ITEMS = { 'list item': '[["1"]]', 'mapping item': '[{a: "1"}]', 'conditional item': '[{if: linux, then: ["1"], else: "2"}]', 'conditional of a mapping': '[{if: linux, then: {a: "1"}}]' };
     const shapeCases: Array<{ name: string; text: string }> = [];
@@ -489,27 +500,73 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
     expect(others.filter((spec) => forge(spec) && !engine[spec])).toEqual([]);
   });
 
-  it('refuses a license that is no SPDX expression by its grammar, as the engine does, and nothing the engine accepts', () => {
-    const refused = ['MIT License', 'Apache 2.0', 'BSD 3-Clause', 'GNU GPL v3', 'MIT, BSD-3-Clause', 'MIT AND', 'OR MIT', 'MIT AND OR Apache-2.0', ''];
-    const accepted = ['MIT', 'Apache-2.0', 'MIT OR Apache-2.0', 'MIT or Apache-2.0', '(MIT OR Apache-2.0)', 'MIT AND (LGPL-2.1-or-later OR BSD-3-Clause)', 'Apache-2.0 WITH LLVM-exception', ' MIT ', 'LicenseRef-Proprietary', 'NOASSERTION'];
-    // Single ids the engine refuses and forge leaves to it: it has no SPDX list.
-    const leftToEngine = ['BSD', 'GPL-3.0', 'Proprietary', 'mit', 'MIT/Apache-2.0'];
+  it('refuses a license that is no SPDX expression by its grammar or its ids, as the engine does, and nothing the engine accepts', () => {
+    const ungrammatical = ['MIT License', 'Apache 2.0', 'BSD 3-Clause', 'GNU GPL v3', 'MIT, BSD-3-Clause', 'MIT AND', 'OR MIT', 'MIT AND OR Apache-2.0', ''];
+    // Ids off the SPDX list, deprecated ones, and ids in the wrong case: refused by forge with the id named.
+    const unlisted = ['NotALicense-1.0', 'BSD', 'Proprietary', 'MIT/Apache-2.0', 'LLVM-exception'];
+    const deprecated = ['GPL-3.0', 'LGPL-2.1', 'GPL-2.0+', 'wxWindows'];
+    const accepted = ['MIT', 'Apache-2.0', 'MIT OR Apache-2.0', 'MIT or Apache-2.0', '(MIT OR Apache-2.0)', 'MIT AND (LGPL-2.1-or-later OR BSD-3-Clause)', 'Apache-2.0 WITH LLVM-exception', ' MIT ', 'LicenseRef-Proprietary',
+      'DocumentRef-spdx:LicenseRef-x', 'NOASSERTION', 'Apache-2.0+', 'GFDL-1.3-invariants', 'Apache-2.0 WITH PCRE2-exception'];
+    // What forge leaves to the engine, which refuses it: `+` after a GNU id, a license where an exception stands.
+    const leftToEngine = ['GPL-2.0-only+', 'Apache-2.0 WITH MIT'];
     const text = (license: string) => `package: {name: x, version: "1"}\nabout:\n  license: ${JSON.stringify(license)}\n`;
-    const licenses = [...refused, ...accepted, ...leftToEngine];
-    const engine = engineStage0Errors(Object.fromEntries(licenses.map((l) => [l, text(l)])));
-    const forge = (license: string) => {
-      try {
-        parseRecipe(parseYamlText('recipe.yaml', text(license)));
-        return '';
-      } catch (error) {
-        return (error as ForgeError).format();
-      }
-    };
-    expect(refused.filter((l) => !/invalid value for 'license'/.test(engine[l]!))).toEqual([]);
+    const licenses = [...ungrammatical, ...unlisted, ...deprecated, 'mit', 'MIT AND (BSD OR Apache-2.0)', ...accepted, ...leftToEngine];
+    const engine = engineStage0Errors(Object.fromEntries(licenses.map((l) => [l, text(l)])), true);
+    const forge = (license: string) => forgeSays(text(license));
+    expect([...ungrammatical, ...unlisted, ...deprecated, 'mit'].filter((l) => !/invalid value for 'license'/.test(engine[l]!))).toEqual([]);
     expect(accepted.filter((l) => engine[l])).toEqual([]);
     expect(leftToEngine.filter((l) => !engine[l])).toEqual([]);
-    for (const l of refused) expect(forge(l)).toBe(`recipe.yaml:3: \`about.license\` \`${l}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`);
+    for (const l of ungrammatical) expect(forge(l)).toBe(`recipe.yaml:3: \`about.license\` \`${l}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`);
+    for (const l of unlisted) expect(forge(l)).toBe(`recipe.yaml:3: \`about.license\` \`${l}\` is not on the SPDX license list rattler-build checks against (see https://spdx.org/licenses, or write LicenseRef-<name> for a license of your own)`);
+    expect(deprecated.filter((l) => !/a deprecated license identifier was used/.test(engine[l]!))).toEqual([]);
+    expect(forge('GPL-3.0')).toBe('recipe.yaml:3: `about.license` `GPL-3.0` is a deprecated SPDX id, which rattler-build refuses (write GPL-3.0-only or GPL-3.0-or-later)');
+    expect(deprecated.filter((l) => !/is a deprecated SPDX id, which rattler-build refuses/.test(forge(l)))).toEqual([]);
+    expect(forge('mit')).toBe('recipe.yaml:3: `about.license` `mit` is not on the SPDX license list rattler-build checks against (write `MIT`: ids are case-sensitive)');
+    expect(forge('MIT AND (BSD OR Apache-2.0)')).toMatch(/^recipe\.yaml:3: `about\.license` `MIT AND \(BSD OR Apache-2\.0\)` uses `BSD`, which is not on the SPDX license list/);
     expect([...accepted, ...leftToEngine].filter((l) => forge(l))).toEqual([]);
+  });
+
+  it('every id of the SPDX list forge reads: the engine takes each that forge takes, and refuses each that forge refuses', () => {
+    const require = createRequire(import.meta.url);
+    const listed = require('spdx-license-ids') as string[];
+    const deprecated = require('spdx-license-ids/deprecated.json') as string[];
+    // The GNU roots (`GFDL-1.3-invariants`), which forge takes where they are not deprecated.
+    const roots = listed.filter((id) => id.endsWith('-only')).map((id) => id.slice(0, -'-only'.length));
+    const ids = [...new Set([...listed, ...deprecated, ...roots])];
+    const text = (license: string) => `package: {name: x, version: "1"}\nabout:\n  license: ${license}\n`;
+    const engine = engineStage0Errors(Object.fromEntries(ids.map((id) => [id, text(id)])), true);
+    const forge = (id: string) => forgeSays(text(id));
+    expect(ids.filter((id) => !engine[id] && forge(id)).map((id) => `${id}: ${forge(id)}`)).toEqual([]);
+    expect(ids.filter((id) => forge(id) && !/a deprecated license identifier was used/.test(engine[id]!)).map((id) => `${id}: ${engine[id]}`)).toEqual([]);
+    // The ids forge takes and the engine does not are only ids newer than the engine's list (left to it, with its message).
+    expect(ids.filter((id) => !forge(id) && engine[id] && !/unknown term/.test(engine[id]!))).toEqual([]);
+    expect(ids.filter((id) => !forge(id) && engine[id]).length).toBeLessThan(listed.length / 20);
+    expect(deprecated.filter((id) => !forge(id))).toEqual([]);
+  });
+
+  it('agree on every boolean field: the words each takes and refuses', () => {
+    const WORDS = ['true', 'True', 'TRUE', 'false', 'False', 'FALSE', '"true"', "'False'", 'yes', 'Yes', 'No', '"no"', 'YES', 'on', 'off', '1', '0', 'maybe', '"maybe"', 'yes-please', '""', '"${{ true }}"', '"${{ not win }}"'];
+    const cases = Object.keys(BOOLEAN_FIELDS).flatMap((field) => WORDS.map((word) => ({ field, word, name: `${field}: ${word}`, text: place(field, word) })));
+    const engine = engineStage0Errors(Object.fromEntries(cases.map((c) => [c.name, c.text])));
+    const disagree = cases.filter((c) => Boolean(engine[c.name]) !== Boolean(forgeSays(c.text)));
+    expect(disagree.map((c) => `${c.name}: engine says ${engine[c.name] || 'ok'}; forge says ${forgeSays(c.text) || 'ok'}`)).toEqual([]);
+    // Each refusal is for the word, named on its line; every field takes some words and refuses others.
+    expect(cases.filter((c) => engine[c.name] && !/^recipe\.yaml:\d+: `[^`]+` is .*, where rattler-build takes a boolean: /.test(forgeSays(c.text))).map((c) => c.name)).toEqual([]);
+    for (const field of Object.keys(BOOLEAN_FIELDS)) {
+      const refused = cases.filter((c) => c.field === field && engine[c.name]).length;
+      expect(refused, field).toBeGreaterThan(0);
+      expect(refused, field).toBeLessThan(WORDS.length);
+    }
+    expect(forgeSays(place('build.merge_build_and_host_envs', 'maybe'))).toBe('recipe.yaml:5: `build.merge_build_and_host_envs` is the text "maybe", where rattler-build takes a boolean: true or false, unquoted, or a ${{ … }} template');
+    expect(forgeSays(place('build.python.version_independent', 'True'))).toBe('recipe.yaml:6: `build.python.version_independent` is `True`, where rattler-build takes a boolean: true or false, or a ${{ … }} template');
+    expect(forgeSays(place('source.lfs', 'yes-please'))).toBe('recipe.yaml:6: `source.lfs` is the text "yes-please", where rattler-build takes a boolean: true or false, unquoted, or a ${{ … }} template');
+  });
+
+  it('a license off the SPDX list and a word that is no boolean name their line', () => {
+    const ws = setup({ 'pkgs/bad/recipe/recipe.yaml': 'package: {name: bad, version: "1"}\nbuild:\n  python:\n    version_independent: yes-please\nabout:\n  license: NotALicense-1.0\n' });
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:4: `build\.python\.version_independent` is the text "yes-please", where rattler-build takes a boolean: true or false, or a \$\{\{ … \}\} template$/);
+    ws.edit('pkgs/bad/recipe/recipe.yaml', (text) => text.replace('yes-please', 'true'));
+    expectCleanError(ws.forge('variants'), /^forge: error: pkgs\/bad\/recipe\/recipe\.yaml:6: `about\.license` `NotALicense-1\.0` is not on the SPDX license list rattler-build checks against \(see https:\/\/spdx\.org\/licenses, or write LicenseRef-<name> for a license of your own\)$/);
   });
 
   it('refuses an about link that is no absolute URL, as the engine does, and nothing the engine accepts', () => {
@@ -543,8 +600,11 @@ describe('recipe fields: forge refuses what rattler-build refuses', () => {
   });
 });
 
-/** The engine's own stage-0 parse of each recipe text (py-rattler-build's Stage0Recipe), in one process: name -> '' or its error's first line. */
-function engineStage0Errors(recipes: Record<string, string>): Record<string, string> {
+/**
+ * The engine's own stage-0 parse of each recipe text (py-rattler-build's Stage0Recipe), in one process:
+ * name -> '' or its error's first line (`whole`: all of it on one line, where the reason follows the first).
+ */
+function engineStage0Errors(recipes: Record<string, string>, whole = false): Record<string, string> {
   const probe = [
     'import json, sys',
     'from rattler_build import Stage0Recipe',
@@ -553,7 +613,7 @@ function engineStage0Errors(recipes: Record<string, string>): Record<string, str
     '    try:',
     '        Stage0Recipe.from_yaml(text); out[name] = ""',
     '    except Exception as error:',
-    '        out[name] = str(error).split("\\n")[0]',
+    `        out[name] = ${whole ? '" ".join(str(error).split())' : 'str(error).split("\\n")[0]'}`,
     'print(json.dumps(out))',
   ].join('\n');
   return JSON.parse(execFileSync(enginePython(), ['-c', probe], { input: JSON.stringify(recipes), encoding: 'utf8' })) as Record<string, string>;

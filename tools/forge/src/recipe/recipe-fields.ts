@@ -1,4 +1,5 @@
 import { ForgeError } from '../errors.js';
+import { licenseProblem } from './spdx-license.js';
 import type { YamlFile } from './yaml-file.js';
 
 type Path = ReadonlyArray<string | number>;
@@ -110,6 +111,32 @@ export const TEXT_ITEMS: ReadonlySet<string> = new Set([
   'about.license_file', 'tests.script.script', 'tests.python.imports', 'tests.perl.uses', 'tests.r.libraries', 'tests.ruby.requires', 'source.patches',
 ]);
 
+/**
+ * The fields the engine reads as a boolean, by the words each of its parsers takes: most
+ * a YAML boolean (`true`, `True`, `TRUE`, `false`…, unquoted: what the YAML reader gives
+ * as a boolean) or a template, `use_gitignore` no template; `version_independent` the
+ * text `true` or `false`, quoted or not, or a template; `strict` true, True, yes, Yes and
+ * their negatives, quoted or not, and no template. Anything else (`maybe`, `"true"` for
+ * most) the engine refuses with no line, when the variant builds. `every boolean field`
+ * in bad-input.test.ts checks each field and word against the engine.
+ */
+type BooleanWords = 'yaml' | 'yaml-only' | 'true-false' | 'yes-no';
+export const BOOLEAN_FIELDS: Readonly<Record<string, BooleanWords>> = {
+  'build.merge_build_and_host_envs': 'yaml', 'build.python.use_python_app_entrypoint': 'yaml', 'build.python.version_independent': 'true-false',
+  'build.dynamic_linking.binary_relocation': 'yaml', 'build.prefix_detection.ignore': 'yaml', 'build.prefix_detection.ignore_binary_files': 'yaml',
+  'tests.python.pip_check': 'yaml', 'tests.package_contents.strict': 'yes-no', 'source.lfs': 'yaml', 'source.submodules': 'yaml', 'source.use_gitignore': 'yaml-only',
+};
+const BOOLEAN_TEXTS: Readonly<Record<'true-false' | 'yes-no', readonly string[]>> = {
+  'true-false': ['true', 'false'],
+  'yes-no': ['true', 'True', 'yes', 'Yes', 'false', 'False', 'no', 'No'],
+};
+const BOOLEAN_TAKES: Readonly<Record<BooleanWords, string>> = {
+  yaml: 'true or false, unquoted, or a ${{ … }} template',
+  'yaml-only': 'true or false, unquoted',
+  'true-false': 'true or false, or a ${{ … }} template',
+  'yes-no': 'true, false, yes or no',
+};
+
 const SECTIONS = ['package', 'recipe', 'build', 'requirements', 'about'] as const;
 const NESTED: Record<string, readonly string[]> = {
   build: ['script', 'variant', 'python', 'dynamic_linking', 'prefix_detection'],
@@ -184,22 +211,11 @@ function checkKeys(yaml: YamlFile, value: Mapping, path: Path, where: string, kn
   }
 }
 
-/**
- * `about.license` is an SPDX expression: license ids joined by AND, OR and WITH, in
- * parentheses or not. The engine refuses anything else when the variant builds, with no
- * line; conda-build era values (`MIT License`, `Apache 2.0`, `BSD 3-Clause`) are the common
- * case. Only the grammar is judged here (two ids in a row, an operator without an id):
- * whether an id is on the SPDX list (`BSD`, `GPL-3.0`) is left to the engine, whose list
- * this does not have.
- */
+/** `about.license` is an SPDX expression the engine refuses when the variant builds, with no line (see spdx-license.ts). */
 function checkLicense(yaml: YamlFile, value: unknown, path: Path): void {
   if (typeof value !== 'string' || value.includes('${{')) return;
-  const tokens = value.replace(/[()]/g, ' ').split(/\s+/).filter(Boolean);
-  const operator = (token: string) => /^(and|or|with)$/i.test(token);
-  const alternates = tokens.length > 0 && tokens.every((token, i) => operator(token) === (i % 2 === 1)) && tokens.length % 2 === 1;
-  if (!alternates) {
-    throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` is not an SPDX license expression, which rattler-build requires (ids such as MIT, Apache-2.0, BSD-3-Clause, joined by AND, OR, WITH)`, { file: yaml.path, line: yaml.lineOf(path) });
-  }
+  const problem = licenseProblem(value);
+  if (problem) throw new ForgeError(`\`${path.filter((p) => typeof p === 'string').join('.')}\` \`${value}\` ${problem}`, { file: yaml.path, line: yaml.lineOf(path) });
 }
 
 /** The engine parses `about` links as absolute URLs: `github.com/x` is refused ("relative URL without a base"). A URL starts with its scheme. */
@@ -217,10 +233,22 @@ function checkShape(yaml: YamlFile, value: unknown, path: Path, field: string): 
   if (shapes === undefined || value === null || value === undefined) return;
   const shape = shapeOf(value);
   if (!shapes.includes(shape)) refuseShape(yaml, path, shapes, shape);
+  const words = BOOLEAN_FIELDS[field];
+  if (words !== undefined && shape === 'text') checkBoolean(yaml, value, path, words);
   if (shape !== 'list') return;
   if (TEXT_ITEMS.has(field) || field === 'context.*') (value as unknown[]).forEach((item, i) => checkTextItem(yaml, item, [...path, i]));
   // A source or a test is a mapping (a conditional one too).
   if (field === 'source' || field === 'tests') (value as unknown[]).forEach((item, i) => item !== null && !isMapping(item) && refuseShape(yaml, [...path, i], MAPPING, shapeOf(item)));
+}
+
+function checkBoolean(yaml: YamlFile, value: unknown, path: Path, words: BooleanWords): void {
+  const template = typeof value === 'string' && value.includes('${{') && (words === 'yaml' || words === 'true-false');
+  // The text as written: the YAML reader makes `True` a boolean and `1` a number.
+  const text = typeof value === 'string' ? value : (yaml.sourceOf(path) ?? String(value));
+  const taken = words === 'yaml' || words === 'yaml-only' ? typeof value === 'boolean' : BOOLEAN_TEXTS[words].includes(text);
+  if (template || taken) return;
+  const written = typeof value === 'string' ? `the text ${JSON.stringify(value)}` : `\`${text}\``;
+  throw new ForgeError(`\`${dotted(path)}\` is ${written}, where rattler-build takes a boolean: ${BOOLEAN_TAKES[words]}`, { file: yaml.path, line: yaml.lineOf(path) });
 }
 
 /** A list item read as text, or a conditional whose branches are text or lists of text. */
@@ -244,6 +272,10 @@ function shapeOf(value: unknown): Shape {
 const SHAPE_NAMES: Readonly<Record<Shape, string>> = { text: 'text', list: 'a list', mapping: 'a mapping' };
 
 function refuseShape(yaml: YamlFile, path: Path, shapes: readonly Shape[], got: Shape): never {
-  const dotted = path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
-  throw new ForgeError(`\`${dotted}\` must be ${shapes.map((s) => SHAPE_NAMES[s]).join(' or ')}, got ${SHAPE_NAMES[got]} (rattler-build refuses it)`, { file: yaml.path, line: yaml.lineOf(path) });
+  throw new ForgeError(`\`${dotted(path)}\` must be ${shapes.map((s) => SHAPE_NAMES[s]).join(' or ')}, got ${SHAPE_NAMES[got]} (rattler-build refuses it)`, { file: yaml.path, line: yaml.lineOf(path) });
+}
+
+/** `source[0].lfs`: a path as the recipe's reader would name it. */
+function dotted(path: Path): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
 }
