@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /**
  * A JSON file forge wrote earlier (a manifest, a failure record, a cache),
@@ -27,4 +28,15 @@ export function isStringMap(value: unknown): value is Record<string, string> {
 /** A path that stays inside the folder it is joined to: relative, no `.` or `..` parts, no backslashes. */
 export function isInnerPath(path: unknown): path is string {
   return typeof path === 'string' && path !== '' && !path.startsWith('/') && !path.includes('\\') && path.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+}
+
+/**
+ * Writes a file whole through a temporary file of this process and a rename: a reader,
+ * or another process writing the same file, never sees half of one (the last rename wins).
+ */
+export function writeFileAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
 }

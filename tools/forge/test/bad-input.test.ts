@@ -318,13 +318,13 @@ describe('a damaged record or cache file counts as absent', () => {
     const output = join(dir, 'output');
     write(join(output, 'p/v/manifest.json'), text);
     write(join(output, '.failed/p/v.json'), text);
-    write(join(output, '.publish/p.json'), text);
+    write(join(output, '.publish/run/records/p.json'), text);
     write(join(output, '.solve/p/v.json'), text);
     const store = new OutputStore(output);
     expect(store.readManifest('p', 'v')).toBeUndefined();
     expect(store.valid('p', 'v', 'k')).toBeUndefined();
     expect(store.failure('p', 'v')).toBeUndefined();
-    expect(readPublishRecords(output, 'p')).toEqual([]);
+    expect(readPublishRecords(output, 'run', 'p')).toEqual([]);
     expect(readRecord(dir, DEFAULT_OPTIONS, 'p', 'v')).toBeUndefined();
 
     const data = join(dir, '.nx/workspace-data');

@@ -1,9 +1,11 @@
 import { simpleSolve } from '@conda-org/rattler';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { currentOwner } from '../src/process-owner.js';
+import { prunePublishRuns } from '../src/store/publish-records.js';
 import { demoWorkspace, manifests, sharedBootstrap } from './support/demo.js';
 import { startPrefixServer } from './support/prefix-server.js';
 import { filesUnder } from './support/wheels.js';
@@ -182,6 +184,34 @@ describe('forge publish to a channel folder (file://)', () => {
     }
   });
 
+  it('two publishes at once each keep their own summary, whole, and each tells what it did itself', async () => {
+    const ws = demoWorkspace(bootstrap);
+    try {
+      // Built first: the two runs race on the upload and the summary, not on the build.
+      const built = ws.nx('run', 'demo-core:build');
+      expect(built.code, built.stdout + built.stderr).toBe(0);
+      const runs = await Promise.all([ws.forgeAsync('publish', 'demo-core'), ws.forgeAsync('publish', 'demo-core')]);
+      type Summary = { run: string; rows: Array<{ package: string; upload: string }> };
+      const own = runs.map((run) => {
+        expect(run.code, run.stdout + run.stderr).toBe(0);
+        const file = /\(this run's own: (\S+) and \.md\)/.exec(run.stdout)?.[1];
+        expect(file, run.stdout).toBeDefined();
+        return { json: readFileSync(join(ws.root, file!), 'utf8'), md: readFileSync(join(ws.root, file!.replace(/\.json$/, '.md')), 'utf8') };
+      });
+      const [first, second] = own.map((summary) => JSON.parse(summary.json) as Summary);
+      expect(first!.run).not.toBe(second!.run);
+      // The one file was copied in by one run and found there by the other: each summary says what its own run did.
+      expect([...first!.rows, ...second!.rows].map((r) => `${r.package} ${r.upload}`).sort()).toEqual(['demo-core on-channel', 'demo-core uploaded']);
+      // The workspace's latest summary is one run's, whole (.json and .md of the same run).
+      const latest = { json: readFileSync(join(ws.root, 'output', 'publish-summary.json'), 'utf8'), md: readFileSync(join(ws.root, 'output', 'publish-summary.md'), 'utf8') };
+      expect(own).toContainEqual(latest);
+      // No temporary file left beside them.
+      expect(filesUnder(join(ws.root, 'output', '.publish')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      ws.dispose();
+    }
+  });
+
   it('never replaces a file put in the folder after the index was read (a concurrent publish); checks it like any file on the channel; removes what a killed publisher left', () => {
     const ws = demoWorkspace(bootstrap);
     try {
@@ -207,5 +237,26 @@ describe('forge publish to a channel folder (file://)', () => {
     } finally {
       ws.dispose();
     }
+  });
+});
+
+describe('the folders of publish runs', () => {
+  it('keeps live runs and the newest finished ones; removes killed runs, older ones and the records of the layout before runs', () => {
+    const output = mkdtempSync(join(scratch, 'runs-'));
+    // No process has a pid above Linux's largest pid_max (2^22).
+    const dead = { host: hostname(), pid: 2 ** 22 + 1, start: '1' };
+    const run = (name: string, owner: object, finished: boolean) => {
+      mkdirSync(join(output, '.publish', name), { recursive: true });
+      writeFileSync(join(output, '.publish', name, 'owner.json'), JSON.stringify(owner));
+      if (finished) writeFileSync(join(output, '.publish', name, 'summary.json'), '{"rows": []}');
+    };
+    const finished = Array.from({ length: 12 }, (_, i) => `2026-01-01T00-00-${String(i).padStart(2, '0')}-000Z-1`);
+    for (const name of finished) run(name, dead, true);
+    run('2026-01-01T00-00-05-500Z-2', dead, false);
+    run('2026-01-01T00-00-06-500Z-3', currentOwner(), false);
+    run('2026-01-01T00-01-00-000Z-4', currentOwner(), false);
+    writeFileSync(join(output, '.publish', 'demo-core.json'), '[]');
+    prunePublishRuns(output, '2026-01-01T00-01-00-000Z-4');
+    expect(readdirSync(join(output, '.publish')).sort()).toEqual([...finished.slice(2), '2026-01-01T00-00-06-500Z-3', '2026-01-01T00-01-00-000Z-4'].sort());
   });
 });

@@ -6,7 +6,7 @@ import { EMBEDDED_FRONT, type Engine } from '../engine/engine.js';
 import { describeError, ForgeError } from '../errors.js';
 import { findOnChannels } from '../store/channels.js';
 import { OutputStore } from '../store/outputs.js';
-import { writePublishRecords, type PublishRecord } from '../store/publish-records.js';
+import { currentPublishRun, writePublishRecords, type PublishRecord } from '../store/publish-records.js';
 import { checkFreshness, frontPython, staleMessage } from '../store/stale-guard.js';
 import { parseUploadChannel, requireUploadCredentials, type UploadChannel } from '../store/upload-channel.js';
 import { startRun } from './context.js';
@@ -74,7 +74,8 @@ export default async function uploadExecutor(_options: object, context: Executor
     return { success: false };
   } finally {
     // Also after a failure: the files uploaded before it are on the channel, and the summary must say so.
-    if (outputDir) writePublishRecords(outputDir, project, records);
+    const run = currentPublishRun();
+    if (outputDir && run) writePublishRecords(outputDir, run, project, records);
   }
 }
 

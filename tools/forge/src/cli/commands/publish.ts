@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { engineVersion, locateEngine } from '../../engine/engine.js';
 import { ForgeError } from '../../errors.js';
 import type { RecipeGraph } from '../../graph/recipe-graph.js';
 import { findOnChannels } from '../../store/channels.js';
 import { ContentKeys } from '../../store/content-key.js';
 import { OutputStore } from '../../store/outputs.js';
-import { readPublishRecords } from '../../store/publish-records.js';
+import { writeFileAtomic } from '../../json-file.js';
+import { PUBLISH_RUN_ENV, prunePublishRuns, readPublishRecords, startPublishRun, summaryFile } from '../../store/publish-records.js';
 import { checkFreshness, frontPython } from '../../store/stale-guard.js';
 import { parseUploadChannel, requireUploadCredentials } from '../../store/upload-channel.js';
 import { loadWorkspace, selectProjects, wheelProjectNames } from '../load.js';
@@ -86,11 +86,11 @@ async function dryRun(packages: string[], json: boolean): Promise<void> {
   if (refused) process.stdout.write(`\n${refused} file(s) would be refused: bump build.number in their recipes\n`);
 }
 
-function summarize(graph: RecipeGraph, root: string, outputDir: string, projects: readonly string[], startedAt: number, keys: ContentKeys): SummaryRow[] {
-  const store = new OutputStore(join(root, outputDir));
+function summarize(graph: RecipeGraph, outputDir: string, run: string, projects: readonly string[], startedAt: number, keys: ContentKeys): SummaryRow[] {
+  const store = new OutputStore(outputDir);
   const rows: SummaryRow[] = [];
   for (const project of projects) {
-    const records = readPublishRecords(join(root, outputDir), project).filter((r) => Date.parse(r.at) >= startedAt);
+    const records = readPublishRecords(outputDir, run, project);
     for (const task of graph.tasks.get(project) ?? []) {
       const manifest = store.valid(project, task.id, keys.of(task).key);
       for (const output of task.outputs) {
@@ -138,21 +138,26 @@ export function registerPublish(program: Command): void {
       requireUploadCredentials(target);
       const selected = selectProjects(graph, packages, wheelProjectNames(root, forge));
       const startedAt = Date.now();
+      const outDir = join(root, forge.outputDir);
+      const run = startPublishRun(outDir, startedAt);
       const nx = nxBin(root);
       const args = ['run-many', '-t', 'upload', `--parallel=${options.parallel}`, ...(packages.length ? ['--projects', selected.join(',')] : [])];
-      const result = spawnSync(process.execPath, [nx, ...args], { cwd: root, stdio: 'inherit' });
+      const result = spawnSync(process.execPath, [nx, ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, [PUBLISH_RUN_ENV]: run } });
       const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine)));
-      const rows = summarize(graph, root, forge.outputDir, withUpstream(graph, selected), startedAt, keys);
-      const outDir = join(root, forge.outputDir);
-      mkdirSync(outDir, { recursive: true });
-      writeFileSync(join(outDir, 'publish-summary.json'), `${JSON.stringify({ channel: target.url, rows }, null, 2)}\n`);
-      writeFileSync(join(outDir, 'publish-summary.md'), markdown(rows, target.url));
+      const rows = summarize(graph, outDir, run, withUpstream(graph, selected), startedAt, keys);
+      const json = `${JSON.stringify({ run, channel: target.url, rows }, null, 2)}\n`;
+      // This run's own summary, then the workspace's latest (a publish running beside this one may replace that, never corrupt it).
+      writeFileAtomic(summaryFile(outDir, run, 'json'), json);
+      writeFileAtomic(summaryFile(outDir, run, 'md'), markdown(rows, target.url));
+      writeFileAtomic(join(outDir, 'publish-summary.json'), json);
+      writeFileAtomic(join(outDir, 'publish-summary.md'), markdown(rows, target.url));
+      prunePublishRuns(outDir, run);
       process.stdout.write('\n');
       printTable(
         ['variant', 'file', 'build', 'upload', 'size'],
         rows.map((r) => [`${r.package}:${r.variant}`, r.file, r.build, r.upload, r.bytes === null ? '' : `${(r.bytes / 1024).toFixed(1)} KiB`]),
       );
-      process.stdout.write(`\nsummary: ${forge.outputDir}/publish-summary.json and .md\n`);
+      process.stdout.write(`\nsummary: ${forge.outputDir}/publish-summary.json and .md (this run's own: ${relative(root, summaryFile(outDir, run, 'json'))} and .md)\n`);
       if (result.status !== 0) process.exitCode = result.status ?? 1;
     });
 }
