@@ -20,6 +20,8 @@ export interface PythonInfo {
   readonly torchSite?: string | undefined;
   /** For each requirement asked about: the installed version, or null, and whether it satisfies the spec. */
   readonly requirements?: Readonly<Record<string, { installed: string | null; satisfied: boolean }>>;
+  /** Of the requirements given to parse, those packaging refuses (no PEP 508 requirement), with its reason. */
+  readonly invalid?: Readonly<Record<string, string>>;
 }
 
 /** A CUDA toolkit: the nvcc release and the folder it lives in (CUDA_HOME). */
@@ -29,13 +31,14 @@ export interface CudaInfo {
   readonly nvcc: string;
 }
 
-// Runs in the interpreter being probed; `packaging` comes from the frontend
-// folder appended to sys.path when the interpreter has none of its own.
+// Runs in the interpreter being probed; `packaging` comes from the frontend folder
+// put first on sys.path (the tools venv's): requirements parse the same, with the
+// same messages, whatever packaging the interpreter has or lacks.
 const PROBE = `
 import json, sys, sysconfig
 out = {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3], "short": "%d.%d" % sys.version_info[:2], "platform": sysconfig.get_platform()}
 args = json.loads(sys.argv[1])
-sys.path.extend(args["path"])
+sys.path[:0] = args["path"]
 if args["torch"]:
     # torch's version.py, read, not imported: importing torch costs seconds, on every task.
     try:
@@ -50,11 +53,19 @@ if args["torch"]:
         out["torchSite"] = os.path.dirname(list(found.submodule_search_locations)[0])
     except Exception:
         pass
+if args["parse"] or args["requirements"]:
+    from packaging.requirements import InvalidRequirement, Requirement
+    invalid = {}
+    for spec in args["parse"] + args["requirements"]:
+        try:
+            Requirement(spec)
+        except InvalidRequirement as error:
+            invalid[spec] = str(error).splitlines()[0]  # the rest repeats the spec with a caret
+    out["invalid"] = invalid
 if args["requirements"]:
     import importlib.metadata as md
-    from packaging.requirements import Requirement
     reqs = {}
-    for spec in args["requirements"]:
+    for spec in (s for s in args["requirements"] if s not in invalid):
         r = Requirement(spec)
         try:
             v = md.version(r.name)
@@ -65,9 +76,9 @@ if args["requirements"]:
 print(json.dumps(out))
 `;
 
-/** Probes an interpreter; `frontend` folders are appended to its sys.path for `packaging`. */
-export function probePython(python: string, options: { torch?: boolean; requirements?: readonly string[]; frontend?: readonly string[] } = {}): PythonInfo {
-  const args = JSON.stringify({ torch: options.torch ?? false, requirements: options.requirements ?? [], path: options.frontend ?? [] });
+/** Probes an interpreter; `frontend` folders go first on its sys.path, for `packaging`; `parse`: requirements only checked for their syntax. */
+export function probePython(python: string, options: { torch?: boolean; requirements?: readonly string[]; parse?: readonly string[]; frontend?: readonly string[] } = {}): PythonInfo {
+  const args = JSON.stringify({ torch: options.torch ?? false, requirements: options.requirements ?? [], parse: options.parse ?? [], path: options.frontend ?? [] });
   try {
     return JSON.parse(execFileSync(python, ['-c', PROBE, args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as PythonInfo;
   } catch (error) {

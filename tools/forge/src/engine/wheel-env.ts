@@ -16,6 +16,8 @@ export interface ToolchainWants {
   readonly torch: string | undefined;
   /** Build requirements (not upstream wheels); `host` checks which the machine already satisfies. */
   readonly requirements: readonly string[];
+  /** Every build requirement (upstream wheels' too), parsed by the same probe for its syntax. */
+  readonly parse: readonly string[];
 }
 
 export type ToolchainOk = Extract<ToolchainCheck, { ok: true }>;
@@ -32,8 +34,10 @@ export type ToolchainCheck =
       readonly cudaLibraryIncludes: readonly string[];
       /** `host`: requirements the machine does not satisfy, to install next to the build. */
       readonly missing: readonly string[];
+      /** The requirements to parse that are no PEP 508 requirement, with the reason, where the probe ran. */
+      readonly invalid?: Readonly<Record<string, string>>;
     }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly reason: string; readonly invalid?: Readonly<Record<string, string>> };
 
 /**
  * Can this machine build the variant, and with what? `host` builds only what
@@ -50,17 +54,18 @@ export function checkToolchain(wants: ToolchainWants, frontend: string): Toolcha
   }
   const interpreter = wants.kind === 'host' ? hostPython() : findPython(wants.python);
   const toolchainRequirements = wants.kind === 'host' ? wants.requirements : [];
-  const info = probePython(interpreter, { torch: wants.kind === 'host' && wants.torch !== undefined, requirements: toolchainRequirements, frontend: [frontend] });
+  const info = probePython(interpreter, { torch: wants.kind === 'host' && wants.torch !== undefined, requirements: toolchainRequirements, parse: wants.parse, frontend: [frontend] });
+  const invalid = info.invalid ?? {};
   if (wants.python !== undefined && info.short !== wants.python) {
-    return { ok: false, reason: `needs Python ${wants.python}, this machine has ${info.short} (${interpreter})` };
+    return { ok: false, reason: `needs Python ${wants.python}, this machine has ${info.short} (${interpreter})`, invalid };
   }
   const toolchain: Record<string, string> = { environment: wants.kind, python: info.version, compiler };
   if (cuda) toolchain.nvcc = cuda.version;
   if (wants.kind === 'host' && wants.torch !== undefined) {
-    if (!info.torch) return { ok: false, reason: `needs torch ${wants.torch}, this machine's Python (${interpreter}) has no torch` };
-    if (info.torch !== wants.torch) return { ok: false, reason: `needs torch ${wants.torch}, this machine has ${info.torch}` };
+    if (!info.torch) return { ok: false, reason: `needs torch ${wants.torch}, this machine's Python (${interpreter}) has no torch`, invalid };
+    if (info.torch !== wants.torch) return { ok: false, reason: `needs torch ${wants.torch}, this machine has ${info.torch}`, invalid };
     if (wants.cuda !== undefined && info.torchCuda !== wants.cuda) {
-      return { ok: false, reason: `needs a torch built for CUDA ${wants.cuda}, this machine's torch ${info.torch} is built for ${info.torchCuda ?? 'CPU only'}` };
+      return { ok: false, reason: `needs a torch built for CUDA ${wants.cuda}, this machine's torch ${info.torch} is built for ${info.torchCuda ?? 'CPU only'}`, invalid };
     }
     toolchain.torch = `${info.torch}${info.torchCuda ? ` cuda ${info.torchCuda}` : ''}`;
   } else if (wants.torch !== undefined) {
@@ -69,7 +74,7 @@ export function checkToolchain(wants: ToolchainWants, frontend: string): Toolcha
   const missing = Object.entries(info.requirements ?? {}).filter(([, r]) => !r.satisfied).map(([spec]) => spec);
   // The interpreter itself, not the launcher that found it: a pyenv shim is a
   // dozen shell processes (about half a second) on every call the task makes.
-  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, cudaLibraryIncludes: cuda && info.torchSite ? cudaLibraryIncludes(info.torchSite) : [], missing };
+  return { ok: true, toolchain, python: info.executable, platform: info.platform, cuda, cudaLibraryIncludes: cuda && info.torchSite ? cudaLibraryIncludes(info.torchSite) : [], missing, invalid };
 }
 
 /**

@@ -160,12 +160,14 @@ export async function assessWheelTask(run: WheelRun, project: WheelProject, task
     if (reason) return { status: 'skipped', reason };
   }
   const rendered = renderWheel(project.spec, task.values);
-  await checkRequirementSyntax(run.root, project, rendered);
   const kind = environmentKind(project);
+  // A docker variant's requirements before its image is made (minutes); a host or venv one's below.
+  if (kind === 'docker') await checkRequirementSyntax(run.root, project, rendered);
   const requirements = externalRequirements(run, project, rendered);
   const frontend = frontendDir(dirname(run.sources.dir));
   const docker = kind === 'docker' ? await dockerImage(run, project, label, values, rendered, log) : undefined;
-  const check = docker ? docker.check : checkToolchain({ kind: kind as 'host' | 'venv', python: values.python, cuda: values.cuda_version, torch: values.torch, requirements }, frontend);
+  const check = docker ? docker.check : checkToolchain({ kind: kind as 'host' | 'venv', python: values.python, cuda: values.cuda_version, torch: values.torch, requirements, parse: rendered.requirements }, frontend);
+  if (!docker) await checkRequirementSyntax(run.root, project, rendered, check.invalid);
   if (!check.ok) return { status: 'skipped', reason: check.reason };
   const source = (await resolveWheelSource(project, run.sources))!;
   const { key, inputs } = wheelKey(run.root, project, task, { source, toolchain: check.toolchain, upstream });
@@ -322,14 +324,16 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
 }
 
 /**
- * A requirement pip cannot parse would fail later where the environment reads it (the host's interpreter
- * probe, uv, the upstream version check), each naming its own step instead of wheel.yaml's line.
+ * A requirement pip cannot parse would fail later where the environment reads it (uv, the upstream
+ * version check), each naming its own step instead of wheel.yaml's line. `invalid`: what the toolchain
+ * check's interpreter probe found, where it ran (it parses them with the same packaging, and saves this
+ * check a Python start-up of its own, about 0.1 s a task); else the tools venv parses them.
  */
-async function checkRequirementSyntax(root: string, project: WheelProject, rendered: RenderedWheel): Promise<void> {
+async function checkRequirementSyntax(root: string, project: WheelProject, rendered: RenderedWheel, invalid?: Readonly<Record<string, string>>): Promise<void> {
   if (!rendered.requirements.length) return;
-  const parsed = await parseRequirements(root, rendered.requirements);
-  const bad = parsed.findIndex((r) => r.error !== undefined);
-  if (bad >= 0) throw new ForgeError(`build requirement \`${rendered.requirements[bad]}\` is not a PEP 508 requirement: ${parsed[bad]!.error}`, { file: project.file, line: project.spec.yaml.lineOf(['build', 'requirements', bad]) });
+  const reasons = invalid ?? Object.fromEntries((await parseRequirements(root, rendered.requirements)).flatMap((r, i) => (r.error === undefined ? [] : [[rendered.requirements[i]!, r.error]])));
+  const bad = rendered.requirements.findIndex((spec) => reasons[spec] !== undefined);
+  if (bad >= 0) throw new ForgeError(`build requirement \`${rendered.requirements[bad]}\` is not a PEP 508 requirement: ${reasons[rendered.requirements[bad]!]}`, { file: project.file, line: project.spec.yaml.lineOf(['build', 'requirements', bad]) });
 }
 
 /**
