@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -34,9 +34,11 @@ export function isInnerPath(path: unknown): path is string {
  * Writes a file whole through a temporary file of this process and a rename: a reader,
  * or another process writing the same file, never sees half of one (the last rename wins).
  */
-export function writeFileAtomic(path: string, text: string): void {
+export function writeFileAtomic(path: string, text: string, mode?: number): void {
   mkdirSync(dirname(path), { recursive: true });
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, text);
+  // Set before the rename, whatever the umask: the file is never seen without it.
+  if (mode !== undefined) chmodSync(temporary, mode);
   renameSync(temporary, path);
 }

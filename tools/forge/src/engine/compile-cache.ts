@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ForgeError } from '../errors.js';
+import { writeFileAtomic } from '../json-file.js';
 import { embeddedPython } from './engine.js';
 import { findOnPath } from './toolchain.js';
 
@@ -184,13 +185,7 @@ async function launcher(cache: CompileCache, compiler: string, env: NodeJS.Proce
   if (!found) return undefined;
   const script = `#!/bin/sh\n# wv-forge: ${found.path} through the compile cache\nexec ${quote(cache.sccache)} ${quote(found.path)} "$@"\n`;
   const file = join(cache.dir, 'launchers', hash(script), basename(found.real));
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    const draft = `${file}.${process.pid}.tmp`;
-    writeFileSync(draft, script);
-    chmodSync(draft, 0o755);
-    renameSync(draft, file);
-  }
+  if (!existsSync(file)) writeFileAtomic(file, script, 0o755);
   return file;
 }
 

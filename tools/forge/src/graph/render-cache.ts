@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { isObject, readJsonFile } from '../json-file.js';
+import { join } from 'node:path';
+import { isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
 import type { RenderedVariant } from '../variants/render.js';
 
 /** Where Nx keeps its workspace data, and wv-forge its caches: `nx reset` clears them. */
@@ -77,10 +76,7 @@ export class RenderCache {
   /** Written through a temporary file and a rename, so a reader never sees half a file. */
   save(): void {
     if (!this.file || !this.dirty) return;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(this.entries));
-    renameSync(temporary, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.entries));
     this.dirty = false;
   }
 }

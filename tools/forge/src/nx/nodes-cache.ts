@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ForgeOptions } from '../config/forge-config.js';
 import { workspaceDataDir, type RenderEntry } from '../graph/render-cache.js';
 import type { RecipeSources } from '../graph/workspace.js';
-import { isObject, readJsonFile } from '../json-file.js';
+import { isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
 
 export interface CachedNodes<T> {
   readonly key: string;
@@ -43,10 +43,7 @@ export class NodesCache {
 
   /** Through a temporary file and a rename, so a reader never sees half a file. */
   write<T>(entry: CachedNodes<T>): void {
-    mkdirSync(dirname(this.file), { recursive: true });
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(entry));
-    renameSync(temporary, this.file);
+    writeFileAtomic(this.file, JSON.stringify(entry));
   }
 }
 

@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PLUGIN_NAME, type ForgeOptions } from '../config/forge-config.js';
 import { embeddedPython } from '../engine/engine.js';
 import { ForgeError, isForgeError } from '../errors.js';
-import { isObject, readJsonFile } from '../json-file.js';
+import { isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
 import type { RecipeGraph, VariantTask } from '../graph/recipe-graph.js';
 import { closure } from '../graph/task-order.js';
 import { buildChannels } from '../store/channels.js';
@@ -146,9 +145,7 @@ export function recordFile(root: string, options: ForgeOptions, project: string,
 
 export function writeRecord(root: string, options: ForgeOptions, record: SolveRecord): void {
   const file = recordFile(root, options, record.project, record.variant);
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(`${file}.${process.pid}.tmp`, file);
+  writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** The last outcome of a variant's solve; a damaged record counts as none, so it is solved again. */

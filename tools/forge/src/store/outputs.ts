@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { atExit } from '../at-exit.js';
-import { isInnerPath, isObject, isStringMap, readJsonFile } from '../json-file.js';
+import { isInnerPath, isObject, isStringMap, readJsonFile, writeFileAtomic } from '../json-file.js';
 import { explainChange, type KeyInputs } from './content-key.js';
 import { acquireLock, removeDeadDrafts, tryLock } from '../lock-file.js';
 
@@ -95,11 +95,7 @@ export class OutputStore {
 
   /** A failed attempt, kept so `forge plan` can tell that the same inputs will fail again. */
   recordFailure(project: string, id: string, key: string, tail: readonly string[]): void {
-    const dir = join(this.dir, '.failed', project);
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${id}.json`);
-    writeFileSync(`${file}.${process.pid}.tmp`, JSON.stringify({ key, at: new Date().toISOString(), tail }));
-    renameSync(`${file}.${process.pid}.tmp`, file);
+    writeFileAtomic(join(this.dir, '.failed', project, `${id}.json`), JSON.stringify({ key, at: new Date().toISOString(), tail }));
   }
 
   failure(project: string, id: string): Failure | undefined {

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ForgeError } from '../errors.js';
+import { writeFileAtomic } from '../json-file.js';
 import { OutputStore } from './outputs.js';
 
 const run = promisify(execFile);
@@ -52,9 +53,7 @@ export class SourceCache {
     await this.locks.lock('sources', 'refs', async () => {
       const refs = this.refs();
       refs[`${url}#${tag}`] = commit;
-      mkdirSync(this.dir, { recursive: true });
-      writeFileSync(join(this.dir, `refs.json.${process.pid}`), `${JSON.stringify(refs, null, 2)}\n`);
-      renameSync(join(this.dir, `refs.json.${process.pid}`), join(this.dir, 'refs.json'));
+      writeFileAtomic(join(this.dir, 'refs.json'), `${JSON.stringify(refs, null, 2)}\n`);
     });
     return commit;
   }

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isInnerPath } from '../json-file.js';
+import { isInnerPath, writeFileAtomic } from '../json-file.js';
 import type { KeyInputs } from './content-key.js';
 
 /**
@@ -72,7 +72,5 @@ function checked(value: unknown, where: string, project: string, id: string): Pu
 /** Written after the wheels are in the index, through a rename: a record always names files that are there. */
 export function writePublished(indexDir: string, record: PublishedWheels): void {
   const file = join(indexDir, recordPath(record.project, record.id));
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(`${file}.${process.pid}.tmp`, file);
+  writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
 }
