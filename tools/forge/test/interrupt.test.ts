@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,15 +22,16 @@ const HELD = 'demo-ext:py3.12-cuda12.8';
  * demo-ext's CUDA 12.8 build script waits while the file `hold` exists in the
  * workspace, after writing its shell's pid next to it and a `holding` file into
  * its work folder (inside the staging folder), so a test can tell when the
- * engine is mid-build without guessing a delay.
+ * engine is mid-build without guessing a delay. `wait` is how it waits (given
+ * the workspace's root): by default until `hold` is removed.
  */
-function holdingWorkspace(): TempWorkspace {
+function holdingWorkspace(wait = (root: string) => `while [ -f ${root}/hold ]; do sleep 0.2; done`): TempWorkspace {
   const ws = demoWorkspace(bootstrap);
   ws.edit('pkgs/demo-ext/recipe/recipe.yaml', (t) =>
     t.replace(
       '    - mkdir -p $PREFIX/share/demo-ext',
       // A function, so `$$` (the shell's pid) is not read as a replacement pattern.
-      () => `    - if [ "\${{ cuda_version }}" = "12.8" ] && [ -f ${ws.root}/hold ]; then echo $$ > ${ws.root}/held-pid; touch holding; while [ -f ${ws.root}/hold ]; do sleep 0.2; done; fi\n    - mkdir -p $PREFIX/share/demo-ext`,
+      () => `    - if [ "\${{ cuda_version }}" = "12.8" ] && [ -f ${ws.root}/hold ]; then echo $$ > ${ws.root}/held-pid; touch holding; ${wait(ws.root)}; fi\n    - mkdir -p $PREFIX/share/demo-ext`,
     ),
   );
   writeFileSync(join(ws.root, 'hold'), '');
@@ -108,6 +109,57 @@ describe('nx run-many interrupted with SIGINT mid-build', () => {
   });
 });
 
+describe('a task process killed outright (SIGKILL) mid-build', () => {
+  // No exit hook runs, so nothing in forge can kill the build's process group then: the group must end by itself.
+  it.each([
+    ['SIGKILL to the task process alone, as Nx may end a task', (_nx: number, task: number) => process.kill(task, 'SIGKILL')],
+    ["SIGKILL to Nx's whole process group (Nx and its task processes)", (nx: number) => process.kill(-nx, 'SIGKILL')],
+  ])('%s leaves no process of a silent build running, and the next run builds it again with nothing of the killed build writing beside it', async (_how, kill) => {
+    // A build step that prints nothing for minutes (nvcc on a big kernel): a broken log pipe does not stop it.
+    const marker = `600.${process.pid}${Date.now() % 1_000_000}`;
+    const ws = holdingWorkspace(() => `sleep ${marker}`);
+    try {
+      const run = ws.nxStart('run-many', ...TARGETS);
+      const staging = join(ws.root, 'output/.staging');
+      await until('the held build to start', () => find(staging, 'holding'));
+      const engineShell = Number(readFileSync(join(ws.root, 'held-pid'), 'utf8'));
+      // The engine runs in a process group of its own; the first process above it outside that group is the task process.
+      const group = processGroup(engineShell);
+      let task = engineShell;
+      while (processGroup(task) === group) task = parentPid(task);
+      expect(await until('the silent step to run', () => buildProcesses(ws.root, marker).some((p) => p.includes(marker)))).toBe(true);
+
+      kill(run.child.pid!, task);
+      await run.done;
+      await until('the task process to end', () => !alive(task), 60);
+      // Bounded only so a failure is reported: the build's processes end within moments once its task process is gone.
+      const left = () => buildProcesses(ws.root, marker);
+      for (let i = 0; i < 600 && left().length; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(left()).toEqual([]);
+
+      rmSync(join(ws.root, 'hold'));
+      const again = await ws.nxAsync('run-many', ...TARGETS);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      const after = manifests(ws);
+      expect(after.size).toBe(5);
+      expect(after.has(HELD)).toBe(true);
+      expect(entries(staging)).toEqual([]);
+      expect(buildProcesses(ws.root, marker)).toEqual([]);
+    } finally {
+      rmSync(join(ws.root, 'hold'), { force: true });
+      // A failed run must not leave its orphans sleeping on the shared machine.
+      for (const left of buildProcesses(ws.root, marker)) {
+        try {
+          process.kill(Number(left.split(' ')[0]), 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      ws.dispose();
+    }
+  });
+});
+
 describe('the sweep at the start of a build', () => {
   it('removes the staging folder and lock of a dead or reused pid, and leaves a live one alone', async () => {
     const ws = demoWorkspace(bootstrap);
@@ -146,4 +198,35 @@ async function exitedPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '']);
   await new Promise((resolve) => child.on('exit', resolve));
   return child.pid!;
+}
+
+/** `/proc/<pid>/stat` after the command name: state, parent pid, process group, ... (Linux, where these tests run). */
+function stat(pid: number): string[] {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+const parentPid = (pid: number) => Number(stat(pid)[1]);
+const processGroup = (pid: number) => Number(stat(pid)[2]);
+
+/**
+ * `pid command line` of every live process of a workspace's build: its command
+ * line names the workspace or the marker, or it works in the workspace's output
+ * folder. Zombies (exited, not yet reaped) are not counted: they run nothing.
+ */
+function buildProcesses(root: string, marker: string): string[] {
+  const found: string[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (stat(pid)[0] === 'Z') continue;
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (command.includes(root) || command.includes(marker) || cwd.startsWith(join(root, 'output'))) found.push(`${pid} ${command}`);
+    } catch {
+      // it ended while being read
+    }
+  }
+  return found;
 }
