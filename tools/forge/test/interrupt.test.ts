@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processStart } from '../src/process-owner.js';
 import { demoWorkspace, manifests, rebuilt, sharedBootstrap } from './support/demo.js';
+import { filesUnder, localPipIndex, wheelManifest, wheelWorkspace } from './support/wheels.js';
 import type { TempWorkspace } from './support/workspace.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'forge-interrupt-test-'));
@@ -17,6 +18,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** Two variants of each CUDA package and demo-core: enough for a run with finished, running and waiting tasks. */
 const TARGETS = ['-t', 'build-py3.12-cuda12.6', 'build-py3.12-cuda12.8', '--parallel=2', '--output-style=stream'];
 const HELD = 'demo-ext:py3.12-cuda12.8';
+/** The Python a wheel build on the host gets: this machine's python3. */
+const hostPython = execFileSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).trim();
 
 /**
  * demo-ext's CUDA 12.8 build script waits while the file `hold` exists in the
@@ -109,33 +112,61 @@ describe('nx run-many interrupted with SIGINT mid-build', () => {
   });
 });
 
+/** How a test kills a running build outright: given Nx's pid and its task process's. */
+type KillOutright = (nx: number, task: number) => void;
+
+const KILLS: Array<[string, KillOutright]> = [
+  ['SIGKILL to the task process alone, as Nx may end a task', (_nx, task) => process.kill(task, 'SIGKILL')],
+  ["SIGKILL to Nx's whole process group (Nx and its task processes)", (nx) => process.kill(-nx, 'SIGKILL')],
+];
+
+/** A `sleep` argument no other process has: 600 seconds and a bit, the bit this test's own. */
+const sleepMarker = () => `600.${process.pid}${Date.now() % 1_000_000}`;
+
+/**
+ * Starts Nx with `args`, waits until a build holds (a `holding` file under
+ * `staging`) in a silent step (a process with `marker` in its command line),
+ * kills it as `kill` says, and checks that no process of the build is left.
+ * No exit hook runs on SIGKILL, so nothing in forge can kill the build's
+ * process group then: the group must end by itself.
+ */
+async function killMidBuild(ws: TempWorkspace, args: readonly string[], staging: string, marker: string, kill: KillOutright): Promise<void> {
+  const run = ws.nxStart(...args);
+  await until('the held build to start', () => find(staging, 'holding'));
+  const step = await until('the silent step to run', () => buildProcesses(ws.root, marker).find((p) => p.includes(marker)));
+  // The build runs in a process group of its own; the first process above it outside that group is the task process.
+  const group = processGroup(Number(step.split(' ')[0]));
+  let task = Number(step.split(' ')[0]);
+  while (processGroup(task) === group) task = parentPid(task);
+
+  kill(run.child.pid!, task);
+  await run.done;
+  await until('the task process to end', () => !alive(task), 60);
+  // Bounded only so a failure is reported: the build's processes end within moments once its task process is gone.
+  const left = () => buildProcesses(ws.root, marker);
+  for (let i = 0; i < 600 && left().length; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(left()).toEqual([]);
+}
+
+/** Ends what a failed test left of its builds, so they do not sleep on on a shared machine. */
+function endLeftovers(ws: TempWorkspace, marker: string): void {
+  for (const left of buildProcesses(ws.root, marker)) {
+    try {
+      process.kill(Number(left.split(' ')[0]), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 describe('a task process killed outright (SIGKILL) mid-build', () => {
-  // No exit hook runs, so nothing in forge can kill the build's process group then: the group must end by itself.
-  it.each([
-    ['SIGKILL to the task process alone, as Nx may end a task', (_nx: number, task: number) => process.kill(task, 'SIGKILL')],
-    ["SIGKILL to Nx's whole process group (Nx and its task processes)", (nx: number) => process.kill(-nx, 'SIGKILL')],
-  ])('%s leaves no process of a silent build running, and the next run builds it again with nothing of the killed build writing beside it', async (_how, kill) => {
-    // A build step that prints nothing for minutes (nvcc on a big kernel): a broken log pipe does not stop it.
-    const marker = `600.${process.pid}${Date.now() % 1_000_000}`;
+  // A build step that prints nothing for minutes (nvcc on a big kernel): a broken log pipe does not stop it.
+  it.each(KILLS)('%s leaves no process of a silent conda build running, and the next run builds it again with nothing of the killed build writing beside it', async (_how, kill) => {
+    const marker = sleepMarker();
     const ws = holdingWorkspace(() => `sleep ${marker}`);
     try {
-      const run = ws.nxStart('run-many', ...TARGETS);
       const staging = join(ws.root, 'output/.staging');
-      await until('the held build to start', () => find(staging, 'holding'));
-      const engineShell = Number(readFileSync(join(ws.root, 'held-pid'), 'utf8'));
-      // The engine runs in a process group of its own; the first process above it outside that group is the task process.
-      const group = processGroup(engineShell);
-      let task = engineShell;
-      while (processGroup(task) === group) task = parentPid(task);
-      expect(await until('the silent step to run', () => buildProcesses(ws.root, marker).some((p) => p.includes(marker)))).toBe(true);
-
-      kill(run.child.pid!, task);
-      await run.done;
-      await until('the task process to end', () => !alive(task), 60);
-      // Bounded only so a failure is reported: the build's processes end within moments once its task process is gone.
-      const left = () => buildProcesses(ws.root, marker);
-      for (let i = 0; i < 600 && left().length; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(left()).toEqual([]);
+      await killMidBuild(ws, ['run-many', ...TARGETS], staging, marker, kill);
 
       rmSync(join(ws.root, 'hold'));
       const again = await ws.nxAsync('run-many', ...TARGETS);
@@ -147,14 +178,31 @@ describe('a task process killed outright (SIGKILL) mid-build', () => {
       expect(buildProcesses(ws.root, marker)).toEqual([]);
     } finally {
       rmSync(join(ws.root, 'hold'), { force: true });
-      // A failed run must not leave its orphans sleeping on the shared machine.
-      for (const left of buildProcesses(ws.root, marker)) {
-        try {
-          process.kill(Number(left.split(' ')[0]), 'SIGKILL');
-        } catch {
-          // gone meanwhile
-        }
-      }
+      endLeftovers(ws, marker);
+      ws.dispose();
+    }
+  });
+
+  it('leaves no process of a silent wheel build on the host running, and the next run builds the wheel', async () => {
+    const marker = sleepMarker();
+    const ws = wheelWorkspace(localPipIndex(scratch));
+    try {
+      ws.write('variants.yaml', `python:\n  - "${hostPython}"\n`);
+      const yaml = 'pkgs/demo-wheel/wheel/wheel.yaml';
+      const original = readFileSync(join(ws.root, yaml), 'utf8');
+      ws.edit(yaml, (t) => t.replace('build:\n', `build:\n  command: touch "$WHEEL_DIR/../holding" && sleep ${marker}\n`));
+      const task = `demo-wheel:wheel-py${hostPython}`;
+      const staging = join(ws.root, 'wheelhouse/.staging');
+      await killMidBuild(ws, ['run', task, '--output-style=stream'], staging, marker, KILLS[0]![1]);
+
+      ws.write(yaml, original);
+      const again = await ws.nxAsync('run', task, '--output-style=stream');
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(wheelManifest(ws, 'demo-wheel', `py${hostPython}`)?.files.length).toBeGreaterThan(0);
+      expect(filesUnder(staging)).toEqual([]);
+      expect(buildProcesses(ws.root, marker)).toEqual([]);
+    } finally {
+      endLeftovers(ws, marker);
       ws.dispose();
     }
   });
@@ -211,8 +259,8 @@ const processGroup = (pid: number) => Number(stat(pid)[2]);
 
 /**
  * `pid command line` of every live process of a workspace's build: its command
- * line names the workspace or the marker, or it works in the workspace's output
- * folder. Zombies (exited, not yet reaped) are not counted: they run nothing.
+ * line names the workspace or the marker, or it works in the workspace. Zombies
+ * (exited, not yet reaped) are not counted: they run nothing.
  */
 function buildProcesses(root: string, marker: string): string[] {
   const found: string[] = [];
@@ -223,7 +271,7 @@ function buildProcesses(root: string, marker: string): string[] {
       if (stat(pid)[0] === 'Z') continue;
       const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
       const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      if (command.includes(root) || command.includes(marker) || cwd.startsWith(join(root, 'output'))) found.push(`${pid} ${command}`);
+      if (command.includes(root) || command.includes(marker) || cwd === root || cwd.startsWith(`${root}/`)) found.push(`${pid} ${command}`);
     } catch {
       // it ended while being read
     }
