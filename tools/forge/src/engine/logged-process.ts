@@ -2,7 +2,7 @@ import { atExit } from '../at-exit.js';
 
 export interface LoggedRun {
   readonly ok: boolean;
-  /** The exit code, or -1 when the process did not start or was ended by a signal. */
+  /** The exit code (127: no such command), or -1 when the process did not start (no such folder) or was ended by a signal. */
   readonly exitCode: number;
   /** The signal that ended the process, if one did. */
   readonly signal?: string;
@@ -20,9 +20,9 @@ export interface LoggedOptions {
 }
 
 /**
- * How a tool is started: `/bin/sh` (there on Linux and macOS) starts a watchdog in the group, then becomes the
- * tool (`exec`: same pid, so the tool's exit status and signals are execa's as
- * before). The watchdog waits on fd 3, one end of a pipe whose other end only
+ * How a tool is started: `/bin/sh` (there on Linux and macOS) starts a
+ * watchdog in the group, then becomes the tool (`exec`: same pid, so the
+ * tool's exit status and signals are execa's as before). The watchdog waits on fd 3, one end of a pipe whose other end only
  * this process holds, and kills its whole group (`kill -KILL 0`, itself
  * included) when the pipe reports end-of-file: this process closed it, or
  * ended in any way, SIGKILL included (the kernel closes its files). It holds
