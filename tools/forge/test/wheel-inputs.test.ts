@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseBase, imageRecipe } from '../src/engine/docker.js';
 import { cudaLibraryIncludes, probePython } from '../src/engine/toolchain.js';
@@ -199,6 +199,28 @@ describe('the pypa build frontend forge copies into the build interpreter', () =
     const dir = frontendDir(mkdtempSync(join(scratch, 'frontend-')));
     const out = execFileSync(py310!, ['-c', 'import sys; sys.path.append(sys.argv[1]); from build.__main__ import entrypoint; from build._compat import tomllib; print(tomllib.loads("a = 1")["a"])', dir], { encoding: 'utf8' });
     expect(out.trim()).toBe('1');
+  });
+
+  it('names the frontend packages a tools venv lacks (a venv made by hand, without tomli)', () => {
+    // A venv of the real tools venv's packages, tomli left out.
+    const venv = mkdtempSync(join(scratch, 'venv-'));
+    const real = join(dirname(dirname(enginePython())), 'lib');
+    const [version] = readdirSync(real);
+    const site = join(venv, 'lib', version!, 'site-packages');
+    mkdirSync(site, { recursive: true });
+    for (const name of readdirSync(join(real, version!, 'site-packages')).filter((n) => /^(build|pyproject_hooks|packaging)(-[^-]+\.dist-info)?$/.test(n))) {
+      symlinkSync(join(real, version!, 'site-packages', name), join(site, name));
+    }
+    mkdirSync(join(venv, 'bin'));
+    symlinkSync(enginePython(), join(venv, 'bin', 'python'));
+    const before = process.env.FORGE_PYTHON;
+    process.env.FORGE_PYTHON = join(venv, 'bin', 'python');
+    try {
+      expect(() => frontendDir(mkdtempSync(join(scratch, 'frontend-')))).toThrow(`the tools venv (${venv}) lacks the build frontend's tomli: run \`npm run setup:engine\``);
+    } finally {
+      if (before === undefined) delete process.env.FORGE_PYTHON;
+      else process.env.FORGE_PYTHON = before;
+    }
   });
 });
 

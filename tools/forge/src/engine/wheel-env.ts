@@ -147,17 +147,21 @@ function copyFrontend(cache: string): string {
 function locateFrontend(python: string): { version: string; dirs: string[] } {
   const venv = dirname(dirname(python));
   const lib = join(venv, 'lib');
+  // tomli: build reads pyproject.toml with it where the interpreter has no tomllib (Python 3.10), and the
+  // build's interpreter, not the tools venv's 3.11+, runs the frontend.
+  const packages = ['build', 'pyproject_hooks', 'packaging', 'tomli'];
+  let missing = packages;
   for (const entry of existsSync(lib) ? readdirSync(lib) : []) {
     const site = join(lib, entry, 'site-packages');
     const names = existsSync(site) ? readdirSync(site) : [];
     const versionOf = (dist: string) => names.find((name) => name.startsWith(`${dist}-`) && name.endsWith('.dist-info'))?.slice(dist.length + 1, -'.dist-info'.length);
-    // tomli: build reads pyproject.toml with it where the interpreter has no tomllib (Python 3.10), and the
-    // build's interpreter, not the tools venv's 3.11+, runs the frontend.
-    const dirs = ['build', 'pyproject_hooks', 'packaging', 'tomli'].map((name) => join(site, name));
     const [build, tomli] = [versionOf('build'), versionOf('tomli')];
-    if (build && tomli && dirs.every((dir) => existsSync(dir))) return { version: `${build}-tomli${tomli}`, dirs };
+    const absent = packages.filter((name) => !existsSync(join(site, name)) || (name === 'build' && !build) || (name === 'tomli' && !tomli));
+    if (absent.length === 0) return { version: `${build}-tomli${tomli}`, dirs: packages.map((name) => join(site, name)) };
+    if (absent.length < missing.length) missing = absent;
   }
-  throw new ForgeError(`pypa build is not in the tools venv (${venv}): run \`npm run setup:engine\``);
+  // Named one by one: a venv made by hand (a machine without network) often lacks only tomli.
+  throw new ForgeError(`the tools venv (${venv}) lacks the build frontend's ${missing.join(', ')}: run \`npm run setup:engine\``);
 }
 
 /**
