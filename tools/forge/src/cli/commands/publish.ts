@@ -146,11 +146,12 @@ export function registerPublish(program: Command): void {
       const keys = new ContentKeys(root, graph, engineVersion(locateEngine(root, forge.engine)));
       const rows = summarize(graph, outDir, run, withUpstream(graph, selected), startedAt, keys);
       const json = `${JSON.stringify({ run, channel: target.url, rows }, null, 2)}\n`;
+      const md = markdown(rows, target.url);
       // This run's own summary, then the workspace's latest (a publish running beside this one may replace that, never corrupt it).
       writeFileAtomic(summaryFile(outDir, run, 'json'), json);
-      writeFileAtomic(summaryFile(outDir, run, 'md'), markdown(rows, target.url));
+      writeFileAtomic(summaryFile(outDir, run, 'md'), md);
       writeFileAtomic(join(outDir, 'publish-summary.json'), json);
-      writeFileAtomic(join(outDir, 'publish-summary.md'), markdown(rows, target.url));
+      writeFileAtomic(join(outDir, 'publish-summary.md'), md);
       prunePublishRuns(outDir, run);
       process.stdout.write('\n');
       printTable(
