@@ -5,7 +5,10 @@
 //            CPATH, TORCH_CUDA_ARCH_LIST), no compile cache;
 //   cold     the wheel task (`nx run`, Nx's cache skipped) with an empty compile cache;
 //   warm     the wheel task again after an edit that changes no compiled file (a patch adding a
-//            file to the source: a new content key, so a full rebuild), the compile cache warm;
+//            file to the source: a new content key, so a full rebuild), the compile cache warm and
+//            the variant's kept build tree removed (what another machine sharing the cache gets);
+//   kept     the same after a second such edit, with the last build's objects kept (README: kept
+//            build trees): ninja compiles nothing;
 //   off      the same task with FORGE_COMPILE_CACHE=off, for what sccache itself costs.
 // Prints the times, task / by hand, warm / cold, and sccache's hits and misses for each task.
 // The task times include Nx, the toolchain check, repair, test and label; the by-hand one does not.
@@ -95,13 +98,20 @@ try {
   const byHand = seconds(started);
   if (hand.status !== 0) throw new Error(`the build by hand failed:\n${(hand.stdout + hand.stderr).split('\n').slice(-30).join('\n')}`);
 
-  // warm: an edit that changes no compiled file, a full rebuild from the cache
-  const editPatch = join(dirname(wheelYaml), 'forge-bench-edit.patch');
-  const editFile = `${spec.source.subdirectory ? `${spec.source.subdirectory}/` : ''}forge_bench_edit.txt`;
-  writeFileSync(editPatch, `--- /dev/null\n+++ b/${editFile}\n@@ -0,0 +1 @@\n+an edit that changes no compiled file\n`);
-  spec.source.patches = [...(spec.source.patches ?? []), 'forge-bench-edit.patch'];
-  writeFileSync(wheelYaml, stringify(spec));
+  // warm: edits that change no compiled file (a new content key, so a full rebuild), first from the
+  // compile cache alone (the kept build tree removed, as on another machine sharing the cache), then
+  // with the last build's objects kept
+  const editPatch = (n) => {
+    const name = `forge-bench-edit-${n}.patch`;
+    const editFile = `${spec.source.subdirectory ? `${spec.source.subdirectory}/` : ''}forge_bench_edit.txt`;
+    writeFileSync(join(dirname(wheelYaml), name), `--- /dev/null\n+++ b/${editFile}\n@@ -0,0 +1 @@\n+edit ${n}: no compiled file changed\n`);
+    writeFileSync(wheelYaml, stringify({ ...spec, source: { ...spec.source, patches: [...(spec.source.patches ?? []), name] } }));
+  };
+  editPatch(1);
+  rmSync(join(ws, 'wheelhouse/.build-trees'), { recursive: true, force: true });
   const warm = nx({}, 'run', target, '--skip-nx-cache', '--output-style=stream');
+  editPatch(2);
+  const kept = nx({}, 'run', target, '--skip-nx-cache', '--output-style=stream');
 
   // off: what the cache itself costs on a cold build
   rmSync(taskDir, { recursive: true, force: true });
@@ -115,9 +125,12 @@ try {
   console.log(`    ${cacheLine(cold.log)}`);
   console.log(`task after an edit, compile cache warm          ${f(warm.seconds)}  ${phases(warm.log)}`);
   console.log(`    ${cacheLine(warm.log)}`);
+  console.log(`task after another edit, build tree kept        ${f(kept.seconds)}  ${phases(kept.log)}`);
+  console.log(`    ${(kept.log.match(/\] \[\d+\/\d+\]/g) ?? []).length} ninja steps; ${cacheLine(kept.log)}`);
   console.log(`ratio task (cache off) / by hand                ${(off.seconds / byHand).toFixed(2)}x`);
   console.log(`ratio task (cold cache) / by hand               ${(cold.seconds / byHand).toFixed(2)}x`);
   console.log(`ratio warm rebuild / cold build                 ${(warm.seconds / cold.seconds).toFixed(2)}x`);
+  console.log(`ratio rebuild, tree kept / cold build           ${(kept.seconds / cold.seconds).toFixed(2)}x`);
 } finally {
   // The bench's own sccache server (one per cache folder) would end with its idle timeout; stop it now.
   spawnSync(join(repo, '.venv/bin/sccache'), ['--stop-server'], { env: { ...env, ...sccacheEnv() }, stdio: 'ignore' });

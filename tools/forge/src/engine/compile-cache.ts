@@ -37,14 +37,27 @@ export const COMPILE_CACHE_DIR_ENV = 'FORGE_COMPILE_CACHE_DIR';
 export const COMPILE_CACHE_URL_ENV = 'FORGE_COMPILE_CACHE_URL';
 export const COMPILE_CACHE_TOKEN_ENV = 'FORGE_COMPILE_CACHE_TOKEN';
 
+/** `FORGE_COMPILE_CACHE=off` (or 0, false) as set, when the compile cache and kept build trees are switched off. */
+export function compileCacheSwitchedOff(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const setting = (env[COMPILE_CACHE_ENV] ?? '').toLowerCase();
+  return setting === 'off' || setting === '0' || setting === 'false' ? `${COMPILE_CACHE_ENV}=${env[COMPILE_CACHE_ENV]}` : undefined;
+}
+
+/**
+ * Variables compilers read that no command line shows (include and library
+ * paths, flags nvcc appends): a kept build tree is reused only under the same
+ * ones (store/build-trees.ts).
+ */
+export const COMPILER_VARIABLES = ['PATH', 'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'LIBRARY_PATH', 'NVCC_APPEND_FLAGS', 'NVCC_PREPEND_FLAGS', 'NVCC_CCBIN', 'CUDAHOSTCXX', 'CC', 'CXX', 'CFLAGS', 'CXXFLAGS', 'CPPFLAGS', 'LDFLAGS', 'SOURCE_DATE_EPOCH'] as const;
+
 /**
  * The compile cache this machine's builds use, or why there is none:
  * FORGE_COMPILE_CACHE=off turns it off, and a machine without sccache (the
  * tools venv has it after `npm run setup:engine`) builds uncached.
  */
 export function compileCache(root: string, env: NodeJS.ProcessEnv = process.env): CompileCache | { readonly off: string } {
-  const setting = (env[COMPILE_CACHE_ENV] ?? '').toLowerCase();
-  if (setting === 'off' || setting === '0' || setting === 'false') return { off: `${COMPILE_CACHE_ENV}=${env[COMPILE_CACHE_ENV]}` };
+  const off = compileCacheSwitchedOff(env);
+  if (off) return { off };
   const sccache = findSccache(root, env);
   if (!sccache) return { off: 'no sccache (run `npm run setup:engine`, or put sccache on PATH or in FORGE_SCCACHE)' };
   const dir = env[COMPILE_CACHE_DIR_ENV] || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'wv-forge', 'sccache');
@@ -94,7 +107,12 @@ export async function usableCache(cache: CompileCache, root: string, warn: (line
 }
 
 function findSccache(root: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (env.FORGE_SCCACHE) return env.FORGE_SCCACHE;
+  if (env.FORGE_SCCACHE) {
+    // Checked here: a launcher that execs a missing sccache fails the build at its first compile or link, far from the cause.
+    const given = isAbsolute(env.FORGE_SCCACHE) ? (existsSync(env.FORGE_SCCACHE) ? env.FORGE_SCCACHE : undefined) : findOnPath(env.FORGE_SCCACHE, env.PATH);
+    if (!given) throw new ForgeError(`FORGE_SCCACHE=${env.FORGE_SCCACHE}: no such ${isAbsolute(env.FORGE_SCCACHE) ? 'file' : 'command on PATH'} (an sccache binary; unset, forge uses the tools venv's)`);
+    return given;
+  }
   const python = embeddedPython(root);
   const beside = python ? join(dirname(python), 'sccache') : undefined;
   if (beside && existsSync(beside)) return beside;

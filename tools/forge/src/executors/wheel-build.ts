@@ -3,8 +3,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFile
 import { availableParallelism } from 'node:os';
 import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { testInstalled } from '../engine/build-environment.js';
-import { openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
+import { testInstalled, type BuildEnvironment } from '../engine/build-environment.js';
+import { COMPILER_VARIABLES, compileCacheSwitchedOff, openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
 import { withCompileProgress } from '../engine/compile-progress.js';
 import { createEnvironment } from '../engine/environments.js';
 import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
@@ -16,6 +16,7 @@ import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
 import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '../recipe/wheel-spec.js';
 import { explainChange, UNCOPIED_SOURCE_FILES } from '../store/content-key.js';
+import { BUILD_TREES, BuildTrees, INSTALLED_DISTRIBUTIONS_DIGEST, treeIdentity } from '../store/build-trees.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
 import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
@@ -249,9 +250,11 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     const compiled = ctx.kind === 'docker' ? { buildDir, nvcc: values.cuda_version === undefined ? undefined : `${IMAGE_PATHS.cuda}/bin/nvcc`, env: { ...ctx.rendered.env } } : { buildDir, nvcc: ctx.check.cuda?.nvcc, env: process.env };
     cacheUse = cache && (await useCompileCache(cache, compiled, environment.compilerSite(), (line) => log(`${label}: ${line}`)));
     if (cacheUse) environment.extend({ env: cacheUse.env });
+    const tree = compileCacheSwitchedOff() ? undefined : await restoreBuildTree(run, environment, { ...ctx, task, sourceRoot, buildPath, provider }, log);
     phase('prepare');
     const result = await environment.build(withCompileProgress(label, log));
     await cacheUse?.report();
+    if (result.ok && tree) tree.keep(buildDir);
     phase('build');
     const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
       store.recordFailure(project.name, task.id, ctx.key, tail);
@@ -321,6 +324,39 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     await cacheUse?.close();
     await environment.dispose();
   }
+}
+
+/**
+ * The variant's kept build tree (store/build-trees.ts) put back into this
+ * build, and what keeps this build's for the next. Its identity is what the
+ * objects depend on that ninja cannot see: the content key's inputs but the
+ * source and patches (those ninja sees, file by file), the build's settings
+ * and variables, the compilers' variables, the installed distributions of the
+ * build environment (a header-only upgrade under the same torch), the folder.
+ */
+async function restoreBuildTree(
+  run: WheelRun,
+  environment: BuildEnvironment,
+  ctx: BuildContext & { readonly task: WheelTask; readonly sourceRoot: string; readonly buildPath: string; readonly provider: Readonly<Record<string, string>> },
+  log: (line: string) => void,
+): Promise<{ keep(buildDir: string): void } | undefined> {
+  const label = `${ctx.task.project}:${ctx.task.id}`;
+  const lines: string[] = [];
+  const digest = await environment.run(environment.python, ['-c', INSTALLED_DISTRIBUTIONS_DIGEST], { cwd: ctx.sourceRoot, label }, (line) => lines.push(line));
+  const installed = /([0-9a-f]{64})$/.exec(lines.at(-1) ?? '')?.[1];
+  if (!digest.ok || !installed) {
+    log(`${label}: build tree: not kept (the build environment's distributions could not be listed: ${lines.at(-1) ?? `exit ${digest.exitCode}`})`);
+    return undefined;
+  }
+  const { variant, upstream, engine, toolchain } = ctx.inputs;
+  const { env, configSettings, command, requirements } = ctx.rendered;
+  const ambient = Object.fromEntries(COMPILER_VARIABLES.map((name) => [name, process.env[name]]));
+  const identity = treeIdentity({ variant, upstream, engine, toolchain, build: { env, configSettings, command, requirements }, provider: ctx.provider, buildPath: ctx.buildPath, ambient, installed, kind: ctx.kind, folder: ctx.sourceRoot });
+  const trees = new BuildTrees(join(run.store.dir, BUILD_TREES));
+  const name = `${ctx.task.project}-${ctx.task.id}`;
+  const restored = trees.restore(name, ctx.sourceRoot, identity);
+  log(`${label}: build tree: ${restored.outcome}`);
+  return { keep: (buildDir) => trees.keep(name, ctx.sourceRoot, buildDir, restored.snapshot, identity) };
 }
 
 /**
