@@ -1,5 +1,4 @@
-import { mkdirSync, symlinkSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter } from 'node:path';
 import { THIS_MACHINE, type CompilerSite } from './compile-cache.js';
 import { runLogged, type LoggedRun } from './logged-process.js';
 import { frontendCommand, installForTest, prepareEnvironment } from './wheel-env.js';
@@ -136,28 +135,4 @@ export class LocalEnvironment implements BuildEnvironment {
   async dispose(): Promise<void> {
     // Nothing runs on after a command here: the venv or overlay goes with the build's folder.
   }
-}
-
-/** Runs the imports and commands of a wheel's test against the wheels installed into a fresh folder. */
-export async function testInstalled(environment: BuildEnvironment, work: string, wheels: readonly string[], imports: readonly string[], commands: readonly string[], label: string, log: (line: string) => void): Promise<LoggedRun> {
-  const target = join(work, 'test');
-  const bin = join(work, 'test-bin');
-  await environment.installForTest(target, wheels);
-  mkdirSync(bin, { recursive: true });
-  symlinkSync(environment.python, join(bin, 'python'));
-  // Not the source folder: an import must find the installed wheel, not the tree it was built from.
-  const cwd = join(work, 'test-cwd');
-  mkdirSync(cwd, { recursive: true });
-  const env = { PYTHONPATH: target, PATH: bin, PYTHON: environment.python };
-  log(`${label}: testing the installed wheel`);
-  const options = { cwd, env, label: `${label} test` };
-  for (const module of imports) {
-    const result = await environment.run(environment.python, ['-c', `import ${module}; print("import ${module}: ok")`], options, log);
-    if (!result.ok) return result;
-  }
-  for (const command of commands) {
-    const result = await environment.run('sh', ['-c', command], options, log);
-    if (!result.ok) return result;
-  }
-  return { ok: true, exitCode: 0, tail: [] };
 }

@@ -3,13 +3,15 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFile
 import { availableParallelism } from 'node:os';
 import { basename, delimiter, dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
-import { testInstalled, type BuildEnvironment } from '../engine/build-environment.js';
+import type { BuildEnvironment } from '../engine/build-environment.js';
 import { COMPILER_VARIABLES, compileCacheSwitchedOff, openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
 import { withCompileProgress } from '../engine/compile-progress.js';
 import { createEnvironment } from '../engine/environments.js';
+import type { LoggedRun } from '../engine/logged-process.js';
 import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
 import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
+import { WheelTest } from '../engine/wheel-test.js';
 import { labelStep, localVersionStep, parseRequirements, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
 import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
@@ -242,6 +244,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     env: { ...provider, ...ctx.rendered.env, ...(buildPath ? { PATH: buildPath } : {}) },
   }, docker);
   let cacheUse: CacheUse | undefined;
+  let test: WheelTest | undefined;
+  let testing: Promise<LoggedRun> | undefined;
   try {
     // The cache folder is mounted before the container starts; its sccache runs where the compilers do.
     const cache = await openCompileCache(root, (line) => log(`${label}: ${line}`));
@@ -251,6 +255,10 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     cacheUse = cache && (await useCompileCache(cache, compiled, environment.compilerSite(), (line) => log(`${label}: ${line}`)));
     if (cacheUse) environment.extend({ env: cacheUse.env });
     const tree = compileCacheSwitchedOff() ? undefined : await restoreBuildTree(run, environment, { ...ctx, task, sourceRoot, buildPath, provider }, log);
+    if (spec.test.imports.length || ctx.rendered.testCommands.length) {
+      // Started now, so torch's import (seconds, most of a torch extension's test) runs beside the build.
+      test = new WheelTest(environment, work, { imports: spec.test.imports, commands: ctx.rendered.testCommands, preload: values.torch === undefined ? [] : ['torch'] }, label, log);
+    }
     phase('prepare');
     const result = await environment.build(withCompileProgress(label, log));
     await cacheUse?.report();
@@ -276,6 +284,9 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
       wheel = repaired.wheel;
     }
     phase('repair');
+    // The repaired wheel is what the index and labelled copies are, less their version and variant
+    // metadata: its test runs beside the steps that write those.
+    testing = test?.run([wheel, ...ctx.upstreamWheels]);
 
     // Local version, label, variants.json and the task's index in one Python process
     // (one start-up of variantlib and wheel, not one per step).
@@ -307,11 +318,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     }
     phase('label');
 
-    if (spec.test.imports.length || ctx.rendered.testCommands.length) {
-      const tested = typeof installable === 'string' ? installable : (results[installable.step] as { wheel: string }).wheel;
-      const passed = await testInstalled(environment, work, [tested, ...ctx.upstreamWheels], spec.test.imports, ctx.rendered.testCommands, label, log);
-      if (!passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
-    }
+    const passed = await testing;
+    if (passed && !passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
     rmSync(work, { recursive: true, force: true });
     phase('test');
     const seconds = Math.round((Date.now() - started) / 100) / 10;
@@ -321,6 +329,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
     return 'built';
   } finally {
+    // A test still waiting for its wheel (the build failed) is ended; one under way is let finish.
+    await (testing ? testing.catch(() => undefined) : test?.cancel());
     await cacheUse?.close();
     await environment.dispose();
   }
