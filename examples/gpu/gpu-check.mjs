@@ -5,12 +5,14 @@
 // repository's pkgs/), publish them to the per-CUDA index, install each into a fresh
 // folder from that index, and run their kernels against torch references on the GPU.
 //
-// Usage: npm run gpu-check [-- --projects a,b] [-- --pytorch3d-arch-list LIST] [-- --no-gpu] [-- --keep]
+// Usage: npm run gpu-check [-- --projects a,b] [-- --pytorch3d-arch-list LIST] [-- --no-gpu] [-- --pairs N] [-- --keep]
 //   --projects: which of forge-cuda-example, pointops, pytorch3d to build and check
 //     (default: all), so one machine's time can be split over several runs.
 //   --pytorch3d-arch-list: TORCH_CUDA_ARCH_LIST of pytorch3d's check build (default 9.0,
 //     the H100's own: the table's seven architectures would not fit the 10 minutes a
 //     device command gets); `table` builds the project's own list.
+//   --pairs: how many by-hand/task pairs step 3 times (default 2: by hand first, then the task
+//     first, and so on in turn), for a machine whose time is short.
 //   --no-gpu: on a machine with nvcc and a CUDA torch but no GPU (CI's, a laptop's): every
 //     step but the kernels on the GPU. Each wheel is installed from the index and imported;
 //     pytorch3d's CPU operators (the same C++ library) run against the torch references on
@@ -41,6 +43,7 @@ try {
       'pytorch3d-arch-list': { type: 'string', default: '9.0' },
       keep: { type: 'boolean', default: false },
       'no-gpu': { type: 'boolean', default: false },
+      pairs: { type: 'string', default: '2' },
       help: { type: 'boolean', default: false },
     },
   }));
@@ -61,6 +64,11 @@ if (unknown.length || projects.length === 0) {
   process.exit(2);
 }
 const keep = options.keep;
+const pairs = Number(options.pairs);
+if (!Number.isInteger(pairs) || pairs < 1) {
+  console.error(`gpu-check: --pairs takes a whole number of at least 1, not ${options.pairs}`);
+  process.exit(2);
+}
 const noGpu = options['no-gpu'];
 const ws = mkdtempSync(join(tmpdir(), 'wv-forge-gpu-'));
 const python = process.env.FORGE_HOST_PYTHON ?? 'python3';
@@ -204,10 +212,11 @@ try {
       // Compile cache off (and with it the kept build tree): step 1 filled it, and a task answered from it would not be the same work.
       return nxLogged({ FORGE_COMPILE_CACHE: 'off' }, 'run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
     };
-    // Two pairs in turn, by hand first then the task first (ABBA), so neither side always has
-    // the warmer page cache or the quieter minute; the ratio is the median of the pairs'.
+    // Pairs in turn, by hand first then the task first (ABBA), so neither side always has
+    // the warmer page cache or the quieter minute; the ratio is the mean of the pairs'.
     const runs = [];
-    for (const order of [['hand', 'task'], ['task', 'hand']]) {
+    for (let i = 0; i < pairs; i++) {
+      const order = i % 2 === 0 ? ['hand', 'task'] : ['task', 'hand'];
       const pair = {};
       for (const side of order) pair[side] = side === 'hand' ? byHand() : byTask();
       runs.push(pair);
@@ -222,10 +231,10 @@ try {
     console.log(`task:    nx run forge-cuda-example:wheel-${id} (toolchain check, key, build, repair, test install, label, index)`);
     const ratios = runs.map(({ hand, task }, i) => {
       const ratio = task.seconds / hand.seconds;
-      console.log(`pair ${i + 1} (${i === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${lineOf(task.log, /built .* in ([\d.]+s \(.*\))$/m)}): ${ratio.toFixed(2)}x`);
+      console.log(`pair ${i + 1} (${i % 2 === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${lineOf(task.log, /built .* in ([\d.]+s \(.*\))$/m)}): ${ratio.toFixed(2)}x`);
       return ratio;
     });
-    console.log(`ratio: ${(ratios.reduce((a, b) => a + b) / ratios.length).toFixed(2)}x (mean of the two pairs; target <= 1.10)`);
+    console.log(`ratio: ${(ratios.reduce((a, b) => a + b) / ratios.length).toFixed(2)}x (mean of ${ratios.length} pair(s); target <= 1.10)`);
   }
 
   if (projects.includes('pointops')) {
