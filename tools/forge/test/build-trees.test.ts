@@ -174,4 +174,15 @@ describe('kept build trees: ninja compiles only what changed since the variant\'
     expect(after.value).toBe(107);
     expect(readdirSync(join(ws.root, 'wheelhouse/.build-trees'))).toEqual([`ninja-ext-py${host}`]);
   });
+
+  it('builds on where no tree can be kept, saying so', () => {
+    // Where the trees go is taken by a file: keeping one fails, the build does not.
+    rmSync(join(ws.root, 'wheelhouse/.build-trees'), { recursive: true, force: true });
+    ws.write('wheelhouse/.build-trees', 'in the way\n');
+    ws.write('pkgs/ninja-ext/src/ninja_ext/__init__.py', '# one more edit\n');
+    const blocked = built(ws);
+    expect(blocked.compiled).toEqual(['other.c', 'value.c']);
+    expect(blocked.value).toBe(107);
+    expect(blocked.stdout).toMatch(/build tree: not kept \(.*\): the next build compiles every object/);
+  });
 });

@@ -364,9 +364,25 @@ async function restoreBuildTree(
   const identity = treeIdentity({ variant, upstream, engine, toolchain, build: { env, configSettings, command, requirements }, provider: ctx.provider, buildPath: ctx.buildPath, ambient, installed, kind: ctx.kind, folder: ctx.sourceRoot });
   const trees = new BuildTrees(join(run.store.dir, BUILD_TREES));
   const name = `${ctx.task.project}-${ctx.task.id}`;
-  const restored = trees.restore(name, ctx.sourceRoot, identity);
+  // A tree that cannot be put back or kept (a full disk, a file the build made read-only) costs the
+  // compiles, not the build: a half-restored one is still right, since only unchanged files get old times.
+  let restored: ReturnType<BuildTrees['restore']>;
+  try {
+    restored = trees.restore(name, ctx.sourceRoot, identity);
+  } catch (error) {
+    log(`${label}: build tree: not restored (${(error as Error).message}): ninja compiles what it finds out of date`);
+    return undefined;
+  }
   log(`${label}: build tree: ${restored.outcome}`);
-  return { keep: (buildDir) => trees.keep(name, ctx.sourceRoot, buildDir, restored.snapshot, identity) };
+  return {
+    keep: (buildDir) => {
+      try {
+        trees.keep(name, ctx.sourceRoot, buildDir, restored.snapshot, identity);
+      } catch (error) {
+        log(`${label}: build tree: not kept (${(error as Error).message}): the next build compiles every object`);
+      }
+    },
+  };
 }
 
 /**

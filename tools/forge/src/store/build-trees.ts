@@ -35,7 +35,6 @@ export class BuildTrees {
   restore(task: string, sourceRoot: string, identity: string): Restored {
     const snapshot = snapshotFiles(sourceRoot);
     const kept = join(this.dir, task);
-    rmSync(`${kept}${INCOMING}`, { recursive: true, force: true });
     if (!existsSync(kept)) return { snapshot, outcome: 'none kept: the build compiles every object' };
     try {
       const record = readJsonFile(join(kept, TREE_FILE), isTreeRecord);
@@ -121,7 +120,7 @@ export const INSTALLED_DISTRIBUTIONS_DIGEST = [
 
 const TREE_FILE = 'tree.json';
 const OBJECTS = 'objects';
-/** A tree being written: the kept one is replaced by a rename, and a leftover of an interrupted one is removed. */
+/** A tree being written: the kept one is replaced by a rename; the next keep removes what an interrupted one left. */
 const INCOMING = '.incoming';
 
 interface TreeRecord {
