@@ -352,7 +352,8 @@ async function restoreBuildTree(
 ): Promise<{ keep(buildDir: string): void } | undefined> {
   const label = `${ctx.task.project}:${ctx.task.id}`;
   const lines: string[] = [];
-  const digest = await environment.run(environment.python, ['-c', INSTALLED_DISTRIBUTIONS_DIGEST], { cwd: ctx.sourceRoot, label }, (line) => lines.push(line));
+  // In the work slot, not the source: `python -c` puts its folder first on sys.path, where a source file could shadow the stdlib.
+  const digest = await environment.run(environment.python, ['-c', INSTALLED_DISTRIBUTIONS_DIGEST], { cwd: dirname(ctx.sourceRoot), label }, (line) => lines.push(line));
   const installed = /([0-9a-f]{64})$/.exec(lines.at(-1) ?? '')?.[1];
   if (!digest.ok || !installed) {
     log(`${label}: build tree: not kept (the build environment's distributions could not be listed: ${lines.at(-1) ?? `exit ${digest.exitCode}`})`);
