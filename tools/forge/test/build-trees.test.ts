@@ -30,7 +30,9 @@ class NinjaBuildExt(build_ext):
         temp = os.path.abspath(self.build_temp)
         os.makedirs(temp, exist_ok=True)
         include = sysconfig.get_paths()["include"]
-        lines = ["rule cc", f"  command = cc -MMD -MF $out.d -fPIC -O1 -I{include} -c $in -o $out", "  depfile = $out.d", "  deps = gcc", ""]
+        # csrc/vendor through -isystem, as vendored libraries often are: g++'s -MMD leaves its headers out of the depfile.
+        vendor = os.path.abspath("csrc/vendor")
+        lines = ["rule cc", f"  command = cc -MMD -MF $out.d -fPIC -O1 -I{include} -isystem {vendor} -c $in -o $out", "  depfile = $out.d", "  deps = gcc", ""]
         objects = []
         for source in ext.sources:
             obj = os.path.join(temp, os.path.splitext(source)[0] + ".o")
@@ -57,8 +59,9 @@ setup(
 const VALUE_C = `#define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "value.h"
+#include <extra.h>
 long other(void);
-static PyObject *value(PyObject *self, PyObject *args) { return PyLong_FromLong(VALUE * 100 + other()); }
+static PyObject *value(PyObject *self, PyObject *args) { return PyLong_FromLong(VALUE * 100 + other() + EXTRA); }
 static PyMethodDef methods[] = {{"value", value, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", NULL, -1, methods};
 PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&module); }
@@ -103,7 +106,10 @@ describe('kept build trees: ninja compiles only what changed since the variant\'
     ws.write('pkgs/ninja-ext/src/csrc/value.h', '#define VALUE 1\n');
     ws.write('pkgs/ninja-ext/src/csrc/value.c', VALUE_C);
     ws.write('pkgs/ninja-ext/src/csrc/other.c', 'long other(void) { return 7; }\n');
+    ws.write('pkgs/ninja-ext/src/csrc/vendor/extra.h', '#define EXTRA 0\n');
     ws.write('pkgs/ninja-ext/wheel/wheel.yaml', WHEEL_YAML);
+    ws.write('pkgs/ninja-ext/wheel/extra-5.patch', '--- a/csrc/vendor/extra.h\n+++ b/csrc/vendor/extra.h\n@@ -1 +1 @@\n-#define EXTRA 0\n+#define EXTRA 5\n');
+    ws.write('pkgs/ninja-ext/wheel/shadow.patch', '--- /dev/null\n+++ b/csrc/extra.h\n@@ -0,0 +1 @@\n+#define EXTRA 9\n');
     ws.write('pkgs/ninja-ext/wheel/value-2.patch', '--- a/csrc/value.h\n+++ b/csrc/value.h\n@@ -1 +1 @@\n-#define VALUE 1\n+#define VALUE 2\n');
   });
   afterAll(async () => {
@@ -152,27 +158,48 @@ describe('kept build trees: ninja compiles only what changed since the variant\'
 
     // A variable a compiler reads that no command line shows.
     edited();
-    const otherFlags = built(ws, { NVCC_APPEND_FLAGS: '-lineinfo' });
+    const flags = { NVCC_APPEND_FLAGS: '-lineinfo' };
+    const otherFlags = built(ws, flags);
     expect(otherFlags.tree).toMatch(/^the kept one was built with another toolchain, variables, settings or folder: dropped/);
     expect(otherFlags.compiled).toEqual(['other.c', 'value.c']);
 
-    // The build's own variables (wheel.yaml's build.env).
+    // The build's own variables (wheel.yaml's build.env), everything else as in the build before.
     ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace('  environment: host\n', '  environment: host\n  env:\n    SOME_SETTING: "1"\n'));
-    const settings = built(ws);
+    const settings = built(ws, flags);
     expect(settings.tree).toMatch(/^the kept one was built with another/);
     expect(settings.compiled).toEqual(['other.c', 'value.c']);
 
     edited();
-    const off = built(ws, { FORGE_COMPILE_CACHE: 'off' });
+    const off = built(ws, { ...flags, FORGE_COMPILE_CACHE: 'off' });
     expect(off.tree).toBeUndefined();
     expect(off.compiled).toEqual(['other.c', 'value.c']);
     // A build with the cache off neither takes nor leaves a tree: the next one finds the one before it.
     edited();
-    const after = built(ws);
+    const after = built(ws, flags);
     expect(after.tree).toMatch(/^the last build's objects are back/);
     expect(after.compiled).toEqual([]);
     expect(after.value).toBe(107);
     expect(readdirSync(join(ws.root, 'wheelhouse/.build-trees'))).toEqual([`ninja-ext-py${host}`]);
+  });
+
+  it('drops the tree for a change ninja would not see: a header its depfiles leave out, a new file that shadows one', () => {
+    ws.write('pkgs/ninja-ext/src/ninja_ext/__init__.py', '# before the vendored header\n');
+    expect(built(ws).value).toBe(107);
+
+    // Reached through -isystem: in no depfile, so ninja alone would call value.o up to date.
+    ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace(/patches: \[.*\]/, 'patches: [extra-5.patch]'));
+    const vendored = built(ws);
+    expect(vendored.tree).toBe('csrc/vendor/extra.h changed and no depfile of the kept objects names it (a header ninja does not track): the kept one is dropped, the build compiles every object');
+    expect(vendored.compiled).toEqual(['other.c', 'value.c']);
+    expect(vendored.value).toBe(112);
+
+    // A new header beside the sources: an `#include "extra.h"` in csrc would now find it before the -isystem one.
+    // Which lookups a new file changes is the compiler's to know, so any new includable file drops the tree.
+    ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace(/patches: \[.*\]/, 'patches: [extra-5.patch, shadow.patch]'));
+    const shadowing = built(ws);
+    expect(shadowing.tree).toBe('csrc/extra.h is new and could be included in place of a file the kept objects were compiled with: the kept one is dropped, the build compiles every object');
+    expect(shadowing.compiled).toEqual(['other.c', 'value.c']);
+    ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace(/patches: \[.*\]/, 'patches: []'));
   });
 
   it('builds on where no tree can be kept, saying so', () => {

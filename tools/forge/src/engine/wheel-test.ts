@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BuildEnvironment } from './build-environment.js';
 import type { LoggedRun } from './logged-process.js';
@@ -7,8 +7,10 @@ import type { LoggedRun } from './logged-process.js';
  * The test's interpreter: imports `preload` first (a failure there is left to
  * the module under test to raise, with its own traceback), waits for the go
  * file, then imports the modules under test from the folder on PYTHONPATH,
- * which held nothing until then (hence the finders' caches are dropped). It
- * ends by itself when the process that started it is gone.
+ * which held nothing until then (hence the finders' caches are dropped). A
+ * cancelled test exits with 3, so it can never pass for one that ran. On the
+ * host it also ends when forge is gone (runLogged's watchdog does too; in a
+ * container the parent is docker's and the container goes with the build).
  */
 const RUNNER = `import importlib, os, sys, time
 go, preload, modules = sys.argv[1], [m for m in sys.argv[2].split(",") if m], sys.argv[3:]
@@ -24,7 +26,7 @@ while not os.path.exists(go):
     time.sleep(0.02)
 with open(go) as f:
     if f.read() != "go":
-        sys.exit(0)
+        sys.exit(3)
 importlib.invalidate_caches()
 for module in modules:
     importlib.import_module(module)
@@ -47,7 +49,9 @@ export interface WheelTestSpec {
  * (torch takes seconds, most of a torch extension's test) happens while the
  * build, repair and label run; `run` installs the wheels and lets the
  * interpreter import the modules under test, then runs the commands. Every
- * started test is ended: by `run`, or by `cancel` where the wheel never came.
+ * started test is ended: by `run`, or by `cancel` where the wheel never came
+ * (which waits for the preload's import to finish: the interpreter reads the
+ * go file only after it).
  */
 export class WheelTest {
   private readonly target: string;
@@ -84,7 +88,7 @@ export class WheelTest {
     }
     this.log(`${this.label}: testing the installed wheel`);
     this.ended = true;
-    writeFileSync(this.go, 'go');
+    this.signal('go');
     const imported = await this.imports;
     if (imported && !imported.ok) return imported;
     for (const command of this.spec.commands) {
@@ -98,7 +102,13 @@ export class WheelTest {
   async cancel(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    writeFileSync(this.go, 'cancel');
+    this.signal('cancel');
     await this.imports;
+  }
+
+  /** Whole or not at all: a rename, so the interpreter never reads a half-written word. */
+  private signal(word: 'go' | 'cancel'): void {
+    writeFileSync(`${this.go}.tmp`, word);
+    renameSync(`${this.go}.tmp`, this.go);
   }
 }

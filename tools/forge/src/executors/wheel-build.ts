@@ -1,13 +1,13 @@
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, delimiter, dirname, join, posix } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { BuildEnvironment } from '../engine/build-environment.js';
-import { COMPILER_VARIABLES, compileCacheSwitchedOff, openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
+import { COMPILER_VARIABLES, openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
 import { withCompileProgress } from '../engine/compile-progress.js';
+import { embeddedPython } from '../engine/engine.js';
 import { createEnvironment } from '../engine/environments.js';
-import type { LoggedRun } from '../engine/logged-process.js';
 import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
 import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
@@ -18,7 +18,7 @@ import type { WheelProject, WheelTask } from '../graph/wheel-graph.js';
 import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
 import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '../recipe/wheel-spec.js';
 import { explainChange, UNCOPIED_SOURCE_FILES } from '../store/content-key.js';
-import { BUILD_TREES, BuildTrees, INSTALLED_DISTRIBUTIONS_DIGEST, treeIdentity } from '../store/build-trees.js';
+import { BUILD_TREES, BuildTrees, buildTreesOff, INSTALLED_DISTRIBUTIONS_DIGEST, treeIdentity, type Restored } from '../store/build-trees.js';
 import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
 import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
@@ -245,7 +245,6 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
   }, docker);
   let cacheUse: CacheUse | undefined;
   let test: WheelTest | undefined;
-  let testing: Promise<LoggedRun> | undefined;
   try {
     // The cache folder is mounted before the container starts; its sccache runs where the compilers do.
     const cache = await openCompileCache(root, (line) => log(`${label}: ${line}`));
@@ -254,7 +253,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     const compiled = ctx.kind === 'docker' ? { buildDir, nvcc: values.cuda_version === undefined ? undefined : `${IMAGE_PATHS.cuda}/bin/nvcc`, env: { ...ctx.rendered.env } } : { buildDir, nvcc: ctx.check.cuda?.nvcc, env: process.env };
     cacheUse = cache && (await useCompileCache(cache, compiled, environment.compilerSite(), (line) => log(`${label}: ${line}`)));
     if (cacheUse) environment.extend({ env: cacheUse.env });
-    const tree = compileCacheSwitchedOff() ? undefined : await restoreBuildTree(run, environment, { ...ctx, task, sourceRoot, buildPath, provider }, log);
+    const keptTree = buildTreesOff() ? undefined : await restoreBuildTree(run, environment, { ...ctx, task, sourceRoot, buildPath, provider }, log);
     if (spec.test.imports.length || ctx.rendered.testCommands.length) {
       // Started now, so torch's import (seconds, most of a torch extension's test) runs beside the build.
       test = new WheelTest(environment, work, { imports: spec.test.imports, commands: ctx.rendered.testCommands, preload: values.torch === undefined ? [] : ['torch'] }, label, log);
@@ -262,7 +261,7 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     phase('prepare');
     const result = await environment.build(withCompileProgress(label, log));
     await cacheUse?.report();
-    if (result.ok && tree) tree.keep(buildDir);
+    if (result.ok && keptTree) keptTree.keep(buildDir);
     phase('build');
     const failed = (headline: string, tail: readonly string[]): WheelOutcome => {
       store.recordFailure(project.name, task.id, ctx.key, tail);
@@ -284,9 +283,6 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
       wheel = repaired.wheel;
     }
     phase('repair');
-    // The repaired wheel is what the index and labelled copies are, less their version and variant
-    // metadata: its test runs beside the steps that write those.
-    testing = test?.run([wheel, ...ctx.upstreamWheels]);
 
     // Local version, label, variants.json and the task's index in one Python process
     // (one start-up of variantlib and wheel, not one per step).
@@ -318,8 +314,12 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     }
     phase('label');
 
-    const passed = await testing;
-    if (passed && !passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
+    if (test) {
+      // The index's file, the one that gets installed: its interpreter has had torch imported since the build.
+      const tested = typeof installable === 'string' ? installable : (results[installable.step] as { wheel: string }).wheel;
+      const passed = await test.run([tested, ...ctx.upstreamWheels]);
+      if (!passed.ok) return failed(": the wheel's test failed. Last lines:", passed.tail);
+    }
     rmSync(work, { recursive: true, force: true });
     phase('test');
     const seconds = Math.round((Date.now() - started) / 100) / 10;
@@ -329,8 +329,8 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     log(`${label}: built ${listFiles(store.taskDir(project.name, task.id)).filter((f) => f.file.endsWith('.whl')).map((f) => f.file).join(', ')} in ${seconds}s (${phases.join(', ')})`);
     return 'built';
   } finally {
-    // A test still waiting for its wheel (the build failed) is ended; one under way is let finish.
-    await (testing ? testing.catch(() => undefined) : test?.cancel());
+    // A test still waiting for its wheel (the build failed) is ended; what cannot end it must not hide the first error.
+    await test?.cancel().catch((error: Error) => log(`${label}: could not end the test's interpreter: ${error.message}`));
     await cacheUse?.close();
     await environment.dispose();
   }
@@ -362,14 +362,21 @@ async function restoreBuildTree(
   const { variant, upstream, engine, toolchain } = ctx.inputs;
   const { env, configSettings, command, requirements } = ctx.rendered;
   const ambient = Object.fromEntries(COMPILER_VARIABLES.map((name) => [name, process.env[name]]));
-  const identity = treeIdentity({ variant, upstream, engine, toolchain, build: { env, configSettings, command, requirements }, provider: ctx.provider, buildPath: ctx.buildPath, ambient, installed, kind: ctx.kind, folder: ctx.sourceRoot });
+  const searchPath = [ctx.buildPath, process.env.PATH].filter(Boolean).join(delimiter);
+  // The content key names the compilers by version ("nvcc 13.0"); an update in place (13.0.x, a g++ patch
+  // release, new libc headers, which g++'s -MMD leaves out of the depfiles) keeps that name and the files' old times.
+  const compilers = ctx.kind === 'docker' ? 'the image' : [
+    ...[process.env.CC, process.env.CXX, 'cc', 'c++', ctx.check.cuda?.nvcc].filter((name): name is string => !!name).map((name) => fileStamp(isAbsolute(name) ? name : findOnPath(name, searchPath))),
+    ...['/usr/include', ctx.check.cuda && join(ctx.check.cuda.home, 'include')].map((dir) => fileStamp(dir || undefined)),
+  ];
+  const identity = treeIdentity({ variant, upstream, engine, toolchain, compilers, build: { env, configSettings, command, requirements }, provider: ctx.provider, buildPath: ctx.buildPath, ambient, installed, kind: ctx.kind, folder: ctx.sourceRoot });
   const trees = new BuildTrees(join(run.store.dir, BUILD_TREES));
   const name = `${ctx.task.project}-${ctx.task.id}`;
   // A tree that cannot be put back or kept (a full disk, a file the build made read-only) costs the
   // compiles, not the build: a half-restored one is still right, since only unchanged files get old times.
-  let restored: ReturnType<BuildTrees['restore']>;
+  let restored: Restored;
   try {
-    restored = trees.restore(name, ctx.sourceRoot, identity);
+    restored = trees.restore(name, ctx.sourceRoot, identity, ninjaDeps(findOnPath('ninja', searchPath) ?? toolsNinja(run.root)));
   } catch (error) {
     log(`${label}: build tree: not restored (${(error as Error).message}): ninja compiles what it finds out of date`);
     return undefined;
@@ -383,6 +390,32 @@ async function restoreBuildTree(
         log(`${label}: build tree: not kept (${(error as Error).message}): the next build compiles every object`);
       }
     },
+  };
+}
+
+/** A file's real path, size and time (a folder's time moves when a package adds or replaces a file in it). */
+function fileStamp(path: string | undefined): string {
+  if (!path || !existsSync(path)) return `${path ?? ''}: none`;
+  const real = realpathSync(path);
+  const stat = statSync(real);
+  return `${real}: ${stat.size} ${stat.mtimeMs}`;
+}
+
+function toolsNinja(root: string): string | undefined {
+  const python = embeddedPython(root);
+  return python && existsSync(join(dirname(python), 'ninja')) ? join(dirname(python), 'ninja') : undefined;
+}
+
+/** The files ninja's deps log names for a kept object folder (`ninja -t deps`), or undefined where it cannot tell. */
+function ninjaDeps(ninja: string | undefined): (folder: string) => ReadonlySet<string> | undefined {
+  return (folder) => {
+    if (!ninja || !existsSync(join(folder, 'build.ninja'))) return undefined;
+    try {
+      const out = execFileSync(ninja, ['-C', folder, '-t', 'deps'], { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+      return new Set(out.split('\n').filter((line) => line.startsWith('    ')).map((line) => line.trim()));
+    } catch {
+      return undefined;
+    }
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { compileCacheSwitchedOff } from '../engine/compile-cache.js';
 import { isInnerPath, isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
 
 /**
@@ -32,7 +33,7 @@ export class BuildTrees {
    * failed or interrupted build takes it with its folder, and the next one
    * compiles what it needs).
    */
-  restore(task: string, sourceRoot: string, identity: string): Restored {
+  restore(task: string, sourceRoot: string, identity: string, tracked: (folder: string) => ReadonlySet<string> | undefined): Restored {
     const snapshot = snapshotFiles(sourceRoot);
     const kept = join(this.dir, task);
     if (!existsSync(kept)) return { snapshot, outcome: 'none kept: the build compiles every object' };
@@ -41,36 +42,63 @@ export class BuildTrees {
       if (!record) return { snapshot, outcome: 'the kept one is damaged: dropped, the build compiles every object' };
       if (record.identity !== identity) return { snapshot, outcome: 'the kept one was built with another toolchain, variables, settings or folder: dropped, the build compiles every object' };
       if (record.folders.some((folder) => existsSync(join(sourceRoot, folder)))) return { snapshot, outcome: 'the source has its own object folders: the kept one is dropped' };
-      let changed = 0;
-      for (const [path, [sha256]] of Object.entries(snapshot)) {
-        const was = record.files[path];
-        if (was && was[0] === sha256) {
-          const time = new Date(was[1]);
-          utimesSync(join(sourceRoot, path), time, time);
-          snapshot[path] = [sha256, was[1]];
-        } else changed++;
+      // A link's time is never set: utimes would follow it and move its target's.
+      const unchanged = Object.keys(snapshot).filter((path) => record.files[path]?.[0] === snapshot[path]![0] && !snapshot[path]![0].startsWith(LINK));
+      const changed = Object.keys(snapshot).filter((path) => path in record.files && record.files[path]![0] !== snapshot[path]![0]);
+      const added = Object.keys(snapshot).filter((path) => !(path in record.files));
+      const gone = Object.keys(record.files).filter((path) => !(path in snapshot));
+      const unsafe = this.unseen(sourceRoot, snapshot, record, kept, { changed, added, gone }, tracked);
+      if (unsafe) return { snapshot, outcome: `${unsafe}: the kept one is dropped, the build compiles every object` };
+      for (const path of unchanged) {
+        const time = new Date(record.files[path]![1]);
+        utimesSync(join(sourceRoot, path), time, time);
+        snapshot[path] = [snapshot[path]![0], record.files[path]![1]];
       }
       for (const folder of record.folders) {
         mkdirSync(dirname(join(sourceRoot, folder)), { recursive: true });
         renameSync(join(kept, OBJECTS, folder), join(sourceRoot, folder));
       }
-      const gone = Object.keys(record.files).filter((path) => !(path in snapshot)).length;
-      return { snapshot, outcome: `the last build's objects are back (${record.folders.join(', ')}); ${changed} source file(s) new or changed since, ${gone} gone: ninja compiles what they touch`, reused: true };
+      return { snapshot, outcome: `the last build's objects are back (${record.folders.join(', ')}); ${changed.length + added.length} source file(s) new or changed since, ${gone.length} gone: ninja compiles what they touch` };
     } finally {
       rmSync(kept, { recursive: true, force: true });
     }
   }
 
   /**
+   * Why a change to the source is one ninja would not see, if it is: a new
+   * file that could be included (it may shadow a header the objects were
+   * compiled with, or turn a `__has_include` true), a changed or removed one
+   * that no depfile or ninja file of the kept tree names (a header reached
+   * through `-isystem`, which g++'s `-MMD` leaves out), a symbolic link made
+   * or moved. Changes to anything else (Python files, data) are safe.
+   */
+  private unseen(sourceRoot: string, snapshot: SourceSnapshot, record: TreeRecord, kept: string, change: { changed: string[]; added: string[]; gone: string[] }, tracked: (folder: string) => ReadonlySet<string> | undefined): string | undefined {
+    const isLink = (entry: [string, number] | undefined) => entry?.[0].startsWith(LINK) === true;
+    const link = [...change.changed, ...change.added, ...change.gone].find((path) => isLink(record.files[path]) || isLink(snapshot[path]));
+    if (link) return `the symbolic link ${link} was made, moved or removed`;
+    const added = change.added.find(includable);
+    if (added) return `${added} is new and could be included in place of a file the kept objects were compiled with`;
+    const touched = [...change.changed, ...change.gone].filter(includable);
+    if (!touched.length) return undefined;
+    const known = new Set<string>();
+    for (const folder of record.folders) {
+      const paths = tracked(join(kept, OBJECTS, folder));
+      if (!paths) return `${touched[0]} changed and ninja's deps of the kept objects cannot be read`;
+      for (const path of paths) known.add(path);
+    }
+    const untracked = touched.find((path) => !known.has(join(sourceRoot, path)));
+    return untracked && `${untracked} changed and no depfile of the kept objects names it (a header ninja does not track)`;
+  }
+  /**
    * After a successful build: keeps the object folders it left in `buildDir`
    * (setuptools' `build/temp.*`) as the task's tree, replacing the last one.
-   * Returns the folders kept, relative to `sourceRoot` (none where the build
-   * system keeps no objects there).
+   * Nothing is kept where the build system keeps no objects there.
    */
-  keep(task: string, sourceRoot: string, buildDir: string, snapshot: SourceSnapshot, identity: string): string[] {
+  keep(task: string, sourceRoot: string, buildDir: string, snapshot: SourceSnapshot, identity: string): void {
     const build = join(buildDir, 'build');
-    const folders = existsSync(build) ? readdirSync(build, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.startsWith('temp.')).map((e) => relative(sourceRoot, join(build, e.name))) : [];
-    if (!folders.length) return [];
+    // lstat: a `build` link in the source would have the kept folders taken from wherever it points.
+    const folders = existsSync(build) && lstatSync(build).isDirectory() ? readdirSync(build, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.startsWith('temp.')).map((e) => relative(sourceRoot, join(build, e.name))) : [];
+    if (!folders.length) return;
     const incoming = join(this.dir, `${task}${INCOMING}`);
     rmSync(incoming, { recursive: true, force: true });
     for (const folder of folders) {
@@ -82,7 +110,6 @@ export class BuildTrees {
     const kept = join(this.dir, task);
     rmSync(kept, { recursive: true, force: true });
     renameSync(incoming, kept);
-    return folders;
   }
 }
 
@@ -93,12 +120,18 @@ export interface Restored {
   readonly snapshot: SourceSnapshot;
   /** What became of the kept tree, for the log. */
   readonly outcome: string;
-  readonly reused?: true;
 }
 
 /** One identity for what a tree's objects were compiled against besides the source (see BuildTrees). */
 export function treeIdentity(parts: unknown): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+export const BUILD_TREES_ENV = 'FORGE_BUILD_TREES';
+
+/** Kept build trees are off with FORGE_BUILD_TREES=off (or 0, false), and with the compile cache. */
+export function buildTreesOff(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['off', '0', 'false'].includes((env[BUILD_TREES_ENV] ?? '').toLowerCase()) || compileCacheSwitchedOff(env) !== undefined;
 }
 
 /** The kept trees' folder in a store: `<wheelhouse>/.build-trees/<project>-<variant>/`. */
@@ -113,7 +146,7 @@ export const BUILD_TREES = '.build-trees';
 export const INSTALLED_DISTRIBUTIONS_DIGEST = [
   'import hashlib, importlib.metadata as m',
   'h = hashlib.sha256()',
-  "for d in sorted(m.distributions(), key=lambda d: (str(d.metadata['Name']), d.version, str(d.locate_file('')))):",
+  "for d in sorted(m.distributions(), key=lambda d: (str(d.metadata['Name']), str(d.version), str(d.locate_file('')))):",
   "    h.update(f\"{d.metadata['Name']}=={d.version}\\n\".encode()); h.update((d.read_text('RECORD') or '').encode())",
   'print(h.hexdigest())',
 ].join('\n');
@@ -129,6 +162,16 @@ interface TreeRecord {
   readonly files: SourceSnapshot;
 }
 
+/** A symbolic link's entry in a snapshot: its target, not a hash (ninja follows it; forge never sets its time). */
+const LINK = 'link:';
+
+/** Files a compiler can be handed or an `#include` can name: C, C++ and CUDA sources and headers, and extensionless ones. */
+const INCLUDABLE = /(\.(h|hh|hpp|hxx|h\+\+|cuh|inl|inc|ipp|tcc|tpp|def|c|cc|cpp|cxx|c\+\+|cu)|\/[^./]+|^[^./]+)$/i;
+
+function includable(path: string): boolean {
+  return INCLUDABLE.test(path);
+}
+
 function snapshotFiles(root: string): SourceSnapshot {
   const files: SourceSnapshot = {};
   const walk = (dir: string) => {
@@ -136,6 +179,7 @@ function snapshotFiles(root: string): SourceSnapshot {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (entry.isFile()) files[relative(root, path)] = [createHash('sha256').update(readFileSync(path)).digest('hex'), lstatSync(path).mtimeMs];
+      else if (entry.isSymbolicLink()) files[relative(root, path)] = [`${LINK}${readlinkSync(path)}`, 0];
     }
   };
   walk(root);
