@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,11 @@ from setuptools.command.build_ext import build_ext
 
 class NinjaBuildExt(build_ext):
     def build_extension(self, ext):
+        if os.environ.get("UNPACK_OLD_HEADER"):
+            # What unpacking a downloaded archive does: a file with the archive's time, older than the build.
+            with open("csrc/unpacked.h", "w") as f:
+                f.write("#define UNPACKED 1\\n")
+            os.utime("csrc/unpacked.h", (1_000_000_000, 1_000_000_000))
         temp = os.path.abspath(self.build_temp)
         os.makedirs(temp, exist_ok=True)
         include = sysconfig.get_paths()["include"]
@@ -211,5 +216,14 @@ describe('kept build trees: ninja compiles only what changed since the variant\'
     expect(blocked.compiled).toEqual(['other.c', 'value.c']);
     expect(blocked.value).toBe(107);
     expect(blocked.stdout).toMatch(/build tree: not kept \(.*\): the next build compiles every object/);
+  });
+
+  it('keeps no tree from a build that brought files into the source with old times', () => {
+    rmSync(join(ws.root, 'wheelhouse/.build-trees'), { force: true });
+    ws.write('pkgs/ninja-ext/wheel/wheel.yaml', WHEEL_YAML.replace('  environment: host\n', '  environment: host\n  env:\n    UNPACK_OLD_HEADER: "1"\n'));
+    const unpacking = built(ws);
+    expect(unpacking.value).toBe(107);
+    expect(unpacking.stdout).toContain('build tree: not kept (csrc/unpacked.h came with the build (a download or an unpacked archive) with a time older than the build');
+    expect(existsSync(join(ws.root, 'wheelhouse/.build-trees', `ninja-ext-py${host}`))).toBe(false);
   });
 });

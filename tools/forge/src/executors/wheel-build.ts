@@ -253,11 +253,11 @@ async function buildInto(run: WheelRun, project: WheelProject, task: WheelTask, 
     const compiled = ctx.kind === 'docker' ? { buildDir, nvcc: values.cuda_version === undefined ? undefined : `${IMAGE_PATHS.cuda}/bin/nvcc`, env: { ...ctx.rendered.env } } : { buildDir, nvcc: ctx.check.cuda?.nvcc, env: process.env };
     cacheUse = cache && (await useCompileCache(cache, compiled, environment.compilerSite(), (line) => log(`${label}: ${line}`)));
     if (cacheUse) environment.extend({ env: cacheUse.env });
-    const keptTree = buildTreesOff() ? undefined : await restoreBuildTree(run, environment, { ...ctx, task, sourceRoot, buildPath, provider }, log);
     if (spec.test.imports.length || ctx.rendered.testCommands.length) {
       // Started now, so torch's import (seconds, most of a torch extension's test) runs beside the build.
       test = new WheelTest(environment, work, { imports: spec.test.imports, commands: ctx.rendered.testCommands, preload: values.torch === undefined ? [] : ['torch'] }, label, log);
     }
+    const keptTree = buildTreesOff() ? undefined : await restoreBuildTree(run, environment, { ...ctx, task, sourceRoot, buildPath, provider }, log);
     phase('prepare');
     const result = await environment.build(withCompileProgress(label, log));
     await cacheUse?.report();
@@ -382,13 +382,16 @@ async function restoreBuildTree(
     return undefined;
   }
   log(`${label}: build tree: ${restored.outcome}`);
+  const builtSince = Date.now();
   return {
     keep: (buildDir) => {
+      let why: string | undefined;
       try {
-        trees.keep(name, ctx.sourceRoot, buildDir, restored.snapshot, identity);
+        why = trees.keep(name, ctx.sourceRoot, buildDir, restored.snapshot, identity, builtSince);
       } catch (error) {
-        log(`${label}: build tree: not kept (${(error as Error).message}): the next build compiles every object`);
+        why = (error as Error).message;
       }
+      if (why) log(`${label}: build tree: not kept (${why}): the next build compiles every object`);
     },
   };
 }

@@ -92,13 +92,18 @@ export class BuildTrees {
   /**
    * After a successful build: keeps the object folders it left in `buildDir`
    * (setuptools' `build/temp.*`) as the task's tree, replacing the last one.
-   * Nothing is kept where the build system keeps no objects there.
+   * Nothing is kept where the build system keeps no objects there; why not,
+   * where it does but a file the build brought into the source (not in the
+   * snapshot) is older than the build, as an unpacked archive's are: its next
+   * version could come with a time older than the objects too.
    */
-  keep(task: string, sourceRoot: string, buildDir: string, snapshot: SourceSnapshot, identity: string): void {
+  keep(task: string, sourceRoot: string, buildDir: string, snapshot: SourceSnapshot, identity: string, builtSince: number): string | undefined {
     const build = join(buildDir, 'build');
     // lstat: a `build` link in the source would have the kept folders taken from wherever it points.
     const folders = existsSync(build) && lstatSync(build).isDirectory() ? readdirSync(build, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.startsWith('temp.')).map((e) => relative(sourceRoot, join(build, e.name))) : [];
-    if (!folders.length) return;
+    if (!folders.length) return undefined;
+    const unrecorded = olderUnrecorded(sourceRoot, build, snapshot, builtSince);
+    if (unrecorded) return `${unrecorded} came with the build (a download or an unpacked archive) with a time older than the build: a later change to it could look older than the objects`;
     const incoming = join(this.dir, `${task}${INCOMING}`);
     rmSync(incoming, { recursive: true, force: true });
     for (const folder of folders) {
@@ -110,6 +115,7 @@ export class BuildTrees {
     const kept = join(this.dir, task);
     rmSync(kept, { recursive: true, force: true });
     renameSync(incoming, kept);
+    return undefined;
   }
 }
 
@@ -184,6 +190,22 @@ function snapshotFiles(root: string): SourceSnapshot {
   };
   walk(root);
   return files;
+}
+
+/** A file under `root` but outside `build` (setuptools copies with the sources' times there) that the snapshot lacks and that is older than `since`. */
+function olderUnrecorded(root: string, build: string, snapshot: SourceSnapshot, since: number): string | undefined {
+  const walk = (dir: string): string | undefined => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (path === build) continue;
+      if (entry.isDirectory()) {
+        const found = walk(path);
+        if (found) return found;
+      } else if (entry.isFile() && !(relative(root, path) in snapshot) && lstatSync(path).mtimeMs < since) return relative(root, path);
+    }
+    return undefined;
+  };
+  return walk(root);
 }
 
 function isTreeRecord(value: unknown): value is TreeRecord {
