@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, utimesSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { compileCacheSwitchedOff } from '../engine/compile-cache.js';
 import { isInnerPath, isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
 
@@ -17,7 +17,8 @@ import { isInnerPath, isObject, readJsonFile, writeFileAtomic } from '../json-fi
  * one the kept objects were compiled from gets back the time it had then
  * (older than those objects); a changed or new file keeps the copy's time
  * (newer than any of them), and so does a file an edit put back to older
- * content. What no command line or depfile shows (the toolchain, the
+ * content. A change ninja would not see (a new header, one no depfile names,
+ * a moved link) drops the tree. What no file shows (the toolchain, the
  * variables compilers read, the variant, the upstream wheels, the build's
  * settings, the folder it compiles in) is the tree's identity: a tree of
  * another identity is dropped, not reused.
@@ -84,11 +85,13 @@ export class BuildTrees {
     for (const folder of record.folders) {
       const paths = tracked(join(kept, OBJECTS, folder));
       if (!paths) return `${touched[0]} changed and ninja's deps of the kept objects cannot be read`;
-      for (const path of paths) known.add(path);
+      // As ninja wrote them: absolute, or relative to where it ran (the folder's place in the source); `..` kept.
+      for (const path of paths) known.add(resolve(join(sourceRoot, folder), path));
     }
     const untracked = touched.find((path) => !known.has(join(sourceRoot, path)));
     return untracked && `${untracked} changed and no depfile of the kept objects names it (a header ninja does not track)`;
   }
+
   /**
    * After a successful build: keeps the object folders it left in `buildDir`
    * (setuptools' `build/temp.*`) as the task's tree, replacing the last one.
