@@ -361,7 +361,8 @@ async function restoreBuildTree(
   }
   const { variant, upstream, engine, toolchain } = ctx.inputs;
   const { env, configSettings, command, requirements } = ctx.rendered;
-  const ambient = Object.fromEntries(COMPILER_VARIABLES.map((name) => [name, process.env[name]]));
+  // A container's compilers see the image's variables and the build's, none of this machine's.
+  const ambient = ctx.kind === 'docker' ? 'the image' : Object.fromEntries(COMPILER_VARIABLES.map((name) => [name, process.env[name]]));
   const searchPath = [ctx.buildPath, process.env.PATH].filter(Boolean).join(delimiter);
   // The content key names the compilers by version ("nvcc 13.0"); an update in place (13.0.x, a g++ patch
   // release, new libc headers, which g++'s -MMD leaves out of the depfiles) keeps that name and the files' old times.
