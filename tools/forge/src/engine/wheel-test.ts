@@ -75,7 +75,10 @@ export class WheelTest {
     for (const dir of [this.target, bin, cwd]) mkdirSync(dir, { recursive: true });
     symlinkSync(environment.python, join(bin, 'python'));
     this.options = { cwd, env: { PYTHONPATH: this.target, PATH: bin, PYTHON: environment.python }, label: `${label} test` };
-    this.imports = spec.imports.length ? environment.run(environment.python, ['-c', RUNNER, this.go, spec.preload.join(','), ...spec.imports], this.options, log) : undefined;
+    // Awaited only once the wheel is there: a rejection until then would be an unhandled one, ending the process.
+    this.imports = spec.imports.length
+      ? environment.run(environment.python, ['-c', RUNNER, this.go, spec.preload.join(','), ...spec.imports], this.options, log).catch((error: Error): LoggedRun => ({ ok: false, exitCode: -1, tail: [`cannot start the test's interpreter: ${error.message}`] }))
+      : undefined;
   }
 
   /** Installs the wheels, then imports the modules and runs the commands; the first failure ends it. */
