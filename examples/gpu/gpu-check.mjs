@@ -117,6 +117,9 @@ const nxLogged = (extraEnv, ...args) => {
   return { seconds: (Date.now() - started) / 1000, log: result.stdout };
 };
 const lineOf = (log, pattern) => pattern.exec(log)?.[1] ?? '(not in the log)';
+/** A task log's time and phases (`84.7s (prepare 0.5s, build 76.3s, ...)`) and its ninja steps. */
+const phasesOf = (log) => lineOf(log, /built .* in ([\d.]+s \(.*\))$/m);
+const ninjaSteps = (log) => (log.match(/\] \[\d+\/\d+\]/g) ?? []).length;
 const taskSeconds = (project, id) => JSON.parse(readFileSync(join(ws, 'wheelhouse', project, id, 'manifest.json'), 'utf8')).seconds;
 const forge = (...args) => run(process.execPath, [join(repo, 'tools/forge/dist/cli/main.js'), ...args]);
 
@@ -226,12 +229,12 @@ try {
     const { log: taskLog } = runs[0].task;
     const gencode = (log) => [...new Set(log.match(/-gencode[= ]\S+/g) ?? [])].join(' ') || 'none';
     console.log(`by hand:  ninja ${/Falling back to using the slow distutils backend/.test(handLog) ? 'not found (serial compile)' : 'used'}, ${(handLog.match(/^\[\d+\/\d+\]/gm) ?? []).length} ninja steps, ${gencode(handLog)}, MAX_JOBS ${process.env.MAX_JOBS ?? 'unset'}`);
-    console.log(`task:     ${lineOf(taskLog, /: (ninja .*)$/m)}, ${(taskLog.match(/\] \[\d+\/\d+\]/g) ?? []).length} ninja steps, ${gencode(taskLog)}`);
+    console.log(`task:     ${lineOf(taskLog, /: (ninja .*)$/m)}, ${ninjaSteps(taskLog)} ninja steps, ${gencode(taskLog)}`);
     console.log(`by hand: python -m build, TORCH_CUDA_ARCH_LIST=${archList}${cpath.CPATH ? `, CPATH=${cpath.CPATH}` : ''}`);
     console.log(`task:    nx run forge-cuda-example:wheel-${id} (toolchain check, key, build, repair, test install, label, index)`);
     const ratios = runs.map(({ hand, task }, i) => {
       const ratio = task.seconds / hand.seconds;
-      console.log(`pair ${i + 1} (${i % 2 === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${lineOf(task.log, /built .* in ([\d.]+s \(.*\))$/m)}): ${ratio.toFixed(2)}x`);
+      console.log(`pair ${i + 1} (${i % 2 === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${phasesOf(task.log)}): ${ratio.toFixed(2)}x`);
       return ratio;
     });
     console.log(`ratio: ${(ratios.reduce((a, b) => a + b) / ratios.length).toFixed(2)}x (mean of ${ratios.length} pair(s); target <= 1.10)`);
@@ -254,8 +257,8 @@ try {
     const cacheOnly = rebuild(1, true);
     const kept = rebuild(2, false);
     console.log(`pointops cold build (step 1, empty compile cache): ${cold.toFixed(1)} s`);
-    console.log(`after edit 1, compile cache only (no kept tree): ${cacheOnly.task.toFixed(1)} s in the task, ${cacheOnly.nx.toFixed(1)} s with Nx; ${lineOf(cacheOnly.log, /built .* in ([\d.]+s \(.*\))$/m)}; compile cache ${lineOf(cacheOnly.log, /compile cache: (\d+ hits.*)$/m)}: ${(cacheOnly.task / cold).toFixed(2)}x cold`);
-    console.log(`after edit 2, the last build's objects kept: ${kept.task.toFixed(1)} s in the task, ${kept.nx.toFixed(1)} s with Nx; ${lineOf(kept.log, /built .* in ([\d.]+s \(.*\))$/m)}; ${(kept.log.match(/\] \[\d+\/\d+\]/g) ?? []).length} ninja steps`);
+    console.log(`after edit 1, compile cache only (no kept tree): ${cacheOnly.task.toFixed(1)} s in the task, ${cacheOnly.nx.toFixed(1)} s with Nx; ${phasesOf(cacheOnly.log)}; compile cache ${lineOf(cacheOnly.log, /compile cache: (\d+ hits.*)$/m)}: ${(cacheOnly.task / cold).toFixed(2)}x cold`);
+    console.log(`after edit 2, the last build's objects kept: ${kept.task.toFixed(1)} s in the task, ${kept.nx.toFixed(1)} s with Nx; ${phasesOf(kept.log)}; ${ninjaSteps(kept.log)} ninja steps`);
     console.log(`ratio rebuild / cold: ${(kept.task / cold).toFixed(2)}x (target <= 0.25); its kernels are checked in step 5`);
   }
 

@@ -37,10 +37,10 @@ export const COMPILE_CACHE_DIR_ENV = 'FORGE_COMPILE_CACHE_DIR';
 export const COMPILE_CACHE_URL_ENV = 'FORGE_COMPILE_CACHE_URL';
 export const COMPILE_CACHE_TOKEN_ENV = 'FORGE_COMPILE_CACHE_TOKEN';
 
-/** `FORGE_COMPILE_CACHE=off` (or 0, false) as set, when the compile cache and kept build trees are switched off. */
-export function compileCacheSwitchedOff(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const setting = (env[COMPILE_CACHE_ENV] ?? '').toLowerCase();
-  return setting === 'off' || setting === '0' || setting === 'false' ? `${COMPILE_CACHE_ENV}=${env[COMPILE_CACHE_ENV]}` : undefined;
+/** `NAME=off` (or 0, false) as set, where the variable `name` switches something off; undefined where it does not. */
+export function switchedOff(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const setting = (env[name] ?? '').toLowerCase();
+  return setting === 'off' || setting === '0' || setting === 'false' ? `${name}=${env[name]}` : undefined;
 }
 
 /**
@@ -56,7 +56,7 @@ export const COMPILER_VARIABLES = ['PATH', 'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INC
  * tools venv has it after `npm run setup:engine`) builds uncached.
  */
 export function compileCache(root: string, env: NodeJS.ProcessEnv = process.env): CompileCache | { readonly off: string } {
-  const off = compileCacheSwitchedOff(env);
+  const off = switchedOff(COMPILE_CACHE_ENV, env);
   if (off) return { off };
   const sccache = findSccache(root, env);
   if (!sccache) return { off: 'no sccache (run `npm run setup:engine`, or put sccache on PATH or in FORGE_SCCACHE)' };

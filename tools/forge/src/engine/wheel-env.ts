@@ -164,6 +164,13 @@ function locateFrontend(python: string): { version: string; dirs: string[] } {
   throw new ForgeError(`the tools venv (${venv}) lacks the build frontend's ${missing.join(', ')}: run \`npm run setup:engine\``);
 }
 
+/** The tools venv's ninja (tools/forge/python/requirements.txt), if it is there. */
+export function toolsNinja(root: string): string | undefined {
+  const python = embeddedPython(root);
+  const ninja = python ? join(dirname(python), 'ninja') : undefined;
+  return ninja && existsSync(ninja) ? ninja : undefined;
+}
+
 /**
  * Where the build's PATH has no ninja, a folder holding only the tools venv's
  * ninja, to append to it: torch's cpp_extension compiles one file at a time
@@ -173,9 +180,8 @@ function locateFrontend(python: string): { version: string; dirs: string[] } {
  */
 export function ninjaFallback(cache: string, path: string | undefined): string | undefined {
   if (findOnPath('ninja', path)) return undefined;
-  const python = embeddedPython(process.cwd());
-  const ninja = python ? join(dirname(python), 'ninja') : undefined;
-  if (!ninja || !existsSync(ninja)) return undefined;
+  const ninja = toolsNinja(process.cwd());
+  if (!ninja) return undefined;
   const dir = join(cache, 'build-tools');
   if (!existsSync(join(dir, 'ninja'))) {
     const staging = `${dir}.${process.pid}.tmp`;

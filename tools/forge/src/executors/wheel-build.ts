@@ -6,11 +6,10 @@ import { promisify } from 'node:util';
 import type { BuildEnvironment } from '../engine/build-environment.js';
 import { COMPILER_VARIABLES, openCompileCache, useCompileCache, type CacheUse } from '../engine/compile-cache.js';
 import { withCompileProgress } from '../engine/compile-progress.js';
-import { embeddedPython } from '../engine/engine.js';
 import { createEnvironment } from '../engine/environments.js';
 import { cudaLibraryCpath, findOnPath, type CudaInfo } from '../engine/toolchain.js';
 import { dockerToolchain, ensureImage, hostCaBundle, IMAGE_PATHS, imageTools, type ImageBuild } from '../engine/docker.js';
-import { checkToolchain, frontendDir, ninjaFallback, type ToolchainOk } from '../engine/wheel-env.js';
+import { checkToolchain, frontendDir, ninjaFallback, toolsNinja, type ToolchainOk } from '../engine/wheel-env.js';
 import { WheelTest } from '../engine/wheel-test.js';
 import { labelStep, localVersionStep, parseRequirements, pytorchLocalVersion, requirementAdmits, retagStep, runWheelSteps, WHEEL_TOOL, type LabelledWheel, type WheelRef, type WheelStep } from '../engine/wheel-tool.js';
 import { ForgeError, isForgeError } from '../errors.js';
@@ -403,11 +402,6 @@ function fileStamp(path: string | undefined): string {
   const real = realpathSync(path);
   const stat = statSync(real);
   return `${real}: ${stat.size} ${stat.mtimeMs}`;
-}
-
-function toolsNinja(root: string): string | undefined {
-  const python = embeddedPython(root);
-  return python && existsSync(join(dirname(python), 'ninja')) ? join(dirname(python), 'ninja') : undefined;
 }
 
 /** The files ninja's deps log names for a kept object folder (`ninja -t deps`), or undefined where it cannot tell. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { compileCacheSwitchedOff } from '../engine/compile-cache.js';
+import { COMPILE_CACHE_ENV, switchedOff } from '../engine/compile-cache.js';
 import { isInnerPath, isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
 
 /**
@@ -140,7 +140,7 @@ export const BUILD_TREES_ENV = 'FORGE_BUILD_TREES';
 
 /** Kept build trees are off with FORGE_BUILD_TREES=off (or 0, false), and with the compile cache. */
 export function buildTreesOff(env: NodeJS.ProcessEnv = process.env): boolean {
-  return ['off', '0', 'false'].includes((env[BUILD_TREES_ENV] ?? '').toLowerCase()) || compileCacheSwitchedOff(env) !== undefined;
+  return (switchedOff(BUILD_TREES_ENV, env) ?? switchedOff(COMPILE_CACHE_ENV, env)) !== undefined;
 }
 
 /** The kept trees' folder in a store: `<wheelhouse>/.build-trees/<project>-<variant>/`. */
