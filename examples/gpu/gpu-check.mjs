@@ -11,8 +11,9 @@
 //   --pytorch3d-arch-list: TORCH_CUDA_ARCH_LIST of pytorch3d's check build (default 9.0,
 //     the H100's own: the table's seven architectures would not fit the 10 minutes a
 //     device command gets); `table` builds the project's own list.
-//   --pairs: how many by-hand/task pairs step 3 times (default 2: by hand first, then the task
-//     first, and so on in turn), for a machine whose time is short.
+//   --pairs: how many by-hand/task pairs step 3 times for the example and for pointops each
+//     (default 2: by hand first, then the task first, and so on in turn), for a machine whose
+//     time is short.
 //   --no-gpu: on a machine with nvcc and a CUDA torch but no GPU (CI's, a laptop's): every
 //     step but the kernels on the GPU. Each wheel is installed from the index and imported;
 //     pytorch3d's CPU operators (the same C++ library) run against the torch references on
@@ -35,6 +36,8 @@ const repo = join(here, '../..');
 const ALL = ['forge-cuda-example', 'pointops', 'pytorch3d'];
 // Projects of the repository's pkgs/ (the example lives in this folder).
 const FROM_REPO = ['pointops', 'pytorch3d'];
+// Projects whose wheel task step 3 times against the same build by hand.
+const TIMED = ['forge-cuda-example', 'pointops'];
 let options;
 try {
   ({ values: options } = parseArgs({
@@ -175,6 +178,8 @@ try {
   for (const wheel of wheelsUnder(join(ws, 'wheelhouse'))) console.log(`  ${relative(ws, wheel)}  ${mib(wheel)}`);
   const builds = manifests();
   if (Object.keys(builds).length === 0) throw new Error('no wheel was built: every variant was skipped (see the reasons above)');
+  // Step 3 rebuilds with the compile cache off, so the cold builds' times are read now.
+  const coldSeconds = Object.fromEntries(Object.keys(builds).map((task) => [task, taskSeconds(...task.split('/'))]));
 
   step('2. the same command again: nothing changed, nothing builds');
   const second = nx('run-many', '-t', 'wheel', `--projects=${projects.join(',')}`, '--parallel=1', '--output-style=stream');
@@ -182,12 +187,14 @@ try {
   console.log(`\nsecond run: ${second.toFixed(1)} s, ${rebuilt.length ? `REBUILT: ${rebuilt.join(', ')}` : 'nothing built'}`);
   if (rebuilt.length) throw new Error(`the second run rebuilt ${rebuilt.join(', ')}`);
 
-  if (projects.includes('forge-cuda-example')) {
-    step('3. overhead: the example\'s wheel task (Nx cache skipped, wheelhouse cleared, nothing published yet, compile cache off) against the same pypa build by hand');
-    const [id] = readdirSync(join(ws, 'wheelhouse/forge-cuda-example')).filter((name) => existsSync(join(ws, 'wheelhouse/forge-cuda-example', name, 'manifest.json')));
-    // The same TORCH_CUDA_ARCH_LIST the task used: the project's own, else the default table's.
+  // pytorch3d's build by hand alone would take most of a device command's 10 minutes.
+  for (const project of TIMED.filter((p) => projects.includes(p))) {
+    step(`3. overhead: ${project}'s wheel task (Nx cache skipped, wheelhouse cleared, nothing published yet, compile cache off) against the same pypa build by hand`);
+    const [id] = readdirSync(join(ws, 'wheelhouse', project)).filter((name) => existsSync(join(ws, 'wheelhouse', project, name, 'manifest.json')));
     const { parse } = await import('yaml');
-    const spec = parse(readFileSync(join(here, 'pkgs/forge-cuda-example/wheel/wheel.yaml'), 'utf8'));
+    const wheelYaml = join(ws, 'pkgs', project, 'wheel/wheel.yaml');
+    const spec = parse(readFileSync(wheelYaml, 'utf8'));
+    // The same TORCH_CUDA_ARCH_LIST the task used: the project's own, else the default table's.
     const { defaultCudaArchList } = await import(pathToFileURL(join(repo, 'tools/forge/dist/variants/torch-cuda.js')).href);
     const archList = spec.variant.cuda_arch_list ?? defaultCudaArchList(id.match(/torch([\d.]+)/)[1], id.match(/cuda([\d.]+)/)[1]);
     const nvcc = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' }).stdout.trim();
@@ -196,24 +203,38 @@ try {
     const toolchain = await import(pathToFileURL(join(repo, 'tools/forge/dist/engine/toolchain.js')).href);
     const torchSite = toolchain.probePython(python, { torch: true }).torchSite;
     const cpath = torchSite ? toolchain.cudaLibraryCpath(toolchain.cudaLibraryIncludes(torchSite)) : {};
-    const byHandSrc = join(ws, 'by-hand');
+    // The sources a person would build: the project's folder, or the tag's checkout (step 1 fetched it) with the patches applied.
+    let handTree = join(dirname(wheelYaml), spec.source.path ?? '');
+    if (spec.source.git) {
+      const { SourceCache } = await import(pathToFileURL(join(repo, 'tools/forge/dist/store/source-cache.js')).href);
+      const sources = new SourceCache(env.FORGE_SOURCE_CACHE);
+      const commit = sources.recordedTag(spec.source.git, spec.source.tag);
+      if (!commit) throw new Error(`${project}: the source cache has no commit for ${spec.source.git} ${spec.source.tag}`);
+      handTree = sources.treeDir(spec.source.git, commit);
+    }
+    const handRoot = join(ws, 'by-hand', project);
+    const handSrc = join(handRoot, spec.source.subdirectory ?? '');
     const byHand = () => {
-      rmSync(byHandSrc, { recursive: true, force: true });
-      cpSync(join(here, 'pkgs/forge-cuda-example/src'), byHandSrc, { recursive: true });
+      rmSync(handRoot, { recursive: true, force: true });
+      cpSync(handTree, handRoot, { recursive: true });
+      for (const patch of spec.source.patches ?? []) {
+        const applied = spawnSync('git', ['apply', join(dirname(wheelYaml), patch)], { cwd: handRoot, env: { ...env, GIT_CEILING_DIRECTORIES: dirname(handRoot) }, encoding: 'utf8' });
+        if (applied.status !== 0) throw new Error(`${project}: ${patch} does not apply by hand: ${applied.stderr.trim()}`);
+      }
       const handStarted = Date.now();
-      const hand = spawnSync(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(byHandSrc, 'dist'), byHandSrc], {
+      const hand = spawnSync(python, ['-m', 'build', '--wheel', '--no-isolation', '--outdir', join(handRoot, 'dist'), handSrc], {
         cwd: ws,
         env: { ...env, CUDA_HOME: cudaHome, PATH: `${dirname(nvcc)}:${env.PATH}`, TORCH_CUDA_ARCH_LIST: archList, ...cpath },
         encoding: 'utf8',
         maxBuffer: 256 << 20,
       });
-      if (hand.status !== 0) throw new Error(`the build by hand failed:\n${(hand.stdout + hand.stderr).split('\n').slice(-30).join('\n')}`);
+      if (hand.status !== 0) throw new Error(`${project}: the build by hand failed:\n${(hand.stdout + hand.stderr).split('\n').slice(-30).join('\n')}`);
       return { seconds: (Date.now() - handStarted) / 1000, log: hand.stdout + hand.stderr };
     };
     const byTask = () => {
-      rmSync(join(ws, 'wheelhouse/forge-cuda-example', id), { recursive: true, force: true });
+      rmSync(join(ws, 'wheelhouse', project, id), { recursive: true, force: true });
       // Compile cache off (and with it the kept build tree): step 1 filled it, and a task answered from it would not be the same work.
-      return nxLogged({ FORGE_COMPILE_CACHE: 'off' }, 'run', `forge-cuda-example:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
+      return nxLogged({ FORGE_COMPILE_CACHE: 'off' }, 'run', `${project}:wheel-${id}`, '--skip-nx-cache', '--output-style=stream');
     };
     // Pairs in turn, by hand first then the task first (ABBA), so neither side always has
     // the warmer page cache or the quieter minute; the ratio is the mean of the pairs'.
@@ -231,19 +252,19 @@ try {
     console.log(`by hand:  ninja ${/Falling back to using the slow distutils backend/.test(handLog) ? 'not found (serial compile)' : 'used'}, ${(handLog.match(/^\[\d+\/\d+\]/gm) ?? []).length} ninja steps, ${gencode(handLog)}, MAX_JOBS ${process.env.MAX_JOBS ?? 'unset'}`);
     console.log(`task:     ${lineOf(taskLog, /: (ninja .*)$/m)}, ${ninjaSteps(taskLog)} ninja steps, ${gencode(taskLog)}`);
     console.log(`by hand: python -m build, TORCH_CUDA_ARCH_LIST=${archList}${cpath.CPATH ? `, CPATH=${cpath.CPATH}` : ''}`);
-    console.log(`task:    nx run forge-cuda-example:wheel-${id} (toolchain check, key, build, repair, test install, label, index)`);
+    console.log(`task:    nx run ${project}:wheel-${id} (toolchain check, key, build, repair, test install, label, index)`);
     const ratios = runs.map(({ hand, task }, i) => {
       const ratio = task.seconds / hand.seconds;
-      console.log(`pair ${i + 1} (${i % 2 === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${phasesOf(task.log)}): ${ratio.toFixed(2)}x`);
+      console.log(`${project} pair ${i + 1} (${i % 2 === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${phasesOf(task.log)}): ${ratio.toFixed(2)}x`);
       return ratio;
     });
-    console.log(`ratio: ${(ratios.reduce((a, b) => a + b) / ratios.length).toFixed(2)}x (mean of ${ratios.length} pair(s); target <= 1.10)`);
+    console.log(`${project} ratio: ${(ratios.reduce((a, b) => a + b) / ratios.length).toFixed(2)}x (mean of ${ratios.length} pair(s); target <= 1.10)`);
   }
 
   if (projects.includes('pointops')) {
     step('3b. pointops after edits that change no CUDA source (patches adding a Python file): rebuilt from the compile cache alone, then with the last build\'s objects kept');
     const [pointopsId] = readdirSync(join(ws, 'wheelhouse/pointops')).filter((name) => existsSync(join(ws, 'wheelhouse/pointops', name, 'manifest.json')));
-    const cold = taskSeconds('pointops', pointopsId);
+    const cold = coldSeconds[`pointops/${pointopsId}`];
     const wheelYaml = join(ws, 'pkgs/pointops/wheel/wheel.yaml');
     const original = readFileSync(wheelYaml, 'utf8');
     const rebuild = (n, dropTree) => {
