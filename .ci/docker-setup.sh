@@ -26,4 +26,4 @@ else
   docker info >/dev/null 2>&1 || { echo "error: dockerd did not start; last lines of /tmp/dockerd.log:" >&2; tail -n 5 /tmp/dockerd.log >&2; exit 1; }
 fi
 command -v debootstrap >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } || true
-.ci/base-images.sh bookworm trixie
+.ci/base-images.sh bookworm

@@ -24,14 +24,17 @@ const exec = promisify(execFile);
  * Base images: `py<VER>` for a Python, `cuda<VER>` for a CUDA version whose
  * toolkit must come with the image, `py<VER>-cuda<VER>` for both; the
  * workspace's `dockerImages` option replaces or adds entries. forge-base:*
- * are made from Debian's packages by .ci/base-images.sh (no registry needed):
- * bookworm ships Python 3.11, trixie 3.13.
+ * are made from Debian's packages by .ci/base-images.sh (no registry needed).
+ * One base serves 3.11 (bookworm's) and 3.13 (built there from trixie's
+ * source), as a manylinux image serves every Python: one g++ and one glibc,
+ * so the compile cache serves one Python's objects to the next and both
+ * wheels get the same manylinux tag.
  */
 export const DEFAULT_DOCKER_IMAGES: Readonly<Record<string, string>> = {
   'py3.10': 'ubuntu:22.04',
   'py3.11': 'forge-base:bookworm',
   'py3.12': 'ubuntu:24.04',
-  'py3.13': 'forge-base:trixie',
+  'py3.13': 'forge-base:bookworm',
   'cuda12.6': 'nvidia/cuda:12.6.3-devel-ubuntu22.04',
   'cuda12.8': 'nvidia/cuda:12.8.1-devel-ubuntu22.04',
   'cuda12.9': 'nvidia/cuda:12.9.1-devel-ubuntu22.04',

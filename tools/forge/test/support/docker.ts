@@ -11,7 +11,7 @@ export function dockerProblem(): string | undefined {
   const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
   if (info.error) return 'docker is not installed (as root, .ci/run installs docker.io and starts dockerd)';
   if (info.status !== 0) return `the Docker daemon is not running: ${info.stderr.trim().split('\n').pop()}`;
-  const base = spawnSync(join(repoRoot, '.ci/base-images.sh'), ['bookworm', 'trixie'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const base = spawnSync(join(repoRoot, '.ci/base-images.sh'), ['bookworm'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (base.status !== 0) return `the local base images cannot be made: ${base.stderr.trim().split('\n').pop()}`;
   return undefined;
 }
