@@ -168,8 +168,8 @@ export type WheelStep = WheelRef[];
 
 /**
  * Runs forge_wheel.py commands in one Python process, in order, each able to
- * take an earlier one's wheel: a wheel task's local version, label,
- * variants.json and index cost one interpreter start-up (with variantlib and
+ * take an earlier one's wheel: a wheel task's local version and index, or its
+ * label and variants.json, cost one interpreter start-up (with variantlib and
  * wheel imported once) instead of one each. The first failing step's
  * one-line error becomes a ForgeError, and nothing after it runs.
  */
