@@ -22,6 +22,9 @@ releases=("$@")
 [ ${#releases[@]} -gt 0 ] || releases=(bookworm)
 # release -> "python:the Debian release whose source package builds it" for each Python it lacks.
 declare -A from_source=([bookworm]="3.13:trixie")
+# One run at a time (each container test file asks for the images): a second waits, then finds them.
+exec 9>"${TMPDIR:-/tmp}/forge-base-images.lock"
+flock 9
 
 mirror="${FORGE_DEBIAN_MIRROR:-}"
 if [ -z "$mirror" ]; then
@@ -55,7 +58,8 @@ add_python() {
     cd / && rm -rf /tmp/cpython /etc/apt/sources.list.d/forge-cpython-source.list /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/cache/apt/*.bin
     python$version -c 'import ssl, sqlite3, lzma, bz2, ctypes, zlib, venv, ensurepip'
   " >"/tmp/$name.log" 2>&1 || { echo "error: building Python $version into $tag failed; last lines of /tmp/$name.log:" >&2; tail -n 15 "/tmp/$name.log" >&2; exit 1; }
-  docker commit "$name" "$tag" >/dev/null
+  # Not the build script as the image's command (what commit would keep): a shell, as a Debian image has.
+  docker commit --change 'CMD ["bash"]' "$name" "$tag" >/dev/null
   docker rm "$name" >/dev/null
   rm -f "/tmp/$name.log"
   trap - EXIT
