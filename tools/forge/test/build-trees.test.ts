@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -205,6 +205,33 @@ describe('kept build trees: ninja compiles only what changed since the variant\'
     expect(shadowing.tree).toBe('csrc/extra.h is new and could be included in place of a file the kept objects were compiled with: the kept one is dropped, the build compiles every object');
     expect(shadowing.compiled).toEqual(['other.c', 'value.c']);
     ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace(/patches: \[.*\]/, 'patches: []'));
+  });
+
+  it('removes the tree of a variant gone from the matrix, and no other project\'s', () => {
+    // A second key, so that the matrix can drop a variant while the host still builds another.
+    ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace('keys: [python]', 'keys: [python, flavor]'));
+    ws.write('variants.yaml', `python:\n  - "${host}"\nflavor:\n  - plain\n`);
+    const variant = (flavor: string) => `ninja-ext:wheel-py${host}-flavor${flavor}`;
+    const run = (flavor: string) => {
+      const result = ws.nxWithEnv(env, 'run', variant(flavor), '--skip-nx-cache', '--output-style=stream');
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      return result.stdout;
+    };
+    const trees = join(ws.root, 'wheelhouse/.build-trees');
+    rmSync(trees, { recursive: true, force: true });
+    run('plain');
+    // Another project's tree, of a variant its matrix no longer has either: not this project's to remove.
+    cpSync(join(trees, `ninja-ext-py${host}-flavorplain`), join(trees, 'other-ext-py3.99'), { recursive: true });
+    ws.edit(`wheelhouse/.build-trees/other-ext-py3.99/tree.json`, (text) => text.replace('"project":"ninja-ext"', '"project":"other-ext"'));
+
+    ws.write('variants.yaml', `python:\n  - "${host}"\nflavor:\n  - fancy\n`);
+    const fancy = run('fancy');
+    expect(fancy).toContain(`build tree: removed ninja-ext-py${host}-flavorplain (variants no longer in the matrix)`);
+    expect(readdirSync(trees).sort()).toEqual([`ninja-ext-py${host}-flavorfancy`, 'other-ext-py3.99']);
+
+    ws.write('variants.yaml', `python:\n  - "${host}"\n`);
+    ws.edit('pkgs/ninja-ext/wheel/wheel.yaml', (text) => text.replace('keys: [python, flavor]', 'keys: [python]'));
+    rmSync(trees, { recursive: true, force: true });
   });
 
   it('builds on where no tree can be kept, saying so', () => {

@@ -391,11 +391,18 @@ async function restoreBuildTree(
     keep: (buildDir) => {
       let why: string | undefined;
       try {
-        why = trees.keep(name, ctx.sourceRoot, buildDir, restored.snapshot, identity, builtSince);
+        why = trees.keep({ project: ctx.task.project, name }, ctx.sourceRoot, buildDir, restored.snapshot, identity, builtSince);
       } catch (error) {
         why = (error as Error).message;
       }
       if (why) log(`${label}: build tree: not kept (${why}): the next build compiles every object`);
+      try {
+        const current = new Set((run.graph.tasks.get(ctx.task.project) ?? []).map((t) => `${t.project}-${t.id}`));
+        const removed = trees.prune(ctx.task.project, current);
+        if (removed.length) log(`${label}: build tree: removed ${removed.join(', ')} (variants no longer in the matrix)`);
+      } catch (error) {
+        log(`${label}: build tree: could not remove the trees of variants no longer in the matrix (${(error as Error).message})`);
+      }
     },
   };
 }

@@ -100,25 +100,43 @@ export class BuildTrees {
    * snapshot) is older than the build, as an unpacked archive's are: its next
    * version could come with a time older than the objects too.
    */
-  keep(task: string, sourceRoot: string, buildDir: string, snapshot: SourceSnapshot, identity: string, builtSince: number): string | undefined {
+  keep(task: { readonly project: string; readonly name: string }, sourceRoot: string, buildDir: string, snapshot: SourceSnapshot, identity: string, builtSince: number): string | undefined {
     const build = join(buildDir, 'build');
     // lstat: a `build` link in the source would have the kept folders taken from wherever it points.
     const folders = existsSync(build) && lstatSync(build).isDirectory() ? readdirSync(build, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.startsWith('temp.')).map((e) => relative(sourceRoot, join(build, e.name))) : [];
     if (!folders.length) return undefined;
     const unrecorded = olderUnrecorded(sourceRoot, build, snapshot, builtSince);
     if (unrecorded) return `${unrecorded} came with the build (a download or an unpacked archive) with a time older than the build: a later change to it could look older than the objects`;
-    const incoming = join(this.dir, `${task}${INCOMING}`);
+    const incoming = join(this.dir, `${task.name}${INCOMING}`);
     rmSync(incoming, { recursive: true, force: true });
     for (const folder of folders) {
       mkdirSync(dirname(join(incoming, OBJECTS, folder)), { recursive: true });
       renameSync(join(sourceRoot, folder), join(incoming, OBJECTS, folder));
     }
-    const record: TreeRecord = { identity, folders, files: snapshot };
+    const record: TreeRecord = { identity, folders, files: snapshot, project: task.project };
     writeFileAtomic(join(incoming, TREE_FILE), JSON.stringify(record));
-    const kept = join(this.dir, task);
+    const kept = join(this.dir, task.name);
     rmSync(kept, { recursive: true, force: true });
     renameSync(incoming, kept);
     return undefined;
+  }
+
+  /**
+   * Removes the project's trees whose variant is no longer one of `current`
+   * (tree names): a variant gone from the matrix would keep its objects for
+   * ever. Only trees that name the project in their record; one being written
+   * is left to its writer. Returns the names removed.
+   */
+  prune(project: string, current: ReadonlySet<string>): string[] {
+    const removed: string[] = [];
+    for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
+      if (current.has(name) || name.endsWith(INCOMING)) continue;
+      const record = readJsonFile(join(this.dir, name, TREE_FILE), isTreeRecord);
+      if (record?.project !== project) continue;
+      rmSync(join(this.dir, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+    return removed;
   }
 }
 
@@ -169,6 +187,8 @@ interface TreeRecord {
   readonly identity: string;
   readonly folders: string[];
   readonly files: SourceSnapshot;
+  /** The wheel project it belongs to (trees kept before 2026-12-05 lack it, and are never pruned). */
+  readonly project?: string;
 }
 
 /** A symbolic link's entry in a snapshot: its target, not a hash (ninja follows it; forge never sets its time). */
@@ -214,5 +234,6 @@ function olderUnrecorded(root: string, build: string, snapshot: SourceSnapshot, 
 function isTreeRecord(value: unknown): value is TreeRecord {
   return isObject(value) && typeof value.identity === 'string'
     && Array.isArray(value.folders) && value.folders.every(isInnerPath)
-    && isObject(value.files) && Object.values(value.files).every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number');
+    && isObject(value.files) && Object.values(value.files).every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number')
+    && (value.project === undefined || typeof value.project === 'string');
 }
