@@ -130,7 +130,8 @@ export class BuildTrees {
   prune(project: string, current: ReadonlySet<string>): string[] {
     const removed: string[] = [];
     for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
-      if (current.has(name) || name.endsWith(INCOMING)) continue;
+      // The name first: reading other projects' records (each holds its source snapshot) would cost every build.
+      if (!name.startsWith(`${project}-`) || current.has(name) || name.endsWith(INCOMING)) continue;
       const record = readJsonFile(join(this.dir, name, TREE_FILE), isTreeRecord);
       if (record?.project !== project) continue;
       rmSync(join(this.dir, name), { recursive: true, force: true });
