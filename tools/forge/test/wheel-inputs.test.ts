@@ -314,6 +314,20 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     project('broken-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", broken]\n');
     // Built against limited-api as that project builds it (0.1.0): a pin to another version is an error, not ignored.
     project('pinned-app', 'source:\n  path: ../../demo-wheel-app/src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1", "limited-api==9.9"]\n');
+    // pypa build runs without its dependency check (one setup.py run fewer): what it would have named, forge's frontend names.
+    // An in-tree backend, setuptools' with a get_requires hook that says when it is called.
+    const inTree = (name: string, requires: string, buildWheel = '') => {
+      ws.write(`pkgs/${name}/src/setup.py`, `from setuptools import setup\nsetup(name="${name}", version="0.1.0", py_modules=["${name.replace('-', '_')}"])\n`);
+      ws.write(`pkgs/${name}/src/${name.replace('-', '_')}.py`, '');
+      ws.write(`pkgs/${name}/src/pyproject.toml`, '[build-system]\nrequires = ["setuptools>=70.1"]\nbuild-backend = "_backend"\nbackend-path = ["."]\n');
+      ws.write(`pkgs/${name}/src/_backend.py`, `from setuptools import build_meta as _setuptools\nfrom setuptools.build_meta import *\n\ndef get_requires_for_build_wheel(config_settings=None):\n    print(f"get_requires_for_build_wheel called with {config_settings}", flush=True)\n    return _setuptools.get_requires_for_build_wheel(config_settings) + ${requires}\n${buildWheel}`);
+      project(name, 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  config_settings:\n    flavour: plain\n');
+    };
+    inTree('hook-free', '[]');
+    inTree('needs-dynamic', '["forge-absent-dynamic>=1"]', '\ndef build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n    import forge_absent_dynamic\n');
+    ws.write('pkgs/needs-static/src/setup.py', 'from setuptools import setup\nraise SystemExit("setup.py ran")\n');
+    ws.write('pkgs/needs-static/src/pyproject.toml', '[build-system]\nrequires = ["setuptools>=70.1", "forge-absent-static>=1"]\nbuild-backend = "setuptools.build_meta"\n');
+    project('needs-static', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n');
     project('future-python', 'source:\n  path: ../../demo-wheel/src\nvariant:\n  keys: [python]\n  values:\n    python: ["3.99"]\nbuild:\n  environment: venv\n');
     // config_settings reach the backend: setuptools tags a --py-limited-api wheel abi3.
     project('limited-api', 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  config_settings:\n    --build-option: --py-limited-api=cp39\n');
@@ -370,12 +384,26 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     expect(out).not.toContain(`> nx run broken-app:wheel-${id}`);
     expect(out).toContain(`from-git:${id}: cached in wheelhouse/from-git/${id}`);
     expect(existsSync(join(ws.root, 'wheelhouse/demo-wheel', id, 'manifest.json'))).toBe(true);
-    for (const failed of ['bad-rev', 'bad-patch', 'pinned-app', 'future-python', 'broken', 'broken-app', 'other-cuda']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
+    for (const failed of ['bad-rev', 'bad-patch', 'pinned-app', 'future-python', 'broken', 'broken-app', 'other-cuda', 'needs-static', 'needs-dynamic']) expect(existsSync(join(ws.root, 'wheelhouse', failed))).toBe(false);
     expect(filesUnder(join(ws.root, 'wheelhouse/.staging'))).toEqual([]);
     const plan = JSON.parse(ws.forge('plan', '--json').stdout) as Array<{ target: string; status: string; reason: string }>;
     expect(plan.find((p) => p.target === `broken:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
     expect(plan.find((p) => p.target === `bad-patch:wheel-${id}`)).toMatchObject({ status: 'build', reason: expect.stringContaining('the last build with these inputs failed') });
     expect(plan.find((p) => p.target === `broken-app:wheel-${id}`)).toMatchObject({ status: 'blocked', reason: `upstream broken:wheel-${id} is failing` });
+  });
+
+  it("checks pyproject.toml's build-system.requires before the build and asks the backend's get_requires hook only after a failed one, naming what is missing", () => {
+    // Static: named before the backend runs (its setup.py would say so).
+    expect(manyRun).toContain(`needs-static:${id}: FAILED (build exit 1). Last lines of its log:`);
+    expect(manyRun).toMatch(/\| ERROR Missing dependencies \(build-system\.requires in pyproject\.toml, checked against \/.*python[\d.]*\):\n.*\| \tforge-absent-static>=1\n/);
+    expect(manyRun).not.toContain('setup.py ran');
+    // Dynamic: the build fails on the import, then the hook (with the config settings) names the requirement.
+    expect(manyRun).toContain(`needs-dynamic:${id}: FAILED (build exit 1). Last lines of its log:`);
+    expect(manyRun).toContain(`[needs-dynamic:${id}] get_requires_for_build_wheel called with {'flavour': 'plain'}`);
+    expect(manyRun).toMatch(/\| ERROR Missing dependencies \(asked for by the backend's get_requires_for_build_wheel, checked against .*\):\n.*\| \tforge-absent-dynamic>=1\n/);
+    // A build that succeeds never calls the hook: for setuptools that is one setup.py run fewer.
+    expect(manyRun).toContain(`hook-free:${id}: built`);
+    expect(manyRun).not.toContain(`[hook-free:${id}] get_requires_for_build_wheel called`);
   });
 
   it('passes config_settings to the build backend', () => {
