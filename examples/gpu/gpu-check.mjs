@@ -251,8 +251,8 @@ try {
     const gencode = (log) => [...new Set(log.match(/-gencode[= ]\S+/g) ?? [])].join(' ') || 'none';
     console.log(`by hand:  ninja ${/Falling back to using the slow distutils backend/.test(handLog) ? 'not found (serial compile)' : 'used'}, ${(handLog.match(/^\[\d+\/\d+\]/gm) ?? []).length} ninja steps, ${gencode(handLog)}, MAX_JOBS ${process.env.MAX_JOBS ?? 'unset'}`);
     console.log(`task:     ${lineOf(taskLog, /: (ninja .*)$/m)}, ${ninjaSteps(taskLog)} ninja steps, ${gencode(taskLog)}`);
-    console.log(`by hand: python -m build, TORCH_CUDA_ARCH_LIST=${archList}${cpath.CPATH ? `, CPATH=${cpath.CPATH}` : ''}`);
-    console.log(`task:    nx run ${project}:wheel-${id} (toolchain check, key, build, repair, test install, label, index)`);
+    console.log(`by hand: python -m build --wheel --no-isolation (its dependency check runs setup.py once more), TORCH_CUDA_ARCH_LIST=${archList}${cpath.CPATH ? `, CPATH=${cpath.CPATH}` : ''}`);
+    console.log(`task:    nx run ${project}:wheel-${id} (toolchain check, key, build with pyproject's requirements checked and no get_requires hook, repair, test install, label, index)`);
     const ratios = runs.map(({ hand, task }, i) => {
       const ratio = task.seconds / hand.seconds;
       console.log(`${project} pair ${i + 1} (${i % 2 === 0 ? 'by hand first' : 'task first'}): by hand ${hand.seconds.toFixed(1)} s, task ${task.seconds.toFixed(1)} s (${phasesOf(task.log)}): ${ratio.toFixed(2)}x`);
