@@ -197,8 +197,8 @@ export function ninjaFallback(cache: string, path: string | undefined): string |
 }
 
 /**
- * pypa build's command line, run by FRONTEND below. Without isolation pypa build
- * checks the build dependencies by calling the backend's
+ * The program that runs pypa build's command line in the build's interpreter.
+ * Without isolation pypa build checks the build dependencies by calling the backend's
  * get_requires_for_build_wheel first: for setuptools that is a whole run of
  * setup.py, and a torch extension's setup.py imports torch (about 5 s of a
  * 65 s CUDA build, each time). So the static requirements (pyproject.toml's
@@ -228,8 +228,8 @@ if builder and unmet(builder.build_system_requires, "build-system.requires in py
     sys.exit(1)
 try:
     main([*args, "--skip-dependency-check"], "python -m build")
-except SystemExit as exit:
-    if exit.code and builder:
+except SystemExit as stop:
+    if stop.code and builder:
         settings = {}
         for arg in args:
             if arg.startswith("--config-setting="):
