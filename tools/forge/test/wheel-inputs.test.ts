@@ -317,8 +317,8 @@ describe('wheel sources and bad input, in one run', { timeout: 400_000 }, () => 
     // pypa build runs without its dependency check (one setup.py run fewer): what it would have named, forge's frontend names.
     // An in-tree backend, setuptools' with a get_requires hook that says when it is called.
     const inTree = (name: string, requires: string, buildWheel = '') => {
-      ws.write(`pkgs/${name}/src/setup.py`, `from setuptools import setup\nsetup(name="${name}", version="0.1.0", py_modules=["${name.replace('-', '_')}"])\n`);
-      ws.write(`pkgs/${name}/src/${name.replace('-', '_')}.py`, '');
+      ws.write(`pkgs/${name}/src/setup.py`, `from setuptools import setup\nsetup(name="${name}", version="0.1.0", py_modules=["${name.replaceAll('-', '_')}"])\n`);
+      ws.write(`pkgs/${name}/src/${name.replaceAll('-', '_')}.py`, '');
       ws.write(`pkgs/${name}/src/pyproject.toml`, '[build-system]\nrequires = ["setuptools>=70.1"]\nbuild-backend = "_backend"\nbackend-path = ["."]\n');
       ws.write(`pkgs/${name}/src/_backend.py`, `from setuptools import build_meta as _setuptools\nfrom setuptools.build_meta import *\n\ndef get_requires_for_build_wheel(config_settings=None):\n    print(f"get_requires_for_build_wheel called with {config_settings}", flush=True)\n    return _setuptools.get_requires_for_build_wheel(config_settings) + ${requires}\n${buildWheel}`);
       project(name, 'source:\n  path: ../src\nvariant:\n  keys: [python]\nbuild:\n  requirements: ["setuptools>=70.1"]\n  config_settings:\n    flavour: plain\n');
