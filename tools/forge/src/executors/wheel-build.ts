@@ -18,7 +18,7 @@ import { WHEEL_ENVIRONMENT_ENV } from '../nx/plugin.js';
 import { normalizeDistName, requirementName, type WheelEnvironmentKind } from '../recipe/wheel-spec.js';
 import { explainChange, UNCOPIED_SOURCE_FILES } from '../store/content-key.js';
 import { BUILD_TREES, BuildTrees, buildTreesOff, INSTALLED_DISTRIBUTIONS_DIGEST, treeIdentity, type Restored } from '../store/build-trees.js';
-import { KEY_FILE, MANIFEST, sha256File, type Manifest } from '../store/outputs.js';
+import { KEY_FILE, MANIFEST, sha256File, taskName, type Manifest } from '../store/outputs.js';
 import { findPublished, wheelIndexLocation, type PublishedWheels } from '../store/wheel-records.js';
 import { resolveWheelSource, wheelKey, wheelSourceTree, type ResolvedWheelSource } from '../store/wheel-keys.js';
 import { restoreShared, shareBuilt } from '../store/shared-store.js';
@@ -375,7 +375,7 @@ async function restoreBuildTree(
   ];
   const identity = treeIdentity({ variant, upstream, engine, toolchain, compilers, build: { env, configSettings, command, requirements }, provider: ctx.provider, buildPath: ctx.buildPath, ambient, installed, kind: ctx.kind, folder: ctx.sourceRoot });
   const trees = new BuildTrees(join(run.store.dir, BUILD_TREES));
-  const name = `${ctx.task.project}-${ctx.task.id}`;
+  const name = taskName(ctx.task.project, ctx.task.id);
   // A tree that cannot be put back or kept (a full disk, a file the build made read-only) costs the
   // compiles, not the build: a half-restored one is still right, since only unchanged files get old times.
   let restored: Restored;
@@ -397,7 +397,7 @@ async function restoreBuildTree(
       }
       if (why) log(`${label}: build tree: not kept (${why}): the next build compiles every object`);
       try {
-        const current = new Set((run.graph.tasks.get(ctx.task.project) ?? []).map((t) => `${t.project}-${t.id}`));
+        const current = new Set((run.graph.tasks.get(ctx.task.project) ?? []).map((t) => taskName(t.project, t.id)));
         const removed = trees.prune(ctx.task.project, current);
         if (removed.length) log(`${label}: build tree: removed ${removed.join(', ')} (variants no longer in the matrix)`);
       } catch (error) {

@@ -3,6 +3,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { dirname, join, relative, resolve } from 'node:path';
 import { COMPILE_CACHE_ENV, switchedOff } from '../engine/compile-cache.js';
 import { isInnerPath, isObject, readJsonFile, writeFileAtomic } from '../json-file.js';
+import { taskName } from './outputs.js';
 
 /**
  * Kept build trees: the object folders of a variant's last successful build
@@ -131,7 +132,7 @@ export class BuildTrees {
     const removed: string[] = [];
     for (const name of existsSync(this.dir) ? readdirSync(this.dir) : []) {
       // The name first: reading other projects' records (each holds its source snapshot) would cost every build.
-      if (!name.startsWith(`${project}-`) || current.has(name) || name.endsWith(INCOMING)) continue;
+      if (!name.startsWith(taskName(project, '')) || current.has(name) || name.endsWith(INCOMING)) continue;
       const record = readJsonFile(join(this.dir, name, TREE_FILE), isTreeRecord);
       if (record?.project !== project) continue;
       rmSync(join(this.dir, name), { recursive: true, force: true });

@@ -222,8 +222,8 @@ const STAGING = '.staging';
 const WORK = 'work';
 const LOCKS = '.locks';
 
-/** One name per variant task for its lock and its staging folder, so the sweep can tell which lock guards which folder. */
-function taskName(project: string, id: string): string {
+/** One name per variant task for its lock, its staging folder and its kept build tree, so the sweep can tell which lock guards which folder. */
+export function taskName(project: string, id: string): string {
   return `${project}-${id}`;
 }
 
